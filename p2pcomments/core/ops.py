@@ -1,0 +1,457 @@
+"""Operations, the only thing on the wire: building, canonical encoding, decoding, signing.
+
+Rules this module enforces (protocol/SPEC.md §2-§4 states them for other implementations):
+
+1. An operation is a msgpack array of 9 elements: version, kind, author, thread, refs, deps,
+   timestamp_ms, payload, signature. Its *unsigned form* is the array of the first 8.
+2. There is exactly one byte form per operation: msgpack with the smallest encoding for every
+   integer, string, binary and array header; no maps, floats, extension types or booleans; text is
+   UTF-8 in Unicode NFC. The decoder re-encodes what it read and rejects any difference.
+3. id = SHA-256(unsigned form). The Ed25519 signature covers ``OP_SIGNING_DOMAIN + id``, so it can't
+   be replayed as a signature of anything else.
+4. Sizes are bounded at decode time (`MAX_OPERATION_BYTES`, per-field limits below): nothing larger
+   is ever parsed further.
+5. Structure is checked per kind (which fields are nil, how many references, payload shape); rules
+   that need other operations (parent exists, author matches) live in `core.thread_state`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Final
+
+import msgpack
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError, CryptoError
+from nacl.signing import SigningKey
+
+from p2pcomments.errors import DecodeError, InvalidOperation
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_DEPS",
+    "MAX_OPERATION_BYTES",
+    "OP_SIGNING_DOMAIN",
+    "PROTOCOL_VERSION",
+    "CommentPayload",
+    "EditPayload",
+    "Kind",
+    "ModAction",
+    "ModeratePayload",
+    "Operation",
+    "Payload",
+    "ProfilePayload",
+    "ReactPayload",
+    "RetractPayload",
+    "ThreadPayload",
+    "decode_operation",
+    "make_operation",
+    "verify_signature",
+]
+
+PROTOCOL_VERSION: Final = 1
+OP_SIGNING_DOMAIN: Final = b"p2pcomments/op/v1\x00"
+
+MAX_OPERATION_BYTES: Final = 40 * 1024
+MAX_BODY_BYTES: Final = 32 * 1024
+MAX_TITLE_BYTES: Final = 512
+MAX_URL_BYTES: Final = 2048
+MAX_SITE_BYTES: Final = 253
+MAX_NAME_BYTES: Final = 64
+MAX_REACTION_BYTES: Final = 32
+MAX_REASON_BYTES: Final = 512
+MAX_DEPS: Final = 16
+MAX_TIMESTAMP_MS: Final = 2**63 - 1
+
+_UNSIGNED_HEADER: Final = b"\x98"  # fixarray of 8
+_SIGNATURE_TAIL: Final = 2 + 64  # bin8 header (0xc4 0x40) + 64 signature bytes
+
+# Bodies may hold newlines and tabs; every other C0/C1 control character, and lone surrogates, is
+# refused so that what a reader sees is what was signed.
+_BAD_BODY_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_BAD_LINE_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+class Kind(IntEnum):
+    """Operation kinds; the integer is what goes on the wire."""
+
+    THREAD = 1
+    COMMENT = 2
+    EDIT = 3
+    RETRACT = 4
+    REACT = 5
+    MODERATE = 6
+    PROFILE = 7
+
+
+class ModAction(IntEnum):
+    """What a `moderate` operation does; the integer is what goes on the wire."""
+
+    HIDE = 1
+    UNHIDE = 2
+    ADD_MODERATOR = 3
+    REMOVE_MODERATOR = 4
+    CLOSE = 5
+    REOPEN = 6
+
+
+THREAD_LEVEL_ACTIONS: Final = frozenset(
+    {ModAction.ADD_MODERATOR, ModAction.REMOVE_MODERATOR, ModAction.CLOSE, ModAction.REOPEN}
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadPayload:
+    title: str
+    url: str | None = None
+    site: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommentPayload:
+    body: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EditPayload:
+    body: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetractPayload:
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReactPayload:
+    """One short reaction; the empty string withdraws the author's reaction."""
+
+    reaction: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModeratePayload:
+    action: ModAction
+    subject: bytes | None = None  # the moderator key, for ADD/REMOVE_MODERATOR only
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProfilePayload:
+    name: str
+
+
+Payload = (
+    ThreadPayload
+    | CommentPayload
+    | EditPayload
+    | RetractPayload
+    | ReactPayload
+    | ModeratePayload
+    | ProfilePayload
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Operation:
+    """A decoded, structurally valid, signature-checked operation. Build with `make_operation` or
+    `decode_operation`; `encoded` is its canonical signed byte form and `id` its identity."""
+
+    id: bytes
+    kind: Kind
+    author: bytes
+    thread: bytes | None
+    refs: tuple[bytes, ...]
+    deps: tuple[bytes, ...]
+    timestamp_ms: int
+    payload: Payload
+    signature: bytes = field(repr=False)
+    encoded: bytes = field(repr=False)
+    version: int = PROTOCOL_VERSION
+
+    @property
+    def thread_id(self) -> bytes | None:
+        """The thread this operation belongs to: its own id for a thread, None for a profile."""
+        return self.id if self.kind is Kind.THREAD else self.thread
+
+    @property
+    def target(self) -> bytes:
+        """The one referenced operation (parent or target); only for kinds that have one."""
+        return self.refs[0]
+
+    @property
+    def parents(self) -> tuple[bytes, ...]:
+        """Every operation this one depends on: references then causal dependencies."""
+        return self.refs + self.deps
+
+
+def _fail(reason: str, message: str) -> DecodeError:
+    return DecodeError(message, reason=reason)
+
+
+def _check_text(value: object, field: str, limit: int, *, multiline: bool, empty: bool) -> str:
+    if type(value) is not str:
+        raise _fail("bad-field", f"{field} must be text")
+    ascii_only = value.isascii()  # the common case: its size is its length and it is NFC
+    size = len(value) if ascii_only else len(value.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise _fail("oversize", f"{field} is {size} bytes, the limit is {limit}")
+    if not empty and not value.strip():
+        raise _fail("bad-field", f"{field} must not be empty")
+    if (_BAD_BODY_CHARS if multiline else _BAD_LINE_CHARS).search(value):
+        raise _fail("bad-text", f"{field} contains control characters")
+    if not ascii_only and not unicodedata.is_normalized("NFC", value):
+        raise _fail("bad-text", f"{field} is not in Unicode NFC")
+    return value
+
+
+def _check_optional_text(value: object, field: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    return _check_text(value, field, limit, multiline=False, empty=False)
+
+
+def _check_key(value: object, field: str) -> bytes:
+    if type(value) is not bytes or len(value) != 32:
+        raise _fail("bad-field", f"{field} must be 32 bytes")
+    return value
+
+
+def _payload_from_wire(kind: Kind, raw: object) -> Payload:
+    if type(raw) is not tuple:
+        raise _fail("bad-field", "payload must be an array")
+    expected = _PAYLOAD_ARITY[kind]
+    if len(raw) != expected:
+        raise _fail("bad-field", f"a {kind.name.lower()} payload has {expected} fields")
+    if kind is Kind.COMMENT:
+        return CommentPayload(body=_check_body(raw[0]))
+    if kind is Kind.EDIT:
+        return EditPayload(body=_check_body(raw[0]))
+    if kind is Kind.THREAD:
+        title = _check_text(raw[0], "title", MAX_TITLE_BYTES, multiline=False, empty=True)
+        url = _check_optional_text(raw[1], "url", MAX_URL_BYTES)
+        site = _check_optional_text(raw[2], "site", MAX_SITE_BYTES)
+        if not title.strip() and url is None:
+            raise _fail("bad-field", "a thread needs a title or a URL")
+        return ThreadPayload(title=title, url=url, site=site)
+    if kind is Kind.RETRACT:
+        return RetractPayload()
+    if kind is Kind.REACT:
+        reaction = _check_text(raw[0], "reaction", MAX_REACTION_BYTES, multiline=False, empty=True)
+        if reaction != reaction.strip():
+            raise _fail("bad-text", "a reaction has no surrounding spaces")
+        return ReactPayload(reaction=reaction)
+    if kind is Kind.MODERATE:
+        action_raw, subject_raw, reason_raw = raw
+        if type(action_raw) is not int or action_raw not in _MOD_ACTIONS:
+            raise _fail("bad-field", f"unknown moderation action {action_raw!r}")
+        action = ModAction(action_raw)
+        needs_subject = action in (ModAction.ADD_MODERATOR, ModAction.REMOVE_MODERATOR)
+        if needs_subject:
+            subject: bytes | None = _check_key(subject_raw, "moderator key")
+        elif subject_raw is not None:
+            raise _fail("bad-field", f"{action.name.lower()} takes no moderator key")
+        else:
+            subject = None
+        reason = _check_text(reason_raw, "reason", MAX_REASON_BYTES, multiline=True, empty=True)
+        return ModeratePayload(action=action, subject=subject, reason=reason)
+    name = _check_text(raw[0], "name", MAX_NAME_BYTES, multiline=False, empty=False)
+    return ProfilePayload(name=name)
+
+
+def _check_body(value: object) -> str:
+    return _check_text(value, "body", MAX_BODY_BYTES, multiline=True, empty=False)
+
+
+_PAYLOAD_ARITY: Final = {
+    Kind.THREAD: 3,
+    Kind.COMMENT: 1,
+    Kind.EDIT: 1,
+    Kind.RETRACT: 0,
+    Kind.REACT: 1,
+    Kind.MODERATE: 3,
+    Kind.PROFILE: 1,
+}
+_KINDS: Final = frozenset(int(k) for k in Kind)
+_MOD_ACTIONS: Final = frozenset(int(a) for a in ModAction)
+_KIND_BY_INT: Final = {int(k): k for k in Kind}
+
+
+def _payload_to_wire(payload: Payload) -> tuple[Any, ...]:
+    match payload:
+        case ThreadPayload(title=title, url=url, site=site):
+            return (title, url, site)
+        case CommentPayload(body=body) | EditPayload(body=body):
+            return (body,)
+        case RetractPayload():
+            return ()
+        case ReactPayload(reaction=reaction):
+            return (reaction,)
+        case ModeratePayload(action=action, subject=subject, reason=reason):
+            return (int(action), subject, reason)
+        case ProfilePayload(name=name):
+            return (name,)
+    raise TypeError(f"not a payload: {payload!r}")  # pragma: no cover
+
+
+_PAYLOAD_KIND: Final[dict[type, Kind]] = {
+    ThreadPayload: Kind.THREAD,
+    CommentPayload: Kind.COMMENT,
+    EditPayload: Kind.EDIT,
+    RetractPayload: Kind.RETRACT,
+    ReactPayload: Kind.REACT,
+    ModeratePayload: Kind.MODERATE,
+    ProfilePayload: Kind.PROFILE,
+}
+
+
+def _check_envelope(fields: tuple[Any, ...]) -> tuple[Kind, Payload]:
+    """Structural rules shared by building and decoding; returns the kind and parsed payload."""
+    version, kind_raw, author, thread, refs, deps, timestamp, payload_raw = fields[:8]
+    if type(version) is not int or version != PROTOCOL_VERSION:
+        raise _fail("unknown-version", f"unknown protocol version {version!r}")
+    if type(kind_raw) is not int or kind_raw not in _KINDS:
+        raise _fail("unknown-kind", f"unknown operation kind {kind_raw!r}")
+    kind = _KIND_BY_INT[kind_raw]
+    _check_key(author, "author")
+    if type(timestamp) is not int or not 0 <= timestamp <= MAX_TIMESTAMP_MS:
+        raise _fail("bad-field", "timestamp_ms must be an integer in [0, 2^63)")
+    if type(refs) is not tuple or type(deps) is not tuple:
+        raise _fail("bad-field", "refs and deps must be arrays")
+    for ref in refs:
+        _check_key(ref, "reference")
+    for dep in deps:
+        _check_key(dep, "dependency")
+    standalone = kind is Kind.THREAD or kind is Kind.PROFILE
+    if standalone:
+        if thread is not None or refs or deps:
+            raise _fail("bad-field", f"a {kind.name.lower()} has no thread, refs or deps")
+    else:
+        _check_key(thread, "thread")
+        if len(refs) != 1:
+            raise _fail("bad-field", f"a {kind.name.lower()} references exactly one operation")
+        if len(deps) > MAX_DEPS:
+            raise _fail("oversize", f"{len(deps)} causal dependencies, the limit is {MAX_DEPS}")
+        for earlier, later in itertools.pairwise(deps):
+            if earlier >= later:
+                raise _fail("bad-field", "deps must be sorted ascending without repeats")
+    payload = _payload_from_wire(kind, payload_raw)
+    if kind is Kind.MODERATE:
+        assert isinstance(payload, ModeratePayload)
+        at_thread = refs[0] == thread
+        if (payload.action in THREAD_LEVEL_ACTIONS) != at_thread:
+            where = "the thread" if payload.action in THREAD_LEVEL_ACTIONS else "a comment"
+            raise _fail("bad-reference", f"{payload.action.name.lower()} must target {where}")
+    elif kind is not Kind.COMMENT and not standalone and refs[0] == thread:
+        raise _fail("bad-reference", f"a {kind.name.lower()} must target a comment")
+    return kind, payload
+
+
+def make_operation(
+    signing_key: SigningKey,
+    payload: Payload,
+    *,
+    timestamp_ms: int,
+    thread: bytes | None = None,
+    refs: tuple[bytes, ...] = (),
+    deps: tuple[bytes, ...] | frozenset[bytes] = (),
+) -> Operation:
+    """Build and sign an operation. Raises `InvalidOperation` if it breaks a structural rule.
+
+    ``deps`` may be given in any order; they are sorted as the encoding requires.
+    """
+    kind = _PAYLOAD_KIND[type(payload)]
+    author = bytes(signing_key.verify_key)
+    fields = (
+        PROTOCOL_VERSION,
+        int(kind),
+        author,
+        thread,
+        tuple(refs),
+        tuple(sorted(deps)),
+        timestamp_ms,
+        _payload_to_wire(payload),
+    )
+    _check_envelope(fields)
+    unsigned = msgpack.packb(fields, use_bin_type=True)
+    op_id = hashlib.sha256(unsigned).digest()
+    signature = signing_key.sign(OP_SIGNING_DOMAIN + op_id).signature
+    encoded = msgpack.packb((*fields, signature), use_bin_type=True)
+    if len(encoded) > MAX_OPERATION_BYTES:
+        raise InvalidOperation(
+            f"operation is {len(encoded)} bytes, the limit is {MAX_OPERATION_BYTES}",
+            reason="oversize",
+        )
+    return _build(op_id, kind, fields, payload, signature, encoded)
+
+
+def _build(
+    op_id: bytes,
+    kind: Kind,
+    fields: tuple[Any, ...],
+    payload: Payload,
+    signature: bytes,
+    encoded: bytes,
+) -> Operation:
+    return Operation(
+        id=op_id,
+        kind=kind,
+        author=fields[2],
+        thread=fields[3],
+        refs=fields[4],
+        deps=fields[5],
+        timestamp_ms=fields[6],
+        payload=payload,
+        signature=signature,
+        encoded=encoded,
+    )
+
+
+def decode_operation(data: bytes, *, verify: bool = True) -> Operation:
+    """Decode one operation from its canonical signed bytes.
+
+    Any input yields an `Operation` or a `DecodeError`/`InvalidOperation` with a reason code; never
+    another exception. ``verify=False`` skips only the signature check, for bytes this node already
+    verified and stored itself.
+    """
+    if type(data) is not bytes:
+        data = bytes(data)
+    if len(data) > MAX_OPERATION_BYTES:
+        raise _fail(
+            "oversize", f"operation is {len(data)} bytes, the limit is {MAX_OPERATION_BYTES}"
+        )
+    try:
+        fields = msgpack.unpackb(data, raw=False, use_list=False, strict_map_key=True)
+    except (ValueError, TypeError, OverflowError, RecursionError, msgpack.UnpackException) as error:
+        raise _fail("malformed", f"not a msgpack operation: {error}") from None
+    if type(fields) is not tuple or len(fields) != 9:
+        raise _fail("malformed", "an operation is an array of 9 fields")
+    signature = fields[8]
+    if type(signature) is not bytes or len(signature) != 64:
+        raise _fail("bad-field", "signature must be 64 bytes")
+    kind, payload = _check_envelope(fields)
+    try:
+        canonical = msgpack.packb(fields, use_bin_type=True)
+    except (ValueError, TypeError, OverflowError) as error:  # pragma: no cover - shape was checked
+        raise _fail("malformed", f"cannot re-encode: {error}") from None
+    if canonical != data:
+        raise _fail("non-canonical", "operation is not in its canonical msgpack form")
+    op_id = hashlib.sha256(_UNSIGNED_HEADER + data[1:-_SIGNATURE_TAIL]).digest()
+    if verify:
+        verify_signature(fields[2], op_id, signature)
+    return _build(op_id, kind, fields, payload, signature, data)
+
+
+def verify_signature(author: bytes, op_id: bytes, signature: bytes) -> None:
+    """Raise `InvalidOperation` (reason ``bad-signature``) unless ``signature`` is ``author``'s."""
+    try:
+        crypto_sign_open(signature + OP_SIGNING_DOMAIN + op_id, author)
+    except (BadSignatureError, CryptoError, ValueError):
+        raise InvalidOperation(
+            "signature does not match the author's key", reason="bad-signature"
+        ) from None

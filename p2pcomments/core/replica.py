@@ -1,0 +1,216 @@
+"""A node's whole replica: every thread it holds, the profiles, and operations still waiting.
+
+Rules:
+
+1. State is the set of valid operations; merging two replicas is the union of their sets, whatever
+   the order or repetition of `apply` calls (tests/core/test_convergence.py checks it).
+2. `apply` answers for one operation: Applied, Duplicate, Pending (naming what is missing) or
+   Rejected (with the spec's reason code). An operation whose parents are not all here waits; when
+   the last one arrives it is applied too, and reported in the result's ``released``.
+3. Rejection is final and deterministic. An operation that waits on a rejected one is rejected too
+   (``bad-reference``), as it would be on every node.
+4. Profiles are last-writer-wins per author by (timestamp, id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from p2pcomments.core.ops import Kind, Operation
+from p2pcomments.core.thread_state import ThreadState, ThreadView
+from p2pcomments.errors import InvalidOperation, NotFound
+
+__all__ = ["Applied", "ApplyResult", "Duplicate", "Outcome", "Pending", "Rejected", "Replica"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Applied:
+    op_id: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Duplicate:
+    op_id: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pending:
+    op_id: bytes
+    missing: frozenset[bytes]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejected:
+    op_id: bytes
+    reason: str
+    message: str
+
+
+Outcome = Applied | Duplicate | Pending | Rejected
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyResult:
+    """What one `apply` did: the operation's own outcome, and what happened to operations that had
+    been waiting for it (applied now, or rejected because it was invalid)."""
+
+    outcome: Outcome
+    released: tuple[tuple[Operation, Applied | Rejected], ...] = field(default=())
+
+
+class Replica:
+    """Threads, profiles and pending operations of one node, in memory."""
+
+    def __init__(self) -> None:
+        self.threads: dict[bytes, ThreadState] = {}
+        self.profiles: dict[bytes, Operation] = {}  # author → winning profile operation
+        self._profile_ops: dict[bytes, Operation] = {}  # every applied profile operation by id
+        self._thread_of: dict[bytes, bytes] = {}  # op id → thread id, for applied thread ops
+        self._pending: dict[bytes, tuple[Operation, set[bytes]]] = {}
+        self._waiting_on: dict[bytes, set[bytes]] = {}  # missing id → ids of ops waiting on it
+        self._rejected: dict[bytes, str] = {}
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def __contains__(self, op_id: bytes) -> bool:
+        return op_id in self._thread_of or op_id in self._profile_ops
+
+    def get(self, op_id: bytes) -> Operation | None:
+        thread_id = self._thread_of.get(op_id)
+        if thread_id is not None:
+            return self.threads[thread_id].ops[op_id]
+        profile = self._profile_ops.get(op_id)
+        if profile is not None:
+            return profile
+        pending = self._pending.get(op_id)
+        return pending[0] if pending else None
+
+    def thread(self, thread_id: bytes) -> ThreadState:
+        try:
+            return self.threads[thread_id]
+        except KeyError:
+            raise NotFound("no such thread here") from None
+
+    def thread_of(self, op_id: bytes) -> bytes | None:
+        """The thread an applied operation belongs to."""
+        return self._thread_of.get(op_id)
+
+    def names(self) -> dict[bytes, str]:
+        return {author: op.payload.name for author, op in self.profiles.items()}  # type: ignore[union-attr]
+
+    def view(self, thread_id: bytes) -> ThreadView:
+        return self.thread(thread_id).view(self.names())
+
+    @property
+    def pending(self) -> dict[bytes, frozenset[bytes]]:
+        """Waiting operations and the ids each still misses."""
+        return {op_id: frozenset(missing) for op_id, (_, missing) in self._pending.items()}
+
+    def pending_operations(self) -> list[Operation]:
+        return [op for op, _ in self._pending.values()]
+
+    def missing(self) -> frozenset[bytes]:
+        """Every id some pending operation waits for: what to fetch from peers."""
+        return frozenset(self._waiting_on)
+
+    def profile_operations(self) -> list[Operation]:
+        return list(self._profile_ops.values())
+
+    def operation_count(self) -> int:
+        return len(self._thread_of) + len(self._profile_ops)
+
+    # -- applying ------------------------------------------------------------------------------
+
+    def merge(self, ops: Iterable[Operation]) -> None:
+        """Apply many operations, ignoring outcomes (for loading and tests)."""
+        for op in ops:
+            self.apply(op)
+
+    def apply(self, op: Operation) -> ApplyResult:
+        """Add one decoded, signature-checked operation (rules 1-4)."""
+        op_id = op.id
+        if op_id in self._thread_of or op_id in self._pending or op_id in self._profile_ops:
+            return ApplyResult(outcome=Duplicate(op_id=op_id))
+        if op.kind is Kind.PROFILE:
+            self._profile_ops[op_id] = op
+            current = self.profiles.get(op.author)
+            if current is None or (op.timestamp_ms, op_id) > (current.timestamp_ms, current.id):
+                self.profiles[op.author] = op
+            return ApplyResult(outcome=Applied(op_id=op_id))
+        rejected = self._rejected.get(op_id)
+        if rejected is not None:
+            return ApplyResult(
+                outcome=Rejected(op_id=op_id, reason=rejected, message="rejected before")
+            )
+        outcome = self._try_apply(op)
+        if not isinstance(outcome, Applied | Rejected):
+            return ApplyResult(outcome=outcome)
+        return ApplyResult(outcome=outcome, released=self._release(op_id))
+
+    def _try_apply(self, op: Operation) -> Applied | Pending | Rejected:
+        op_id = op.id
+        if op.kind is Kind.THREAD:
+            self.threads[op_id] = ThreadState(op)
+            self._thread_of[op_id] = op_id
+            return Applied(op_id=op_id)
+        for parent in op.parents:
+            reason = self._rejected.get(parent)
+            if reason is not None:
+                return self._reject(op, "bad-reference", "depends on an invalid operation")
+        thread_id = op.thread
+        assert thread_id is not None
+        missing = {p for p in (thread_id, *op.parents) if p not in self._thread_of}
+        if missing:
+            self._pending[op_id] = (op, missing)
+            for missing_id in missing:
+                self._waiting_on.setdefault(missing_id, set()).add(op_id)
+            return Pending(op_id=op_id, missing=frozenset(missing))
+        state = self.threads.get(thread_id)
+        if state is None:
+            return self._reject(
+                op, "wrong-thread", "its thread id names an operation that is not a thread"
+            )
+        try:
+            state.check(op)
+        except InvalidOperation as error:
+            return self._reject(op, error.reason, error.message)
+        state.apply(op)
+        self._thread_of[op_id] = thread_id
+        return Applied(op_id=op_id)
+
+    def _reject(self, op: Operation, reason: str, message: str) -> Rejected:
+        self._rejected[op.id] = reason
+        return Rejected(op_id=op.id, reason=reason, message=message)
+
+    def _release(self, first: bytes) -> tuple[tuple[Operation, Applied | Rejected], ...]:
+        released: list[tuple[Operation, Applied | Rejected]] = []
+        arrived = [first]
+        while arrived:
+            arrived_id = arrived.pop()
+            for waiting_id in sorted(self._waiting_on.pop(arrived_id, ())):
+                entry = self._pending.get(waiting_id)
+                if entry is None:
+                    continue
+                waiting_op, missing = entry
+                missing.discard(arrived_id)
+                failed = arrived_id in self._rejected
+                if missing and not failed:
+                    continue
+                del self._pending[waiting_id]
+                for other in missing:
+                    others = self._waiting_on.get(other)
+                    if others is not None:
+                        others.discard(waiting_id)
+                        if not others:
+                            del self._waiting_on[other]
+                if failed:
+                    outcome: Applied | Rejected | Pending = self._reject(
+                        waiting_op, "bad-reference", "depends on an invalid operation"
+                    )
+                else:
+                    outcome = self._try_apply(waiting_op)
+                assert not isinstance(outcome, Pending)
+                released.append((waiting_op, outcome))
+                arrived.append(waiting_id)
+        return tuple(released)

@@ -1,0 +1,555 @@
+"""One thread's replica: the set of its valid operations and, incrementally, the view made of it.
+
+Rules (protocol/SPEC.md §5-§6 states them for other implementations):
+
+1. An operation is applied here only when every operation it references (refs and deps) is already
+   here; `core.replica.Replica` holds the others as pending. So the causal past of every applied
+   operation is complete, and validity depends only on an operation and its causal past.
+2. Validity: every parent belongs to this thread; a comment's parent is the thread or a comment;
+   edit, retract, react and hide/unhide target a comment; edit and retract only by the comment's
+   author; adding or removing moderators only by the owner (the thread's author), who can't be
+   removed; hide/unhide/close/reopen by the owner, or by a moderator *in the operation's causal
+   past*: an ADD_MODERATOR for that key that no REMOVE_MODERATOR in that past has seen (add wins
+   over a concurrent remove).
+3. Order: siblings sort by (height, timestamp, id), where height = 1 + the greatest height of the
+   parents (the thread has height 0). An operation always sorts after everything in its causal past.
+4. Edits: the body shown is that of the edit with the greatest (timestamp, id), else the original.
+   A retraction is final: the comment stays as a tombstone (replies stay attached), with no body.
+5. Reactions: one per (author, comment), the greatest (timestamp, id) wins; the empty reaction
+   withdraws. Hide/unhide: the greatest (timestamp, id) among valid ones wins.
+6. Closing is causal, not by clock: an effective close C *suppresses* every comment, edit and
+   reaction outside C's causal past, unless a reopen R that has C in its past also has that
+   operation in its past or in its future. Suppressed operations are kept and marked, never shown
+   by default, and take no part in rules 4-5. The thread is closed while some close has no reopen
+   that saw it.
+7. A reply is marked ``parent_edited_after`` when the edit that gives its parent's current body is
+   not in the reply's causal past: nobody can silently change what a reply answered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import insort
+from dataclasses import dataclass
+from typing import Final
+
+import msgpack
+
+from p2pcomments.core.ops import (
+    Kind,
+    ModAction,
+    ModeratePayload,
+    Operation,
+    ThreadPayload,
+)
+from p2pcomments.errors import InvalidOperation
+
+__all__ = ["CommentView", "EditView", "ReactionView", "ThreadState", "ThreadView"]
+
+_CONTROL_ACTIONS: Final = frozenset(
+    {ModAction.ADD_MODERATOR, ModAction.REMOVE_MODERATOR, ModAction.CLOSE, ModAction.REOPEN}
+)
+_SUPPRESSIBLE: Final = frozenset({Kind.COMMENT, Kind.EDIT, Kind.REACT})
+_EMPTY: Final[frozenset[bytes]] = frozenset()
+
+OrderKey = tuple[int, int, bytes]  # (height, timestamp_ms, id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EditView:
+    id: bytes
+    timestamp_ms: int
+    body: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReactionView:
+    reaction: str
+    authors: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommentView:
+    """One comment as the thread shows it. ``body`` is None once retracted."""
+
+    id: bytes
+    author: bytes
+    author_name: str | None
+    parent: bytes
+    depth: int
+    timestamp_ms: int
+    body: str | None
+    edits: tuple[EditView, ...]
+    retracted: bool
+    hidden: bool
+    hidden_by: bytes | None
+    reactions: tuple[ReactionView, ...]
+    parent_edited_after: bool
+    after_close: bool
+    reply_count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadView:
+    """The visible thread: a pure function of the operation set (and the known profiles).
+
+    ``comments`` is the whole tree in display order (depth-first, siblings by rule 3) with a
+    ``depth`` per comment: flat, so that arbitrarily deep reply chains need no recursion.
+    """
+
+    id: bytes
+    owner: bytes
+    owner_name: str | None
+    title: str
+    url: str | None
+    site: str | None
+    timestamp_ms: int
+    closed: bool
+    moderators: tuple[bytes, ...]
+    comments: tuple[CommentView, ...]
+    operation_count: int
+
+    def digest(self) -> bytes:
+        """SHA-256 of the canonical encoding of this view (protocol/SPEC.md §6.4)."""
+        rows = [
+            (
+                c.id,
+                c.author,
+                c.author_name,
+                c.parent,
+                c.depth,
+                c.timestamp_ms,
+                c.body,
+                tuple(e.id for e in c.edits),
+                c.retracted,
+                c.hidden,
+                c.hidden_by,
+                tuple((r.reaction, r.authors) for r in c.reactions),
+                c.parent_edited_after,
+                c.after_close,
+            )
+            for c in self.comments
+        ]
+        header = (
+            self.id,
+            self.owner,
+            self.owner_name,
+            self.title,
+            self.url,
+            self.site,
+            self.closed,
+            self.moderators,
+        )
+        return hashlib.sha256(msgpack.packb((header, rows), use_bin_type=True)).digest()
+
+
+class _Comment:
+    """Mutable bookkeeping for one comment; what views are made from."""
+
+    __slots__ = (
+        "body",
+        "children",
+        "edits",
+        "hide_winner",
+        "key",
+        "moderation",
+        "op",
+        "parent_edited_after",
+        "reactions",
+        "retracted",
+        "winning_edit",
+    )
+
+    def __init__(self, op: Operation, key: OrderKey) -> None:
+        self.op = op
+        self.key = key
+        self.children: list[OrderKey] = []
+        self.edits: list[Operation] = []
+        self.reactions: list[Operation] = []
+        self.moderation: list[Operation] = []
+        self.winning_edit: Operation | None = None
+        self.body: str = op.payload.body  # type: ignore[union-attr]
+        self.retracted = False
+        self.hide_winner: Operation | None = None
+        self.parent_edited_after = False
+
+
+def _lww_key(op: Operation) -> tuple[int, bytes]:
+    return (op.timestamp_ms, op.id)
+
+
+class ThreadState:
+    """The operations of one thread and its incrementally maintained view."""
+
+    def __init__(self, thread_op: Operation) -> None:
+        if thread_op.kind is not Kind.THREAD:
+            raise InvalidOperation("a thread state starts from a thread operation")
+        payload = thread_op.payload
+        assert isinstance(payload, ThreadPayload)
+        self.thread_op = thread_op
+        self.id = thread_op.id
+        self.owner = thread_op.author
+        self.payload = payload
+        self.ops: dict[bytes, Operation] = {thread_op.id: thread_op}
+        self._height: dict[bytes, int] = {thread_op.id: 0}
+        # Ids of control operations (moderator changes, close, reopen) in each op's causal past,
+        # itself included. Control operations are rare, so these sets are small and mostly shared.
+        self._control: dict[bytes, frozenset[bytes]] = {thread_op.id: _EMPTY}
+        self._past_of_control: dict[bytes, frozenset[bytes]] = {}
+        self._controls: list[Operation] = []
+        self._suppressed: set[bytes] = set()
+        self._comments: dict[bytes, _Comment] = {}
+        self._top: list[OrderKey] = []
+        self._reactions_by_author: dict[tuple[bytes, bytes], Operation] = {}
+        self._heads: set[bytes] = {thread_op.id}
+        self._moderators: frozenset[bytes] = _EMPTY
+        self._closed = False
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def __contains__(self, op_id: bytes) -> bool:
+        return op_id in self.ops
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    @property
+    def heads(self) -> frozenset[bytes]:
+        """Operations no other operation here references: what a new operation should depend on."""
+        return frozenset(self._heads)
+
+    def causal_deps(self, limit: int = 16) -> tuple[bytes, ...]:
+        """Up to ``limit`` heads for a new operation's deps, preferring control operations (so
+        a reply made after a close or reopen always has it in its past) then the highest ones."""
+        if len(self._heads) <= limit:
+            return tuple(sorted(self._heads))
+
+        def preference(head: bytes) -> tuple[bool, int, bytes]:
+            return (head in self._control[head], self._height[head], head)
+
+        return tuple(sorted(sorted(self._heads, key=preference, reverse=True)[:limit]))
+
+    def comment(self, comment_id: bytes) -> Operation | None:
+        entry = self._comments.get(comment_id)
+        return entry.op if entry else None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def moderators(self) -> frozenset[bytes]:
+        return self._moderators
+
+    def is_suppressed(self, op_id: bytes) -> bool:
+        return op_id in self._suppressed
+
+    # -- validating and applying ---------------------------------------------------------------
+
+    def check(self, op: Operation) -> None:
+        """Raise `InvalidOperation` unless ``op`` is valid here. Every parent must be present."""
+        ops = self.ops
+        for parent in op.parents:
+            if parent not in ops:
+                raise InvalidOperation(
+                    "references an operation of another thread", reason="wrong-thread"
+                )
+        kind = op.kind
+        target = ops[op.refs[0]]
+        if kind is Kind.COMMENT:
+            if target.kind is not Kind.COMMENT and target.kind is not Kind.THREAD:
+                raise InvalidOperation(
+                    "a comment replies to the thread or a comment", reason="bad-reference"
+                )
+            return
+        if kind is not Kind.MODERATE:
+            if target.kind is not Kind.COMMENT:
+                raise InvalidOperation(
+                    f"a {kind.name.lower()} targets a comment", reason="bad-reference"
+                )
+            if kind is not Kind.REACT and target.author != op.author:
+                raise InvalidOperation(
+                    f"only a comment's author may {kind.name.lower()} it", reason="not-author"
+                )
+            return
+        payload = op.payload
+        assert isinstance(payload, ModeratePayload)
+        action = payload.action
+        if action is ModAction.ADD_MODERATOR or action is ModAction.REMOVE_MODERATOR:
+            if op.author != self.owner:
+                raise InvalidOperation(
+                    "only the thread's owner appoints moderators", reason="not-owner"
+                )
+            if action is ModAction.REMOVE_MODERATOR and payload.subject == self.owner:
+                raise InvalidOperation("the owner can't be removed", reason="bad-field")
+            return
+        if action in (ModAction.HIDE, ModAction.UNHIDE) and target.kind is not Kind.COMMENT:
+            raise InvalidOperation("hide and unhide target a comment", reason="bad-reference")
+        if op.author != self.owner and not self._moderator_in(op.author, self._past_controls(op)):
+            raise InvalidOperation(
+                "only the owner or a moderator may moderate", reason="not-moderator"
+            )
+
+    def apply(self, op: Operation) -> None:
+        """Add a valid operation (call `check` first) and update the view incrementally."""
+        op_id = op.id
+        parents = op.parents
+        ops = self.ops
+        ops[op_id] = op
+        height = self._height
+        height[op_id] = 1 + max(height[p] for p in parents)
+        control = self._past_controls(op)
+        kind = op.kind
+        is_control = kind is Kind.MODERATE and op.payload.action in _CONTROL_ACTIONS  # type: ignore[union-attr]
+        if is_control:
+            control = control | {op_id}
+        self._control[op_id] = control
+        heads = self._heads
+        heads.difference_update(parents)
+        heads.add(op_id)
+
+        if is_control:
+            self._past_of_control[op_id] = self._past(op_id)
+            self._controls.append(op)
+            self._recompute_all()
+            return
+        if kind in _SUPPRESSIBLE and self._suppressed_on_arrival(op):
+            self._suppressed.add(op_id)
+        if kind is Kind.COMMENT:
+            self._add_comment(op)
+        elif kind is Kind.EDIT:
+            entry = self._comments[op.refs[0]]
+            entry.edits.append(op)
+            if op_id not in self._suppressed:
+                current = entry.winning_edit
+                if current is None or _lww_key(op) > _lww_key(current):
+                    entry.winning_edit = op
+                    entry.body = op.payload.body  # type: ignore[union-attr]
+                    # Every reply here was applied before this edit, so none has it in its past.
+                    for child_key in entry.children:
+                        self._comments[child_key[2]].parent_edited_after = True
+        elif kind is Kind.RETRACT:
+            self._comments[op.refs[0]].retracted = True
+        elif kind is Kind.REACT:
+            entry = self._comments[op.refs[0]]
+            entry.reactions.append(op)
+            if op_id not in self._suppressed:
+                self._offer_reaction(op)
+        else:  # hide / unhide
+            entry = self._comments[op.refs[0]]
+            entry.moderation.append(op)
+            winner = entry.hide_winner
+            if winner is None or _lww_key(op) > _lww_key(winner):
+                entry.hide_winner = op
+
+    def _add_comment(self, op: Operation) -> None:
+        key = (self._height[op.id], op.timestamp_ms, op.id)
+        entry = _Comment(op, key)
+        self._comments[op.id] = entry
+        parent = self._comments.get(op.refs[0])
+        if parent is None:
+            insort(self._top, key)
+            return
+        insort(parent.children, key)
+        if parent.winning_edit is not None:
+            entry.parent_edited_after = not self._in_past(parent.winning_edit.id, op.id)
+
+    def _offer_reaction(self, op: Operation) -> None:
+        slot = (op.author, op.refs[0])
+        current = self._reactions_by_author.get(slot)
+        if current is None or _lww_key(op) > _lww_key(current):
+            self._reactions_by_author[slot] = op
+
+    # -- causality -----------------------------------------------------------------------------
+
+    def _past_controls(self, op: Operation) -> frozenset[bytes]:
+        control = self._control
+        first = control[op.parents[0]]
+        result = first
+        for parent in op.parents[1:]:
+            other = control[parent]
+            if other is not result and not other <= result:
+                result = result | other
+        return result
+
+    def _past(self, op_id: bytes) -> frozenset[bytes]:
+        """Every operation in the causal past of ``op_id`` (not itself)."""
+        seen: set[bytes] = set()
+        stack = list(self.ops[op_id].parents)
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(self.ops[current].parents)
+        return frozenset(seen)
+
+    def _in_past(self, ancestor: bytes, op_id: bytes) -> bool:
+        """Whether ``ancestor`` is in the causal past of ``op_id``; heights prune the search."""
+        floor = self._height[ancestor]
+        seen: set[bytes] = set()
+        stack = list(self.ops[op_id].parents)
+        while stack:
+            current = stack.pop()
+            if current == ancestor:
+                return True
+            if current in seen or self._height[current] <= floor:
+                continue
+            seen.add(current)
+            stack.extend(self.ops[current].parents)
+        return False
+
+    def _moderator_in(self, key: bytes, controls: frozenset[bytes]) -> bool:
+        """Rule 2 over a set of control operations: an add for ``key`` that no remove saw."""
+        adds = []
+        removes = []
+        for control_id in controls:
+            payload = self.ops[control_id].payload
+            assert isinstance(payload, ModeratePayload)
+            if payload.subject != key:
+                continue
+            if payload.action is ModAction.ADD_MODERATOR:
+                adds.append(control_id)
+            elif payload.action is ModAction.REMOVE_MODERATOR:
+                removes.append(control_id)
+        return any(not any(add in self._control[remove] for remove in removes) for add in adds)
+
+    def _reopens_of(self, close_id: bytes) -> list[bytes]:
+        return [
+            r.id
+            for r in self._controls
+            if r.payload.action is ModAction.REOPEN and close_id in self._control[r.id]  # type: ignore[union-attr]
+        ]
+
+    def _closes(self) -> list[bytes]:
+        return [c.id for c in self._controls if c.payload.action is ModAction.CLOSE]  # type: ignore[union-attr]
+
+    def _suppressed_on_arrival(self, op: Operation) -> bool:
+        """Rule 6 for an operation newer than every control here: it is in no close's past, so it
+        is suppressed unless it has seen a reopen of every close."""
+        if not self._closed and not self._controls:
+            return False
+        control = self._control[op.id]
+        for close_id in self._closes():
+            if not any(reopen in control for reopen in self._reopens_of(close_id)):
+                return True
+        return False
+
+    def _suppressed_by_rule(self, op_id: bytes) -> bool:
+        """Rule 6 for any operation, against every close and reopen here."""
+        control = self._control[op_id]
+        for close_id in self._closes():
+            if op_id in self._past_of_control[close_id]:
+                continue
+            if not any(
+                reopen in control or op_id in self._past_of_control[reopen]
+                for reopen in self._reopens_of(close_id)
+            ):
+                return True
+        return False
+
+    def _recompute_all(self) -> None:
+        """After a control operation: moderators, closed state, suppression and every comment's
+        derived state from scratch. Control operations are rare; everything else is incremental."""
+        everything = frozenset(c.id for c in self._controls)
+        subjects = {
+            c.payload.subject  # type: ignore[union-attr]
+            for c in self._controls
+            if c.payload.action is ModAction.ADD_MODERATOR  # type: ignore[union-attr]
+        }
+        self._moderators = frozenset(
+            key for key in subjects if key is not None and self._moderator_in(key, everything)
+        )
+        self._closed = any(not self._reopens_of(close_id) for close_id in self._closes())
+        self._suppressed = {
+            op_id
+            for op_id, op in self.ops.items()
+            if op.kind in _SUPPRESSIBLE and self._suppressed_by_rule(op_id)
+        }
+        self._reactions_by_author.clear()
+        for entry in self._comments.values():
+            visible_edits = [e for e in entry.edits if e.id not in self._suppressed]
+            entry.winning_edit = max(visible_edits, key=_lww_key, default=None)
+            original = entry.op.payload.body  # type: ignore[union-attr]
+            entry.body = entry.winning_edit.payload.body if entry.winning_edit else original  # type: ignore[union-attr]
+            for reaction in entry.reactions:
+                if reaction.id not in self._suppressed:
+                    self._offer_reaction(reaction)
+        for entry in self._comments.values():
+            parent = self._comments.get(entry.op.refs[0])
+            winning = parent.winning_edit if parent else None
+            entry.parent_edited_after = winning is not None and not self._in_past(
+                winning.id, entry.op.id
+            )
+
+    # -- the view ------------------------------------------------------------------------------
+
+    def view(self, names: dict[bytes, str] | None = None) -> ThreadView:
+        """The thread as shown, with display names from ``names`` (author key → name)."""
+        names = names or {}
+        reactions: dict[bytes, dict[str, list[bytes]]] = {}
+        for (author, target), op in self._reactions_by_author.items():
+            reaction = op.payload.reaction  # type: ignore[union-attr]
+            if reaction:
+                reactions.setdefault(target, {}).setdefault(reaction, []).append(author)
+        rows: list[CommentView] = []
+        stack: list[tuple[OrderKey, int]] = [(key, 0) for key in reversed(self._top)]
+        while stack:
+            key, depth = stack.pop()
+            entry = self._comments[key[2]]
+            rows.append(self._comment_view(entry, depth, names, reactions.get(key[2], {})))
+            stack.extend((child, depth + 1) for child in reversed(entry.children))
+        return ThreadView(
+            id=self.id,
+            owner=self.owner,
+            owner_name=names.get(self.owner),
+            title=self.payload.title,
+            url=self.payload.url,
+            site=self.payload.site,
+            timestamp_ms=self.thread_op.timestamp_ms,
+            closed=self._closed,
+            moderators=tuple(sorted(self._moderators)),
+            comments=tuple(rows),
+            operation_count=len(self.ops),
+        )
+
+    def _comment_view(
+        self,
+        entry: _Comment,
+        depth: int,
+        names: dict[bytes, str],
+        reactions: dict[str, list[bytes]],
+    ) -> CommentView:
+        op = entry.op
+        hider = entry.hide_winner
+        hidden = hider is not None and hider.payload.action is ModAction.HIDE  # type: ignore[union-attr]
+        edits: tuple[EditView, ...] = ()
+        if not entry.retracted:
+            edits = tuple(
+                EditView(id=e.id, timestamp_ms=e.timestamp_ms, body=e.payload.body)  # type: ignore[union-attr]
+                for e in sorted(entry.edits, key=_lww_key)
+                if e.id not in self._suppressed
+            )
+        return CommentView(
+            id=op.id,
+            author=op.author,
+            author_name=names.get(op.author),
+            parent=op.refs[0],
+            depth=depth,
+            timestamp_ms=op.timestamp_ms,
+            body=None if entry.retracted else entry.body,
+            edits=edits,
+            retracted=entry.retracted,
+            hidden=hidden,
+            hidden_by=hider.author if hidden and hider is not None else None,
+            reactions=tuple(
+                ReactionView(reaction=r, authors=tuple(sorted(a)))
+                for r, a in sorted(reactions.items())
+            ),
+            parent_edited_after=entry.parent_edited_after,
+            after_close=op.id in self._suppressed,
+            reply_count=len(entry.children),
+        )
+
+    def operations(self) -> list[Operation]:
+        """Every operation here in a causal order (each after all of its parents)."""
+        return sorted(self.ops.values(), key=lambda op: (self._height[op.id], op.id))

@@ -1,0 +1,88 @@
+"""The one exception tree of p2pcomments.
+
+Every error the package raises on purpose derives from `P2PCommentsError`. Leaves also subclass the
+builtin they resemble (so `except ValueError` keeps working for callers who don't know us), carry a
+stable machine-readable `reason` code, and an HTTP status the API layer uses as-is.
+
+A peer's fault is data, not an exception: code that handles network input turns these errors into
+`Rejected` outcomes and penalties. They are raised at the caller only for the caller's own mistakes.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "AuthorizationError",
+    "ConflictError",
+    "DecodeError",
+    "InvalidOperation",
+    "NotFound",
+    "P2PCommentsError",
+    "StoreError",
+    "TextFormError",
+]
+
+
+class P2PCommentsError(Exception):
+    """Root of every error p2pcomments raises on purpose."""
+
+    http_status: ClassVar[int] = 500
+    default_reason: ClassVar[str] = "internal"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON error body the API and `--json` CLI output use."""
+        return {"code": self.reason, "message": self.message}
+
+
+class InvalidOperation(P2PCommentsError, ValueError):
+    """An operation breaks a validity rule (the spec's reason code says which)."""
+
+    http_status = 422
+    default_reason = "invalid"
+
+
+class DecodeError(InvalidOperation):
+    """Bytes that are not one canonical, well-formed, size-bounded operation."""
+
+    default_reason = "malformed"
+
+
+class AuthorizationError(InvalidOperation):
+    """A well-formed operation whose author may not do what it asks (edit another's comment...)."""
+
+    http_status = 403
+    default_reason = "not-authorized"
+
+
+class TextFormError(P2PCommentsError, ValueError):
+    """A key or id typed by a person that does not parse (typo, wrong kind, bad checksum)."""
+
+    http_status = 400
+    default_reason = "bad-text-form"
+
+
+class NotFound(P2PCommentsError, LookupError):
+    """The thread, comment or operation asked for is not known here."""
+
+    http_status = 404
+    default_reason = "not-found"
+
+
+class ConflictError(P2PCommentsError, RuntimeError):
+    """The request cannot proceed in the current state (another daemon owns the data dir...)."""
+
+    http_status = 409
+    default_reason = "conflict"
+
+
+class StoreError(P2PCommentsError, OSError):
+    """The data dir or its database cannot be used (corrupt, foreign, newer schema, locked)."""
+
+    http_status = 500
+    default_reason = "store"
