@@ -137,7 +137,8 @@ class Replica:
             current = self.profiles.get(op.author)
             if current is None or (op.timestamp_ms, op_id) > (current.timestamp_ms, current.id):
                 self.profiles[op.author] = op
-            return ApplyResult(outcome=Applied(op_id=op_id))
+            # Anything that waited on a profile waited in vain: a profile belongs to no thread.
+            return ApplyResult(outcome=Applied(op_id=op_id), released=self._release(op_id))
         rejected = self._rejected.get(op_id)
         if rejected is not None:
             return ApplyResult(
@@ -154,12 +155,13 @@ class Replica:
             self.threads[op_id] = ThreadState(op)
             self._thread_of[op_id] = op_id
             return Applied(op_id=op_id)
-        for parent in op.parents:
-            reason = self._rejected.get(parent)
-            if reason is not None:
-                return self._reject(op, "bad-reference", "depends on an invalid operation")
         thread_id = op.thread
         assert thread_id is not None
+        for parent in (thread_id, *op.parents):
+            if parent in self._rejected:
+                return self._reject(op, "bad-reference", "depends on an invalid operation")
+            if parent in self._profile_ops:
+                return self._reject(op, "wrong-thread", "references a profile, not a thread")
         missing = {p for p in (thread_id, *op.parents) if p not in self._thread_of}
         if missing:
             self._pending[op_id] = (op, missing)
@@ -194,7 +196,7 @@ class Replica:
                     continue
                 waiting_op, missing = entry
                 missing.discard(arrived_id)
-                failed = arrived_id in self._rejected
+                failed = arrived_id in self._rejected or arrived_id in self._profile_ops
                 if missing and not failed:
                     continue
                 del self._pending[waiting_id]
@@ -204,8 +206,12 @@ class Replica:
                         others.discard(waiting_id)
                         if not others:
                             del self._waiting_on[other]
-                if failed:
+                if arrived_id in self._profile_ops:
                     outcome: Applied | Rejected | Pending = self._reject(
+                        waiting_op, "wrong-thread", "references a profile, not a thread"
+                    )
+                elif failed:
+                    outcome = self._reject(
                         waiting_op, "bad-reference", "depends on an invalid operation"
                     )
                 else:
