@@ -16,9 +16,12 @@ __all__ = [
     "AuthorizationError",
     "ConflictError",
     "DecodeError",
+    "IdentityFileError",
+    "IdentityMissing",
     "InvalidOperation",
     "NotFound",
     "P2PCommentsError",
+    "PassphraseError",
     "StoreError",
     "TextFormError",
 ]
@@ -86,3 +89,27 @@ class StoreError(P2PCommentsError, OSError):
 
     http_status = 500
     default_reason = "store"
+
+
+class IdentityMissing(P2PCommentsError, FileNotFoundError):
+    """The data dir has no author key yet (`p2pc init` creates one)."""
+
+    http_status = 409
+    default_reason = "no-identity"
+
+
+class PassphraseError(P2PCommentsError, PermissionError):
+    """The author key is encrypted and no passphrase, or the wrong one, was given.
+
+    ``reason`` is ``passphrase-required`` or ``wrong-passphrase``.
+    """
+
+    http_status = 401
+    default_reason = "wrong-passphrase"
+
+
+class IdentityFileError(P2PCommentsError, ValueError):
+    """An author key file or exported key blob that is damaged or not one of ours."""
+
+    http_status = 422
+    default_reason = "bad-key-file"

@@ -157,17 +157,26 @@ class Replica:
             return Applied(op_id=op_id)
         thread_id = op.thread
         assert thread_id is not None
-        for parent in (thread_id, *op.parents):
-            if parent in self._rejected:
-                return self._reject(op, "bad-reference", "depends on an invalid operation")
-            if parent in self._profile_ops:
-                return self._reject(op, "wrong-thread", "references a profile, not a thread")
-        missing = {p for p in (thread_id, *op.parents) if p not in self._thread_of}
-        if missing:
-            self._pending[op_id] = (op, missing)
-            for missing_id in missing:
-                self._waiting_on.setdefault(missing_id, set()).add(op_id)
-            return Pending(op_id=op_id, missing=frozenset(missing))
+        needed = (thread_id, *op.parents)
+        applied = self._thread_of
+        if not all(map(applied.__contains__, needed)):
+            # Decide only once every parent is known (applied, rejected or a profile), so the
+            # outcome and its reason don't depend on the order in which they arrived.
+            missing = {
+                p
+                for p in needed
+                if p not in applied and p not in self._rejected and p not in self._profile_ops
+            }
+            if missing:
+                self._pending[op_id] = (op, missing)
+                for missing_id in missing:
+                    self._waiting_on.setdefault(missing_id, set()).add(op_id)
+                return Pending(op_id=op_id, missing=frozenset(missing))
+            for parent in needed:
+                if parent in self._rejected:
+                    return self._reject(op, "bad-reference", "depends on an invalid operation")
+                if parent in self._profile_ops:
+                    return self._reject(op, "wrong-thread", "references a profile, not a thread")
         state = self.threads.get(thread_id)
         if state is None:
             return self._reject(
@@ -196,26 +205,10 @@ class Replica:
                     continue
                 waiting_op, missing = entry
                 missing.discard(arrived_id)
-                failed = arrived_id in self._rejected or arrived_id in self._profile_ops
-                if missing and not failed:
+                if missing:
                     continue
                 del self._pending[waiting_id]
-                for other in missing:
-                    others = self._waiting_on.get(other)
-                    if others is not None:
-                        others.discard(waiting_id)
-                        if not others:
-                            del self._waiting_on[other]
-                if arrived_id in self._profile_ops:
-                    outcome: Applied | Rejected | Pending = self._reject(
-                        waiting_op, "wrong-thread", "references a profile, not a thread"
-                    )
-                elif failed:
-                    outcome = self._reject(
-                        waiting_op, "bad-reference", "depends on an invalid operation"
-                    )
-                else:
-                    outcome = self._try_apply(waiting_op)
+                outcome = self._try_apply(waiting_op)
                 assert not isinstance(outcome, Pending)
                 released.append((waiting_op, outcome))
                 arrived.append(waiting_id)

@@ -64,7 +64,8 @@ def parse_id(text: str, *, expect: frozenset[TextKind] | None = None) -> bytes:
     if expect is not None and kind not in expect:
         wanted = " or ".join(sorted(f"'{k.value}_'" for k in expect))
         raise TextFormError(f"{text!r} names a {kind.name.lower()}, expected {wanted}")
-    body = body.lower()
+    if body.isascii():  # only then: "\u212a" (Kelvin sign).lower() is "k"
+        body = body.lower()
     if len(body) != _BODY_CHARS:
         missing = "missing" if len(body) < _BODY_CHARS else "extra"
         raise TextFormError(

@@ -42,7 +42,7 @@ from p2pcomments.core.ops import (
     Operation,
     ThreadPayload,
 )
-from p2pcomments.errors import InvalidOperation
+from p2pcomments.errors import AuthorizationError, InvalidOperation
 
 __all__ = ["CommentView", "EditView", "ReactionView", "ThreadState", "ThreadView"]
 
@@ -195,12 +195,20 @@ class ThreadState:
         # Ids of control operations (moderator changes, close, reopen) in each op's causal past,
         # itself included. Control operations are rare, so these sets are small and mostly shared.
         self._control: dict[bytes, frozenset[bytes]] = {thread_op.id: _EMPTY}
-        self._past_of_control: dict[bytes, frozenset[bytes]] = {}
         self._controls: list[Operation] = []
+        # Bit masks of the edits in each op's causal past (rule 7), and each edit's bit.
+        self._edit_mask: dict[bytes, int] = {thread_op.id: 0}
+        self._edit_bit: dict[bytes, int] = {}
+        # Rule 6 bookkeeping: closes in arrival order, the reopens that saw each, what each close
+        # suppresses now, and the union of those.
+        self._closes: list[bytes] = []
+        self._reopens_by_close: dict[bytes, list[bytes]] = {}
+        self._suppressing: dict[bytes, set[bytes]] = {}
         self._suppressed: set[bytes] = set()
+        self._suppressible: list[bytes] = []
         self._comments: dict[bytes, _Comment] = {}
         self._top: list[OrderKey] = []
-        self._reactions_by_author: dict[tuple[bytes, bytes], Operation] = {}
+        self._reactions: dict[bytes, dict[bytes, Operation]] = {}  # comment → author → react
         self._heads: set[bytes] = {thread_op.id}
         self._moderators: frozenset[bytes] = _EMPTY
         self._closed = False
@@ -268,7 +276,7 @@ class ThreadState:
                     f"a {kind.name.lower()} targets a comment", reason="bad-reference"
                 )
             if kind is not Kind.REACT and target.author != op.author:
-                raise InvalidOperation(
+                raise AuthorizationError(
                     f"only a comment's author may {kind.name.lower()} it", reason="not-author"
                 )
             return
@@ -277,7 +285,7 @@ class ThreadState:
         action = payload.action
         if action is ModAction.ADD_MODERATOR or action is ModAction.REMOVE_MODERATOR:
             if op.author != self.owner:
-                raise InvalidOperation(
+                raise AuthorizationError(
                     "only the thread's owner appoints moderators", reason="not-owner"
                 )
             if action is ModAction.REMOVE_MODERATOR and payload.subject == self.owner:
@@ -286,7 +294,7 @@ class ThreadState:
         if action in (ModAction.HIDE, ModAction.UNHIDE) and target.kind is not Kind.COMMENT:
             raise InvalidOperation("hide and unhide target a comment", reason="bad-reference")
         if op.author != self.owner and not self._moderator_in(op.author, self._past_controls(op)):
-            raise InvalidOperation(
+            raise AuthorizationError(
                 "only the owner or a moderator may moderate", reason="not-moderator"
             )
 
@@ -294,27 +302,31 @@ class ThreadState:
         """Add a valid operation (call `check` first) and update the view incrementally."""
         op_id = op.id
         parents = op.parents
-        ops = self.ops
-        ops[op_id] = op
+        self.ops[op_id] = op
         height = self._height
-        height[op_id] = 1 + max(height[p] for p in parents)
+        self._height[op_id] = 1 + max(map(height.__getitem__, parents))
         control = self._past_controls(op)
         kind = op.kind
-        is_control = kind is Kind.MODERATE and op.payload.action in _CONTROL_ACTIONS  # type: ignore[union-attr]
-        if is_control:
+        action = op.payload.action if kind is Kind.MODERATE else None  # type: ignore[union-attr]
+        if action in _CONTROL_ACTIONS:
             control = control | {op_id}
         self._control[op_id] = control
+        edit_mask = self._edit_mask
+        mask = 0
+        for parent in parents:
+            mask |= edit_mask[parent]
+        if kind is Kind.EDIT:
+            mask |= 1 << len(self._edit_bit)
+            self._edit_bit[op_id] = len(self._edit_bit)
+        edit_mask[op_id] = mask
         heads = self._heads
         heads.difference_update(parents)
         heads.add(op_id)
 
-        if is_control:
-            self._past_of_control[op_id] = self._past(op_id)
-            self._controls.append(op)
-            self._recompute_all()
-            return
-        if kind in _SUPPRESSIBLE and self._suppressed_on_arrival(op):
-            self._suppressed.add(op_id)
+        if kind in _SUPPRESSIBLE:
+            self._suppressible.append(op_id)
+            if self._closes and self._suppress_on_arrival(op_id, control):
+                self._suppressed.add(op_id)
         if kind is Kind.COMMENT:
             self._add_comment(op)
         elif kind is Kind.EDIT:
@@ -335,12 +347,18 @@ class ThreadState:
             entry.reactions.append(op)
             if op_id not in self._suppressed:
                 self._offer_reaction(op)
-        else:  # hide / unhide
+        elif action is ModAction.HIDE or action is ModAction.UNHIDE:
             entry = self._comments[op.refs[0]]
-            entry.moderation.append(op)
             winner = entry.hide_winner
             if winner is None or _lww_key(op) > _lww_key(winner):
                 entry.hide_winner = op
+        elif action is ModAction.CLOSE:
+            self._apply_close(op_id)
+        elif action is ModAction.REOPEN:
+            self._apply_reopen(op_id, control)
+        else:  # add or remove a moderator
+            self._controls.append(op)
+            self._moderators = self._current_moderators()
 
     def _add_comment(self, op: Operation) -> None:
         key = (self._height[op.id], op.timestamp_ms, op.id)
@@ -352,21 +370,21 @@ class ThreadState:
             return
         insort(parent.children, key)
         if parent.winning_edit is not None:
-            entry.parent_edited_after = not self._in_past(parent.winning_edit.id, op.id)
+            entry.parent_edited_after = not self._edit_in_past(parent.winning_edit.id, op.id)
 
     def _offer_reaction(self, op: Operation) -> None:
-        slot = (op.author, op.refs[0])
-        current = self._reactions_by_author.get(slot)
+        by_author = self._reactions.setdefault(op.refs[0], {})
+        current = by_author.get(op.author)
         if current is None or _lww_key(op) > _lww_key(current):
-            self._reactions_by_author[slot] = op
+            by_author[op.author] = op
 
     # -- causality -----------------------------------------------------------------------------
 
     def _past_controls(self, op: Operation) -> frozenset[bytes]:
         control = self._control
-        first = control[op.parents[0]]
-        result = first
-        for parent in op.parents[1:]:
+        parents = op.parents
+        result = control[parents[0]]
+        for parent in parents[1:]:
             other = control[parent]
             if other is not result and not other <= result:
                 result = result | other
@@ -383,20 +401,10 @@ class ThreadState:
                 stack.extend(self.ops[current].parents)
         return frozenset(seen)
 
-    def _in_past(self, ancestor: bytes, op_id: bytes) -> bool:
-        """Whether ``ancestor`` is in the causal past of ``op_id``; heights prune the search."""
-        floor = self._height[ancestor]
-        seen: set[bytes] = set()
-        stack = list(self.ops[op_id].parents)
-        while stack:
-            current = stack.pop()
-            if current == ancestor:
-                return True
-            if current in seen or self._height[current] <= floor:
-                continue
-            seen.add(current)
-            stack.extend(self.ops[current].parents)
-        return False
+    def _edit_in_past(self, edit_id: bytes, op_id: bytes) -> bool:
+        """Whether the edit ``edit_id`` is in the causal past of ``op_id``. Every operation keeps
+        a bit mask of the edits in its past (the OR of its parents'), so this is one bit test."""
+        return bool(self._edit_mask[op_id] >> self._edit_bit[edit_id] & 1)
 
     def _moderator_in(self, key: bytes, controls: frozenset[bytes]) -> bool:
         """Rule 2 over a set of control operations: an add for ``key`` that no remove saw."""
@@ -413,73 +421,83 @@ class ThreadState:
                 removes.append(control_id)
         return any(not any(add in self._control[remove] for remove in removes) for add in adds)
 
-    def _reopens_of(self, close_id: bytes) -> list[bytes]:
-        return [
-            r.id
-            for r in self._controls
-            if r.payload.action is ModAction.REOPEN and close_id in self._control[r.id]  # type: ignore[union-attr]
-        ]
-
-    def _closes(self) -> list[bytes]:
-        return [c.id for c in self._controls if c.payload.action is ModAction.CLOSE]  # type: ignore[union-attr]
-
-    def _suppressed_on_arrival(self, op: Operation) -> bool:
-        """Rule 6 for an operation newer than every control here: it is in no close's past, so it
-        is suppressed unless it has seen a reopen of every close."""
-        if not self._closed and not self._controls:
-            return False
-        control = self._control[op.id]
-        for close_id in self._closes():
-            if not any(reopen in control for reopen in self._reopens_of(close_id)):
-                return True
-        return False
-
-    def _suppressed_by_rule(self, op_id: bytes) -> bool:
-        """Rule 6 for any operation, against every close and reopen here."""
-        control = self._control[op_id]
-        for close_id in self._closes():
-            if op_id in self._past_of_control[close_id]:
-                continue
-            if not any(
-                reopen in control or op_id in self._past_of_control[reopen]
-                for reopen in self._reopens_of(close_id)
-            ):
-                return True
-        return False
-
-    def _recompute_all(self) -> None:
-        """After a control operation: moderators, closed state, suppression and every comment's
-        derived state from scratch. Control operations are rare; everything else is incremental."""
-        everything = frozenset(c.id for c in self._controls)
+    def _current_moderators(self) -> frozenset[bytes]:
+        everything = frozenset(self._control_ids)
         subjects = {
             c.payload.subject  # type: ignore[union-attr]
             for c in self._controls
             if c.payload.action is ModAction.ADD_MODERATOR  # type: ignore[union-attr]
         }
-        self._moderators = frozenset(
+        return frozenset(
             key for key in subjects if key is not None and self._moderator_in(key, everything)
         )
-        self._closed = any(not self._reopens_of(close_id) for close_id in self._closes())
-        self._suppressed = {
-            op_id
-            for op_id, op in self.ops.items()
-            if op.kind in _SUPPRESSIBLE and self._suppressed_by_rule(op_id)
-        }
-        self._reactions_by_author.clear()
-        for entry in self._comments.values():
+
+    @property
+    def _control_ids(self) -> list[bytes]:
+        return [c.id for c in self._controls]
+
+    # -- closing (rule 6) ----------------------------------------------------------------------
+    # Each close keeps the set of operations it suppresses. A close or reopen is applied only once
+    # its whole past is here, so anything that arrives later is outside that past: a newcomer is
+    # suppressed by every close unless it has seen a reopen of that close.
+
+    def _suppress_on_arrival(self, op_id: bytes, control: frozenset[bytes]) -> bool:
+        suppressed = False
+        for close_id, reopens in self._reopens_by_close.items():
+            if not any(reopen in control for reopen in reopens):
+                self._suppressing[close_id].add(op_id)
+                suppressed = True
+        return suppressed
+
+    def _apply_close(self, close_id: bytes) -> None:
+        self._controls.append(self.ops[close_id])
+        self._closes.append(close_id)
+        past = self._past(close_id)
+        newly = {op_id for op_id in self._suppressible if op_id not in past}
+        self._suppressing[close_id] = newly
+        self._reopens_by_close[close_id] = []
+        self._closed = True
+        changed = newly - self._suppressed
+        self._suppressed |= newly
+        self._refresh(changed)
+
+    def _apply_reopen(self, reopen_id: bytes, control: frozenset[bytes]) -> None:
+        self._controls.append(self.ops[reopen_id])
+        past = self._past(reopen_id)
+        for close_id in self._closes:
+            if close_id in control:
+                self._reopens_by_close[close_id].append(reopen_id)
+                self._suppressing[close_id] -= past
+        still = set().union(*self._suppressing.values())
+        changed = self._suppressed - still
+        self._suppressed = still
+        self._closed = any(not reopens for reopens in self._reopens_by_close.values())
+        self._refresh(changed)
+
+    def _refresh(self, changed_ops: set[bytes]) -> None:
+        """Recompute what rules 4, 5 and 7 derive for the comments that ``changed_ops`` touch,
+        after their suppression changed."""
+        touched: set[bytes] = set()
+        for op_id in changed_ops:
+            op = self.ops[op_id]
+            touched.add(op_id if op.kind is Kind.COMMENT else op.refs[0])
+        for comment_id in touched:
+            entry = self._comments[comment_id]
             visible_edits = [e for e in entry.edits if e.id not in self._suppressed]
-            entry.winning_edit = max(visible_edits, key=_lww_key, default=None)
-            original = entry.op.payload.body  # type: ignore[union-attr]
-            entry.body = entry.winning_edit.payload.body if entry.winning_edit else original  # type: ignore[union-attr]
+            winner = max(visible_edits, key=_lww_key, default=None)
+            if winner is not entry.winning_edit:
+                entry.winning_edit = winner
+                source = winner or entry.op
+                entry.body = source.payload.body  # type: ignore[union-attr]
+                for child_key in entry.children:
+                    child = self._comments[child_key[2]]
+                    child.parent_edited_after = winner is not None and not self._edit_in_past(
+                        winner.id, child.op.id
+                    )
+            self._reactions.pop(comment_id, None)
             for reaction in entry.reactions:
                 if reaction.id not in self._suppressed:
                     self._offer_reaction(reaction)
-        for entry in self._comments.values():
-            parent = self._comments.get(entry.op.refs[0])
-            winning = parent.winning_edit if parent else None
-            entry.parent_edited_after = winning is not None and not self._in_past(
-                winning.id, entry.op.id
-            )
 
     # -- the view ------------------------------------------------------------------------------
 
@@ -487,10 +505,11 @@ class ThreadState:
         """The thread as shown, with display names from ``names`` (author key → name)."""
         names = names or {}
         reactions: dict[bytes, dict[str, list[bytes]]] = {}
-        for (author, target), op in self._reactions_by_author.items():
-            reaction = op.payload.reaction  # type: ignore[union-attr]
-            if reaction:
-                reactions.setdefault(target, {}).setdefault(reaction, []).append(author)
+        for target, by_author in self._reactions.items():
+            for author, op in by_author.items():
+                reaction = op.payload.reaction  # type: ignore[union-attr]
+                if reaction:
+                    reactions.setdefault(target, {}).setdefault(reaction, []).append(author)
         rows: list[CommentView] = []
         stack: list[tuple[OrderKey, int]] = [(key, 0) for key in reversed(self._top)]
         while stack:

@@ -35,7 +35,7 @@ from p2pcomments.core.ops import (
     decode_operation,
     make_operation,
 )
-from p2pcomments.core.replica import Outcome, Replica
+from p2pcomments.core.replica import Outcome, Rejected, Replica
 from p2pcomments.errors import InvalidOperation
 
 T = TypeVar("T")
@@ -356,16 +356,23 @@ def histories(draw: Draw, *, max_steps: int = 30, node_count: int = 3) -> Histor
 
 def fingerprint(replica: Replica, ops: Iterable[Operation]) -> tuple[object, ...]:
     """Everything two replicas holding ``ops`` must agree on: every thread's view digest, the
-    winning profiles, and what became of each operation (applied, pending or rejected)."""
+    winning profiles, and what became of each operation (applied, pending, or rejected and why).
+    """
     pending = replica.pending
-    status = sorted(
-        (op.id, "applied" if op.id in replica else "pending" if op.id in pending else "rejected")
-        for op in ops
-    )
+
+    def status(op: Operation) -> str:
+        if op.id in replica:
+            return "applied"
+        if op.id in pending:
+            return "pending"
+        outcome = replica.apply(op).outcome  # a rejected op is only looked up, never re-judged
+        assert isinstance(outcome, Rejected), outcome
+        return f"rejected: {outcome.reason}"
+
     return (
         tuple(sorted((tid, replica.view(tid).digest()) for tid in replica.threads)),
         tuple(sorted((author, op.id) for author, op in replica.profiles.items())),
-        tuple(status),
+        tuple(sorted((op.id, status(op)) for op in ops)),
     )
 
 

@@ -232,3 +232,28 @@ def test_op_referencing_a_profile_is_wrong_thread() -> None:
     assert isinstance(outcome, Rejected)
     assert outcome.reason == "wrong-thread"
     assert replica.pending == {}
+
+
+def test_rejection_reason_does_not_depend_on_arrival_order() -> None:
+    story = Story()
+    c = story.comment(ALICE)
+    forged = story.edit(BOB, c, "not mine")  # rejected: not-author
+    profile = story.profile(CAROL, "Carol")
+    both = make_operation(
+        CAROL,
+        CommentPayload(body="depends on a rejected op and on a profile"),
+        timestamp_ms=99,
+        thread=story.thread.id,
+        refs=(c.id,),
+        deps=frozenset({forged.id, profile.id}),
+    )
+    base = [story.thread, c]
+    reasons = set()
+    for last_two in ((forged, profile), (profile, forged)):
+        replica = story.replay([*base, both, *last_two])
+        outcome = replica.apply(both).outcome
+        assert isinstance(outcome, Rejected)
+        reasons.add(outcome.reason)
+    direct = story.replay([*base, forged, profile, both]).apply(both).outcome
+    assert isinstance(direct, Rejected)
+    assert reasons == {direct.reason}

@@ -1,0 +1,263 @@
+"""Everything the API can do, as one table: the HTTP routes, the OpenAPI document and the CLI (both
+through a daemon and offline) are all made from it, so they can't drift apart.
+
+Each `Action` names its HTTP method and path, the body fields it accepts, and its handler in
+`p2pcomments.api.handlers`, which takes the Node and keyword arguments (the path parameters, in
+text form, and the body fields) and returns the JSON form of the result, or a bundle's bytes.
+
+This module must stay cheap to import (no core, no Starlette, no trio): the CLI loads it on every
+command, and one that talks to a daemon needs only the table, never the handlers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+__all__ = ["ACTIONS", "ACTIONS_BY_NAME", "Action", "Field", "Handler", "path_parameters"]
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Field:
+    """One field a JSON request body may hold. Every field is text (or null where ``nullable``)."""
+
+    name: str
+    description: str
+    required: bool = False
+    nullable: bool = False
+    default: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action:
+    name: str
+    method: Literal["GET", "POST", "PUT", "DELETE"]
+    path: str
+    summary: str
+    fields: tuple[Field, ...] = ()
+    consumes: Literal["nothing", "json", "bundle"] = "nothing"
+    produces: Literal["json", "bundle"] = "json"
+    status: int = 200
+    response: str = "Operation"  # the OpenAPI schema of a JSON response
+
+    @property
+    def writes(self) -> bool:
+        """Writes need the API token; reads are open on localhost."""
+        return self.method != "GET"
+
+    @property
+    def handler(self) -> Handler:
+        """``p2pcomments.api.handlers.<name>``, imported on first use."""
+        from p2pcomments.api import handlers
+
+        handler: Handler = getattr(handlers, self.name)
+        return handler
+
+
+_PATH_PARAMETER = re.compile(r"{(\w+)}")
+
+
+def path_parameters(path: str) -> list[str]:
+    return _PATH_PARAMETER.findall(path)
+
+
+# -- the table -----------------------------------------------------------------------------------
+
+_BODY = Field(name="body", required=True, description="The comment's text (plain text).")
+_REASON = Field(name="reason", default="", description="Why, shown to readers; may be empty.")
+
+ACTIONS: Final[tuple[Action, ...]] = (
+    Action(
+        name="identity",
+        method="GET",
+        path="/api/id",
+        summary="This node's author key, display name and data directory.",
+        response="Identity",
+    ),
+    Action(
+        name="statistics",
+        method="GET",
+        path="/api/statistics",
+        summary="Counters: operations, threads, pending and rejected operations...",
+        response="Statistics",
+    ),
+    Action(
+        name="threads",
+        method="GET",
+        path="/api/threads",
+        summary="Every thread held here, newest activity first.",
+        response="ThreadList",
+    ),
+    Action(
+        name="create_thread",
+        method="POST",
+        path="/api/threads",
+        summary="Open a thread about a title and/or a URL; this node's author owns it.",
+        consumes="json",
+        status=201,
+        fields=(
+            Field(name="title", default="", description="The thread's title."),
+            Field(name="url", nullable=True, description="The page discussed."),
+            Field(name="site", nullable=True, description="The site it belongs to (a host)."),
+        ),
+    ),
+    Action(
+        name="thread",
+        method="GET",
+        path="/api/threads/{thread}",
+        summary="The whole thread: every comment in display order, with its depth and state.",
+        response="Thread",
+    ),
+    Action(
+        name="comment",
+        method="POST",
+        path="/api/threads/{thread}/comments",
+        summary="Post a top-level comment.",
+        consumes="json",
+        status=201,
+        fields=(_BODY,),
+    ),
+    Action(
+        name="close",
+        method="POST",
+        path="/api/threads/{thread}/close",
+        summary="Close the thread (owner or moderator).",
+        consumes="json",
+        status=201,
+        fields=(_REASON,),
+    ),
+    Action(
+        name="reopen",
+        method="POST",
+        path="/api/threads/{thread}/reopen",
+        summary="Reopen a closed thread (owner or moderator).",
+        consumes="json",
+        status=201,
+        fields=(_REASON,),
+    ),
+    Action(
+        name="add_moderator",
+        method="POST",
+        path="/api/threads/{thread}/moderators",
+        summary="Appoint a moderator (owner only).",
+        consumes="json",
+        status=201,
+        fields=(Field(name="key", required=True, description="The moderator's key (key_…)."),),
+    ),
+    Action(
+        name="remove_moderator",
+        method="DELETE",
+        path="/api/threads/{thread}/moderators/{key}",
+        summary="Remove a moderator (owner only).",
+    ),
+    Action(
+        name="export_thread",
+        method="GET",
+        path="/api/threads/{thread}/export",
+        summary="A bundle of the thread's signed operations, in causal order.",
+        produces="bundle",
+    ),
+    Action(
+        name="get_comment",
+        method="GET",
+        path="/api/comments/{comment}",
+        summary="One comment as its thread shows it.",
+        response="Comment",
+    ),
+    Action(
+        name="reply",
+        method="POST",
+        path="/api/comments/{comment}/replies",
+        summary="Reply to a comment.",
+        consumes="json",
+        status=201,
+        fields=(_BODY,),
+    ),
+    Action(
+        name="edit",
+        method="POST",
+        path="/api/comments/{comment}/edits",
+        summary="Edit one's own comment; earlier versions stay in its history.",
+        consumes="json",
+        status=201,
+        fields=(_BODY,),
+    ),
+    Action(
+        name="retract",
+        method="POST",
+        path="/api/comments/{comment}/retract",
+        summary="Delete one's own comment: it stays as a tombstone, its replies stay.",
+        consumes="json",
+        status=201,
+    ),
+    Action(
+        name="react",
+        method="POST",
+        path="/api/comments/{comment}/reactions",
+        summary="Set this author's one reaction to a comment; the empty reaction withdraws it.",
+        consumes="json",
+        status=201,
+        fields=(
+            Field(
+                name="reaction",
+                required=True,
+                description="A short reaction such as an emoji; empty to withdraw.",
+            ),
+        ),
+    ),
+    Action(
+        name="hide",
+        method="POST",
+        path="/api/comments/{comment}/hide",
+        summary="Hide a comment (owner or moderator).",
+        consumes="json",
+        status=201,
+        fields=(_REASON,),
+    ),
+    Action(
+        name="unhide",
+        method="POST",
+        path="/api/comments/{comment}/unhide",
+        summary="Show a hidden comment again (owner or moderator).",
+        consumes="json",
+        status=201,
+        fields=(_REASON,),
+    ),
+    Action(
+        name="profile",
+        method="GET",
+        path="/api/profile",
+        summary="This node's author key and display name.",
+        response="Profile",
+    ),
+    Action(
+        name="set_profile",
+        method="PUT",
+        path="/api/profile",
+        summary="Set this author's display name.",
+        consumes="json",
+        status=201,
+        fields=(Field(name="name", required=True, description="The display name."),),
+    ),
+    Action(
+        name="export",
+        method="GET",
+        path="/api/export",
+        summary="A bundle of every operation held here (profiles included), in causal order.",
+        produces="bundle",
+    ),
+    Action(
+        name="import_bundle",
+        method="POST",
+        path="/api/import",
+        summary="Ingest a bundle: every operation is verified as if it came from a peer.",
+        consumes="bundle",
+        response="ImportResult",
+    ),
+)
+
+ACTIONS_BY_NAME: Final = {action.name: action for action in ACTIONS}

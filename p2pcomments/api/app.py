@@ -1,0 +1,272 @@
+"""The Starlette application: the action table served as JSON, live events, the OpenAPI document
+and read-only HTML pages.
+
+Rules:
+
+1. Writes (every method but GET) need ``Authorization: Bearer <token>`` (401 otherwise); reads are
+   open to whoever can reach the socket, which the daemon binds to localhost.
+2. Requests whose Host header is not the address the daemon serves on are refused (403): a web
+   page can't read the API through DNS rebinding.
+3. A JSON body is at most `MAX_JSON_BODY_BYTES` and a bundle at most `MAX_BUNDLE_BYTES`; more is
+   refused with 413 as soon as it is known, without reading the rest.
+4. Every error is ``{"error": {"code": ..., "message": ...}}`` with the status of its exception
+   class; an unexpected exception is a 500 with code ``internal`` (and is logged by the server).
+5. Event streams end when the client goes away or the daemon shuts down (``closing`` is set), so
+   a graceful shutdown never waits for a reader.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import TYPE_CHECKING, Any, Final
+
+import trio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from p2pcomments.api import pages
+from p2pcomments.api.actions import ACTIONS, Action
+from p2pcomments.api.bundle import BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES
+from p2pcomments.api.errors import PayloadTooLarge, Unauthorized
+from p2pcomments.api.openapi import openapi_document
+from p2pcomments.api.representations import change_json
+from p2pcomments.api.request_body import parse_fields
+from p2pcomments.core.ops import Kind
+from p2pcomments.core.textform import TextKind, parse_id
+from p2pcomments.errors import NotFound, P2PCommentsError
+
+if TYPE_CHECKING:
+    from p2pcomments.node import Node
+
+__all__ = ["MAX_JSON_BODY_BYTES", "build_app"]
+
+MAX_JSON_BODY_BYTES: Final = 64 * 1024
+KEEPALIVE_SECONDS: Final = 15.0
+
+_log = logging.getLogger(__name__)
+_LOCAL_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def _error_response(status: int, code: str, message: str) -> JSONResponse:
+    # An error may be sent before the request body was read (401, 413, an unknown route); the
+    # connection can't carry another request then, and saying so keeps clients from reusing it.
+    headers = {"Connection": "close"}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
+
+
+async def _on_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, P2PCommentsError)
+    return _error_response(error.http_status, error.reason, error.message)
+
+
+async def _on_http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    codes = {404: "not-found", 405: "method-not-allowed"}
+    return _error_response(
+        error.status_code, codes.get(error.status_code, "http-error"), str(error.detail)
+    )
+
+
+async def _on_unexpected(request: Request, error: Exception) -> Response:
+    return _error_response(500, "internal", "internal error; the daemon's log has the details")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the request body is {declared} bytes, the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class _HostGuard:
+    """Rule 2: answer only requests addressed to this daemon by a local name or its own host."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: frozenset[str] | None) -> None:
+        self.app = app
+        self.allowed_hosts = allowed_hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.allowed_hosts is not None:
+            host = ""
+            for name, value in scope["headers"]:
+                if name == b"host":
+                    host = value.decode("latin-1")
+            hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            if hostname.lower() not in self.allowed_hosts:
+                response = _error_response(403, "bad-host", f"unexpected Host header {host!r}")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class _EventStream(Response):
+    """Server-sent events: one ``operation`` event per change (``lagged`` if this reader fell
+    behind and should re-read the thread), until the client leaves or the daemon closes."""
+
+    def __init__(self, node: Node, thread_id: bytes | None, closing: trio.Event) -> None:
+        super().__init__(status_code=200, media_type="text/event-stream")
+        self.node = node
+        self.thread_id = thread_id
+        self.closing = closing
+        self.send_lock = trio.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with self.node.watch(self.thread_id) as changes:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"text/event-stream; charset=utf-8"),
+                        (b"cache-control", b"no-store"),
+                        (b"x-accel-buffering", b"no"),
+                    ],
+                }
+            )
+            # Readers may rely on this line: once it arrived, no later change is missed.
+            await self._send(send, b": watching\n\n")
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._until_disconnect, receive, nursery.cancel_scope)
+                nursery.start_soon(self._until_closing, nursery.cancel_scope)
+                nursery.start_soon(self._keepalive, send)
+                async for change in changes:
+                    if change.lagged:
+                        data = change_json(change, None, None)
+                        await self._send(send, _event("lagged", None, data))
+                        continue
+                    op = None if change.op_id is None else self.node.get_operation(change.op_id)
+                    name = None
+                    if op is not None:
+                        name = self.node.replica.names().get(op.author)
+                    data = change_json(change, op, name)
+                    await self._send(send, _event("operation", data["id"], data))
+                nursery.cancel_scope.cancel()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _send(self, send: Send, chunk: bytes) -> None:
+        async with self.send_lock:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+    async def _keepalive(self, send: Send) -> None:
+        while True:
+            await trio.sleep(KEEPALIVE_SECONDS)
+            await self._send(send, b": keepalive\n\n")
+
+    async def _until_disconnect(self, receive: Receive, scope: trio.CancelScope) -> None:
+        while True:
+            message: Message = await receive()
+            if message["type"] == "http.disconnect":
+                scope.cancel()
+                return
+
+    async def _until_closing(self, scope: trio.CancelScope) -> None:
+        await self.closing.wait()
+        scope.cancel()
+
+
+def _event(name: str, event_id: str | None, data: object) -> bytes:
+    lines = [f"event: {name}"]
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    lines.append("data: " + json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+    return ("\n".join(lines) + "\n\n").encode("utf-8")
+
+
+def build_app(
+    node: Node,
+    *,
+    token: str,
+    closing: trio.Event,
+    allowed_hosts: frozenset[str] | None = _LOCAL_HOSTS,
+) -> ASGIApp:
+    """The API for ``node``. ``allowed_hosts`` None accepts any Host header (rule 2 off)."""
+    expected = f"Bearer {token}".encode()
+
+    def check_token(request: Request) -> None:
+        given = request.headers.get("authorization", "").encode("latin-1", "replace")
+        if not hmac.compare_digest(given, expected):
+            raise Unauthorized(
+                "writes need the daemon's token: 'Authorization: Bearer <token>' "
+                "(the token is in api.json in the data directory)"
+            )
+
+    def endpoint(action: Action) -> Any:
+        async def handle(request: Request) -> Response:
+            if action.writes:
+                check_token(request)
+            params: dict[str, Any] = dict(request.path_params)
+            if action.consumes == "json":
+                raw = await _read_body(request, MAX_JSON_BODY_BYTES)
+                params.update(parse_fields(raw, action.fields))
+            elif action.consumes == "bundle":
+                params["bundle"] = await _read_body(request, MAX_BUNDLE_BYTES)
+            result = await action.handler(node, **params)
+            if action.produces == "bundle":
+                assert isinstance(result, bytes)
+                return Response(result, status_code=action.status, media_type=BUNDLE_MEDIA_TYPE)
+            return JSONResponse(result, status_code=action.status)
+
+        handle.__name__ = action.name
+        return handle
+
+    async def thread_events(request: Request) -> Response:
+        thread_id = parse_id(request.path_params["thread"], expect=frozenset({TextKind.THREAD}))
+        _, kind = node.resolve(thread_id)
+        if kind is not Kind.THREAD:
+            raise NotFound(f"{request.path_params['thread']} is not a thread")
+        return _EventStream(node, thread_id, closing)
+
+    async def all_events(request: Request) -> Response:
+        return _EventStream(node, None, closing)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(openapi_document())
+
+    async def index_page(request: Request) -> Response:
+        return HTMLResponse(pages.index_page(node.threads()))
+
+    async def thread_page(request: Request) -> Response:
+        try:
+            thread_id = parse_id(request.path_params["thread"], expect=frozenset({TextKind.THREAD}))
+            view = node.thread_view(thread_id)
+        except P2PCommentsError as error:
+            return HTMLResponse(pages.error_page(error.message), status_code=error.http_status)
+        return HTMLResponse(pages.thread_page(view))
+
+    routes = [
+        Route(action.path, endpoint(action), methods=[action.method], name=action.name)
+        for action in ACTIONS
+    ]
+    routes += [
+        Route("/api/threads/{thread}/events", thread_events, methods=["GET"]),
+        Route("/api/events", all_events, methods=["GET"]),
+        Route("/api/openapi.json", openapi, methods=["GET"]),
+        Route("/", index_page, methods=["GET"]),
+        Route("/t/{thread}", thread_page, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            P2PCommentsError: _on_error,
+            HTTPException: _on_http_error,
+            Exception: _on_unexpected,
+        },
+    )
+    return _HostGuard(app, allowed_hosts)

@@ -1,0 +1,153 @@
+"""The handlers of the action table (`p2pcomments.api.actions`), one per action, named as it is.
+
+Each takes the Node and the action's parameters as keyword arguments (ids in text form) and
+returns the JSON form of the result (`p2pcomments.api.representations`) or a bundle's bytes. They
+only translate: ids from text, results to JSON. What is allowed is for the Node to say.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from p2pcomments.api.bundle import decode_bundle, encode_bundle
+from p2pcomments.api.representations import (
+    JSONObject,
+    comment_json,
+    key_text,
+    operation_json,
+    outcomes_json,
+    statistics_json,
+    thread_json,
+    thread_summary_json,
+)
+from p2pcomments.core.textform import TextKind, parse_id
+from p2pcomments.errors import NotFound
+
+if TYPE_CHECKING:
+    from p2pcomments.node import Node
+
+_THREAD: Final = frozenset({TextKind.THREAD})
+_COMMENT: Final = frozenset({TextKind.COMMENT})
+_KEY: Final = frozenset({TextKind.KEY})
+
+
+def _thread(text: str) -> bytes:
+    return parse_id(text, expect=_THREAD)
+
+
+def _comment(text: str) -> bytes:
+    return parse_id(text, expect=_COMMENT)
+
+
+def _key(text: str) -> bytes:
+    return parse_id(text, expect=_KEY)
+
+
+def _own_name(node: Node) -> str | None:
+    return node.replica.names().get(node.author)
+
+
+# -- reads ---------------------------------------------------------------------------------------
+
+
+async def identity(node: Node) -> JSONObject:
+    return {
+        "author": key_text(node.author),
+        "name": _own_name(node),
+        "data_dir": str(node.data_dir),
+    }
+
+
+async def statistics(node: Node) -> JSONObject:
+    return statistics_json(node.statistics())
+
+
+async def threads(node: Node) -> JSONObject:
+    return {"threads": [thread_summary_json(summary) for summary in node.threads()]}
+
+
+async def thread(node: Node, *, thread: str) -> JSONObject:
+    return thread_json(node.thread_view(_thread(thread)))
+
+
+async def get_comment(node: Node, *, comment: str) -> JSONObject:
+    comment_id = _comment(comment)
+    thread_id, _ = node.resolve(comment_id)
+    view = node.thread_view(thread_id)
+    for row in view.comments:
+        if row.id == comment_id:
+            return comment_json(row, thread_id)
+    raise NotFound(f"no comment {comment} here")
+
+
+async def profile(node: Node) -> JSONObject:
+    return {"author": key_text(node.author), "name": _own_name(node)}
+
+
+async def export(node: Node) -> bytes:
+    return encode_bundle(node.export_operations(None))
+
+
+async def export_thread(node: Node, *, thread: str) -> bytes:
+    return encode_bundle(node.export_operations(_thread(thread)))
+
+
+# -- writes --------------------------------------------------------------------------------------
+
+
+async def create_thread(
+    node: Node, *, title: str, url: str | None = None, site: str | None = None
+) -> JSONObject:
+    return operation_json(await node.create_thread(title, url=url, site=site))
+
+
+async def comment(node: Node, *, thread: str, body: str) -> JSONObject:
+    return operation_json(await node.comment(_thread(thread), body))
+
+
+async def reply(node: Node, *, comment: str, body: str) -> JSONObject:
+    return operation_json(await node.reply(_comment(comment), body))
+
+
+async def edit(node: Node, *, comment: str, body: str) -> JSONObject:
+    return operation_json(await node.edit(_comment(comment), body))
+
+
+async def retract(node: Node, *, comment: str) -> JSONObject:
+    return operation_json(await node.retract(_comment(comment)))
+
+
+async def react(node: Node, *, comment: str, reaction: str) -> JSONObject:
+    return operation_json(await node.react(_comment(comment), reaction))
+
+
+async def hide(node: Node, *, comment: str, reason: str = "") -> JSONObject:
+    return operation_json(await node.hide(_comment(comment), reason=reason))
+
+
+async def unhide(node: Node, *, comment: str, reason: str = "") -> JSONObject:
+    return operation_json(await node.unhide(_comment(comment), reason=reason))
+
+
+async def close(node: Node, *, thread: str, reason: str = "") -> JSONObject:
+    return operation_json(await node.close(_thread(thread), reason=reason))
+
+
+async def reopen(node: Node, *, thread: str, reason: str = "") -> JSONObject:
+    return operation_json(await node.reopen(_thread(thread), reason=reason))
+
+
+async def add_moderator(node: Node, *, thread: str, key: str) -> JSONObject:
+    return operation_json(await node.add_moderator(_thread(thread), _key(key)))
+
+
+async def remove_moderator(node: Node, *, thread: str, key: str) -> JSONObject:
+    return operation_json(await node.remove_moderator(_thread(thread), _key(key)))
+
+
+async def set_profile(node: Node, *, name: str) -> JSONObject:
+    return operation_json(await node.set_profile(name))
+
+
+async def import_bundle(node: Node, *, bundle: bytes) -> JSONObject:
+    return outcomes_json(await node.ingest(decode_bundle(bundle), source="import"))

@@ -1,0 +1,300 @@
+"""The OpenAPI 3.1 document of the local API, generated from the action table.
+
+Routes that are not actions (event streams, this document, the HTML pages) are described in
+`EXTRA_ROUTES`; a test checks that every route the application serves is listed here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from p2pcomments import __version__
+from p2pcomments.api.actions import ACTIONS, Action, path_parameters
+from p2pcomments.api.bundle import BUNDLE_MEDIA_TYPE
+
+__all__ = ["EXTRA_ROUTES", "openapi_document"]
+
+_TEXT_FORMS: Final = {
+    "thread": ("thr_", "A thread id in text form (thr_…)."),
+    "comment": ("cmt_", "A comment id in text form (cmt_…)."),
+    "key": ("key_", "An author key in text form (key_…)."),
+}
+
+# (method, path, summary, media type of the response)
+EXTRA_ROUTES: Final = (
+    (
+        "GET",
+        "/api/threads/{thread}/events",
+        "Server-sent events: one `operation` event per change to the thread (`lagged` when the "
+        "reader fell behind and should re-read the thread). A `: watching` comment line is sent "
+        "first; changes after it are never missed.",
+        "text/event-stream",
+    ),
+    (
+        "GET",
+        "/api/events",
+        "Server-sent events for every thread held here (same events as a thread's stream).",
+        "text/event-stream",
+    ),
+    ("GET", "/api/openapi.json", "This document.", "application/json"),
+    ("GET", "/", "An HTML page listing the threads.", "text/html"),
+    ("GET", "/t/{thread}", "A thread as a read-only HTML page.", "text/html"),
+)
+
+_S = dict[str, Any]
+
+
+def _string(description: str = "", *, nullable: bool = False) -> _S:
+    schema: _S = {"type": ["string", "null"] if nullable else "string"}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _object(properties: dict[str, _S]) -> _S:
+    return {"type": "object", "properties": properties, "required": sorted(properties)}
+
+
+_INT: Final[_S] = {"type": "integer"}
+_BOOL: Final[_S] = {"type": "boolean"}
+
+_SCHEMAS: Final[dict[str, _S]] = {
+    "Error": _object(
+        {
+            "error": _object(
+                {"code": _string("A stable machine-readable code."), "message": _string()}
+            )
+        }
+    ),
+    "Operation": {
+        "type": "object",
+        "description": "A signed operation; kind-specific fields (body, reaction, action, "
+        "subject, reason, title, url, site, name) are present for the kinds that have them.",
+        "properties": {
+            "id": _string("thr_… for a thread, cmt_… for a comment, op_… otherwise."),
+            "kind": {
+                "enum": ["thread", "comment", "edit", "retract", "react", "moderate", "profile"]
+            },
+            "author": _string("key_…"),
+            "thread": _string("thr_…", nullable=True),
+            "target": _string("The referenced thread or comment.", nullable=True),
+            "timestamp_ms": _INT,
+            "body": _string(),
+            "reaction": _string(),
+            "action": {
+                "enum": ["hide", "unhide", "add-moderator", "remove-moderator", "close", "reopen"]
+            },
+            "subject": _string(nullable=True),
+            "reason": _string(),
+            "title": _string(),
+            "url": _string(nullable=True),
+            "site": _string(nullable=True),
+            "name": _string(),
+        },
+        "required": ["id", "kind", "author", "thread", "target", "timestamp_ms"],
+    },
+    "Comment": _object(
+        {
+            "id": _string("cmt_…"),
+            "author": _string("key_…"),
+            "author_name": _string(nullable=True),
+            "parent": _string("thr_… for a top-level comment, else cmt_…"),
+            "depth": _INT,
+            "timestamp_ms": _INT,
+            "body": _string("null once retracted", nullable=True),
+            "edited": _BOOL,
+            "edits": {
+                "type": "array",
+                "items": _object({"id": _string(), "timestamp_ms": _INT, "body": _string()}),
+            },
+            "retracted": _BOOL,
+            "hidden": _BOOL,
+            "hidden_by": _string(nullable=True),
+            "reactions": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "reaction": _string(),
+                        "count": _INT,
+                        "authors": {"type": "array", "items": _string()},
+                    }
+                ),
+            },
+            "parent_edited_after": _BOOL,
+            "after_close": _BOOL,
+            "reply_count": _INT,
+        }
+    ),
+    "ThreadSummary": _object(
+        {
+            "id": _string("thr_…"),
+            "title": _string(),
+            "url": _string(nullable=True),
+            "site": _string(nullable=True),
+            "owner": _string("key_…"),
+            "owner_name": _string(nullable=True),
+            "comment_count": _INT,
+            "last_activity_ms": _INT,
+            "closed": _BOOL,
+            "timestamp_ms": _INT,
+        }
+    ),
+    "ThreadList": _object(
+        {"threads": {"type": "array", "items": {"$ref": "#/components/schemas/ThreadSummary"}}}
+    ),
+    "Thread": _object(
+        {
+            "id": _string("thr_…"),
+            "title": _string(),
+            "url": _string(nullable=True),
+            "site": _string(nullable=True),
+            "owner": _string("key_…"),
+            "owner_name": _string(nullable=True),
+            "timestamp_ms": _INT,
+            "closed": _BOOL,
+            "moderators": {"type": "array", "items": _string()},
+            "operation_count": _INT,
+            "comment_count": _INT,
+            "digest": _string("SHA-256 of the view, hex: equal on nodes that agree."),
+            "comments": {
+                "type": "array",
+                "description": "Display order (depth-first); each with its depth.",
+                "items": {"$ref": "#/components/schemas/Comment"},
+            },
+        }
+    ),
+    "Identity": _object(
+        {
+            "author": _string("key_…"),
+            "name": _string(nullable=True),
+            "data_dir": _string(),
+        }
+    ),
+    "Profile": _object({"author": _string("key_…"), "name": _string(nullable=True)}),
+    "Statistics": {"type": "object", "description": "Counters; keys may be added over time."},
+    "ImportResult": _object(
+        {
+            "applied": _INT,
+            "duplicate": _INT,
+            "pending": _INT,
+            "rejected": _INT,
+            "total": _INT,
+            "rejections": {
+                "type": "array",
+                "items": _object({"id": _string(), "code": _string(), "message": _string()}),
+            },
+        }
+    ),
+}
+
+_ERRORS: Final = {
+    "400": "A malformed id or body.",
+    "401": "A write without the API token.",
+    "403": "Not allowed (not the author, owner or a moderator).",
+    "404": "Unknown thread or comment.",
+    "413": "The body is too large.",
+    "422": "Unknown, missing or invalid fields.",
+}
+
+
+def _ref(name: str) -> _S:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _parameters(path: str) -> list[_S]:
+    parameters = []
+    for name in path_parameters(path):
+        prefix, description = _TEXT_FORMS[name]
+        parameters.append(
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "description": description,
+                "schema": {"type": "string", "pattern": f"^{prefix}[a-z2-7]{{56}}$"},
+            }
+        )
+    return parameters
+
+
+def _error_responses(codes: list[str]) -> dict[str, _S]:
+    return {
+        code: {
+            "description": _ERRORS[code],
+            "content": {"application/json": {"schema": _ref("Error")}},
+        }
+        for code in codes
+    }
+
+
+def _operation(action: Action) -> _S:
+    operation: _S = {"operationId": action.name, "summary": action.summary}
+    parameters = _parameters(action.path)
+    if parameters:
+        operation["parameters"] = parameters
+    if action.consumes == "json":
+        properties = {
+            field.name: _string(field.description, nullable=field.nullable)
+            for field in action.fields
+        }
+        operation["requestBody"] = {
+            "required": any(field.required for field in action.fields),
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": properties,
+                        "required": [field.name for field in action.fields if field.required],
+                        "additionalProperties": False,
+                    }
+                }
+            },
+        }
+    elif action.consumes == "bundle":
+        operation["requestBody"] = {
+            "required": True,
+            "description": "One JSON string of hex per line: an operation's signed bytes.",
+            "content": {BUNDLE_MEDIA_TYPE: {"schema": {"type": "string"}}},
+        }
+    if action.produces == "bundle":
+        content: _S = {BUNDLE_MEDIA_TYPE: {"schema": {"type": "string"}}}
+    else:
+        content = {"application/json": {"schema": _ref(action.response)}}
+    operation["responses"] = {str(action.status): {"description": "OK", "content": content}}
+    codes = ["400", "404"] if parameters else []
+    if action.writes:
+        codes = ["400", "401", "403", "404", "413", "422"]
+        operation["security"] = [{"token": []}]
+    operation["responses"].update(_error_responses(sorted(set(codes))))
+    return operation
+
+
+def openapi_document() -> dict[str, Any]:
+    paths: dict[str, _S] = {}
+    for action in ACTIONS:
+        paths.setdefault(action.path, {})[action.method.lower()] = _operation(action)
+    for method, path, summary, media_type in EXTRA_ROUTES:
+        operation: _S = {
+            "summary": summary,
+            "responses": {"200": {"description": "OK", "content": {media_type: {}}}},
+        }
+        parameters = _parameters(path)
+        if parameters:
+            operation["parameters"] = parameters
+            operation["responses"].update(_error_responses(["400", "404"]))
+        paths.setdefault(path, {})[method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "p2pcomments local API",
+            "version": __version__,
+            "description": "The daemon's API on localhost. Reads are open; writes need "
+            "`Authorization: Bearer <token>`, the token being in `api.json` in the data "
+            'directory. Errors are `{"error": {"code", "message"}}`.',
+        },
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+        },
+        "paths": paths,
+    }

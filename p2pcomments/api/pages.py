@@ -1,0 +1,135 @@
+"""Read-only HTML pages: the thread list at ``/`` and one thread at ``/t/{thread}``.
+
+Server-rendered, no script. Every value from an operation goes through `html.escape`; links are
+only made of ``http``/``https`` URLs. Hidden comments and comments made after the thread was
+closed are shown as placeholders (their replies stay in place), as retracted ones are.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from html import escape
+from typing import TYPE_CHECKING, Final
+
+from p2pcomments.api.representations import short_key
+from p2pcomments.core.textform import TextKind, format_id
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from p2pcomments.core.thread_state import CommentView, ThreadView
+    from p2pcomments.node import ThreadSummary
+
+__all__ = ["error_page", "index_page", "thread_page"]
+
+_MAX_INDENT: Final = 12
+
+_STYLE: Final = """
+body { font: 16px/1.5 system-ui, sans-serif; max-width: 48rem; margin: 2rem auto; padding: 0 1rem;
+       color: #222; }
+a { color: #0650a0; }
+.meta { color: #666; font-size: 0.85rem; }
+.comment { border-left: 2px solid #ddd; padding: 0.25rem 0 0.25rem 0.75rem; margin: 0.75rem 0; }
+.body { white-space: pre-wrap; overflow-wrap: anywhere; }
+.tombstone { color: #888; font-style: italic; }
+.marker { color: #a05a00; font-size: 0.8rem; margin-left: 0.4rem; }
+code { font-size: 0.8rem; }
+"""
+
+
+def _document(title: str, content: str) -> str:
+    return (
+        "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<body>{content}</body></html>\n"
+    )
+
+
+def _time(timestamp_ms: int) -> str:
+    moment = datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
+    return (
+        f"<time datetime='{moment.isoformat(timespec='seconds')}'>"
+        f"{moment:%Y-%m-%d %H:%M} UTC</time>"
+    )
+
+
+def _link(url: str | None) -> str:
+    if url is None:
+        return ""
+    if url.lower().startswith(("http://", "https://")):
+        return f"<a href='{escape(url, quote=True)}' rel='nofollow noopener'>{escape(url)}</a>"
+    return escape(url)
+
+
+def _who(name: str | None, key: bytes) -> str:
+    return escape(name) if name else f"<code>{escape(short_key(key))}</code>"
+
+
+def index_page(threads: Sequence[ThreadSummary]) -> str:
+    if not threads:
+        items = "<p>No threads yet. Start one with <code>p2pc thread new --title …</code>.</p>"
+    else:
+        rows = []
+        for thread in threads:
+            href = "/t/" + format_id(TextKind.THREAD, thread.id)
+            closed = "<span class='marker'>[closed]</span>" if thread.closed else ""
+            rows.append(
+                f"<li><a href='{href}'>{escape(thread.title or thread.url or '(untitled)')}</a>"
+                f"{closed}<div class='meta'>{thread.comment_count} comments · "
+                f"{_who(thread.owner_name, thread.owner)} · last activity "
+                f"{_time(thread.last_activity_ms)}</div></li>"
+            )
+        items = "<ul>" + "".join(rows) + "</ul>"
+    return _document("p2pcomments", f"<h1>Threads</h1>{items}")
+
+
+def _comment(comment: CommentView) -> str:
+    markers = []
+    if comment.edits and not comment.retracted:
+        markers.append("edited")
+    if comment.retracted:
+        markers.append("deleted")
+    if comment.hidden:
+        markers.append("hidden")
+    if comment.after_close:
+        markers.append("after close")
+    if comment.parent_edited_after:
+        markers.append("parent edited after")
+    marker_html = "".join(f"<span class='marker'>[{m}]</span>" for m in markers)
+    if comment.body is None:
+        body = "<div class='tombstone'>deleted by its author</div>"
+    elif comment.hidden:
+        body = "<div class='tombstone'>hidden by a moderator</div>"
+    elif comment.after_close:
+        body = "<div class='tombstone'>posted after the thread was closed</div>"
+    else:
+        body = f"<div class='body'>{escape(comment.body)}</div>"
+        reactions = " ".join(f"{escape(r.reaction)} {len(r.authors)}" for r in comment.reactions)
+        if reactions:
+            body += f"<div class='meta'>{reactions}</div>"
+    indent = min(comment.depth, _MAX_INDENT) * 1.5
+    comment_id = format_id(TextKind.COMMENT, comment.id)
+    return (
+        f"<div class='comment' id='{comment_id}' style='margin-left:{indent}rem'>"
+        f"<div class='meta'>{_who(comment.author_name, comment.author)} · "
+        f"<a href='#{comment_id}'>{_time(comment.timestamp_ms)}</a>{marker_html}</div>"
+        f"{body}</div>"
+    )
+
+
+def thread_page(view: ThreadView) -> str:
+    title = view.title or view.url or "(untitled)"
+    closed = "<span class='marker'>[closed]</span>" if view.closed else ""
+    header = (
+        f"<p><a href='/'>← threads</a></p><h1>{escape(title)}{closed}</h1>"
+        f"<p class='meta'>{_link(view.url)} started by {_who(view.owner_name, view.owner)} · "
+        f"{_time(view.timestamp_ms)} · {len(view.comments)} comments · "
+        f"<code>{format_id(TextKind.THREAD, view.id)}</code></p>"
+    )
+    comments = "".join(_comment(comment) for comment in view.comments)
+    return _document(title, header + (comments or "<p>No comments yet.</p>"))
+
+
+def error_page(message: str) -> str:
+    return _document("p2pcomments", f"<p><a href='/'>← threads</a></p><p>{escape(message)}</p>")

@@ -1,0 +1,247 @@
+"""The JSON forms of what the Node returns: the API's responses and the CLI's ``--json`` output.
+
+Rules:
+
+1. Every key and id is in its text form (`core.textform`): ``thr_`` for threads, ``cmt_`` for
+   comments, ``key_`` for author keys, ``op_`` for any other operation. Raw bytes never appear.
+2. Fields are listed explicitly (an allowlist): a new attribute on a view is not published until
+   it is added here, and the OpenAPI document describes exactly these keys.
+3. Times are integers, milliseconds since the Unix epoch, as the operations carry them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from p2pcomments.core.ops import (
+    CommentPayload,
+    EditPayload,
+    Kind,
+    ModeratePayload,
+    Operation,
+    ProfilePayload,
+    ReactPayload,
+    ThreadPayload,
+)
+from p2pcomments.core.replica import Applied, Duplicate, Outcome, Pending, Rejected
+from p2pcomments.core.textform import TextKind, format_id
+
+if TYPE_CHECKING:
+    from p2pcomments.core.thread_state import CommentView, ThreadView
+    from p2pcomments.node import NodeStatistics, ThreadChange, ThreadSummary
+
+__all__ = [
+    "JSONObject",
+    "JSONValue",
+    "change_json",
+    "comment_json",
+    "key_text",
+    "operation_json",
+    "operation_text_id",
+    "outcomes_json",
+    "short_key",
+    "statistics_json",
+    "thread_json",
+    "thread_summary_json",
+]
+
+JSONValue: TypeAlias = Any  # what json.loads returns; precise recursive types buy nothing here
+JSONObject: TypeAlias = dict[str, JSONValue]
+
+
+@functools.lru_cache(maxsize=65_536)
+def _text_form(kind: TextKind, raw: bytes) -> str:
+    # A thread's view names each comment twice (as itself and as its replies' parent) and each
+    # author many times; base32 in pure Python is the largest cost of a big view, so cache it.
+    return format_id(kind, raw)
+
+
+def key_text(key: bytes) -> str:
+    return _text_form(TextKind.KEY, key)
+
+
+def short_key(key: bytes) -> str:
+    """A key abbreviated for display where no name is known: ``key_`` and 8 characters."""
+    return key_text(key)[:12]
+
+
+def _optional_key(key: bytes | None) -> str | None:
+    return None if key is None else key_text(key)
+
+
+def operation_text_id(op_id: bytes, kind: Kind | None) -> str:
+    """The text form that says what ``op_id`` is: thr_, cmt_ or op_."""
+    if kind is Kind.THREAD:
+        return _text_form(TextKind.THREAD, op_id)
+    if kind is Kind.COMMENT:
+        return _text_form(TextKind.COMMENT, op_id)
+    return _text_form(TextKind.OPERATION, op_id)
+
+
+def _reference(ref: bytes, thread: bytes | None) -> str:
+    """A reference is the thread or a comment (moderation of a thread targets the thread)."""
+    if ref == thread:
+        return _text_form(TextKind.THREAD, ref)
+    return _text_form(TextKind.COMMENT, ref)
+
+
+def operation_json(op: Operation) -> JSONObject:
+    """One signed operation, as written responses and events carry it."""
+    thread_id = op.thread_id
+    result: JSONObject = {
+        "id": operation_text_id(op.id, op.kind),
+        "kind": op.kind.name.lower(),
+        "author": key_text(op.author),
+        "thread": None if thread_id is None else _text_form(TextKind.THREAD, thread_id),
+        "target": _reference(op.refs[0], op.thread) if op.refs else None,
+        "timestamp_ms": op.timestamp_ms,
+    }
+    payload = op.payload
+    match payload:
+        case ThreadPayload(title=title, url=url, site=site):
+            result.update(title=title, url=url, site=site)
+        case CommentPayload(body=body) | EditPayload(body=body):
+            result["body"] = body
+        case ReactPayload(reaction=reaction):
+            result["reaction"] = reaction
+        case ModeratePayload(action=action, subject=subject, reason=reason):
+            result.update(
+                action=action.name.lower().replace("_", "-"),
+                subject=_optional_key(subject),
+                reason=reason,
+            )
+        case ProfilePayload(name=name):
+            result["name"] = name
+        case _:  # retract: nothing beyond the target
+            pass
+    return result
+
+
+def comment_json(comment: CommentView, thread_id: bytes) -> JSONObject:
+    return {
+        "id": _text_form(TextKind.COMMENT, comment.id),
+        "author": key_text(comment.author),
+        "author_name": comment.author_name,
+        "parent": _reference(comment.parent, thread_id),
+        "depth": comment.depth,
+        "timestamp_ms": comment.timestamp_ms,
+        "body": comment.body,
+        "edited": bool(comment.edits),
+        "edits": [
+            {
+                "id": _text_form(TextKind.OPERATION, edit.id),
+                "timestamp_ms": edit.timestamp_ms,
+                "body": edit.body,
+            }
+            for edit in comment.edits
+        ],
+        "retracted": comment.retracted,
+        "hidden": comment.hidden,
+        "hidden_by": _optional_key(comment.hidden_by),
+        "reactions": [
+            {
+                "reaction": reaction.reaction,
+                "count": len(reaction.authors),
+                "authors": [key_text(author) for author in reaction.authors],
+            }
+            for reaction in comment.reactions
+        ],
+        "parent_edited_after": comment.parent_edited_after,
+        "after_close": comment.after_close,
+        "reply_count": comment.reply_count,
+    }
+
+
+def thread_json(view: ThreadView) -> JSONObject:
+    """The whole thread: header and every comment in display order, each with its depth."""
+    return {
+        "id": _text_form(TextKind.THREAD, view.id),
+        "title": view.title,
+        "url": view.url,
+        "site": view.site,
+        "owner": key_text(view.owner),
+        "owner_name": view.owner_name,
+        "timestamp_ms": view.timestamp_ms,
+        "closed": view.closed,
+        "moderators": [key_text(key) for key in view.moderators],
+        "operation_count": view.operation_count,
+        "comment_count": len(view.comments),
+        "digest": view.digest().hex(),
+        "comments": [comment_json(comment, view.id) for comment in view.comments],
+    }
+
+
+def thread_summary_json(summary: ThreadSummary) -> JSONObject:
+    return {
+        "id": _text_form(TextKind.THREAD, summary.id),
+        "title": summary.title,
+        "url": summary.url,
+        "site": summary.site,
+        "owner": key_text(summary.owner),
+        "owner_name": summary.owner_name,
+        "comment_count": summary.comment_count,
+        "last_activity_ms": summary.last_activity_ms,
+        "closed": summary.closed,
+        "timestamp_ms": summary.timestamp_ms,
+    }
+
+
+def _plain(value: object) -> JSONValue:
+    if isinstance(value, bytes):
+        return key_text(value) if len(value) == 32 else value.hex()
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return str(value)
+
+
+def statistics_json(statistics: NodeStatistics) -> JSONObject:
+    """Every field of the node's statistics (counters, paths; the author key in text form)."""
+    result = _plain(statistics)
+    assert isinstance(result, dict)
+    return result
+
+
+def change_json(change: ThreadChange, op: Operation | None, author_name: str | None) -> JSONObject:
+    """One live change, as a server-sent event's data."""
+    return {
+        "thread": None
+        if change.thread_id is None
+        else _text_form(TextKind.THREAD, change.thread_id),
+        "kind": None if change.kind is None else change.kind.name.lower(),
+        "id": None if change.op_id is None else operation_text_id(change.op_id, change.kind),
+        "lagged": change.lagged,
+        "operation": None if op is None else operation_json(op),
+        "author_name": author_name,
+    }
+
+
+def outcomes_json(outcomes: list[Outcome]) -> JSONObject:
+    """What importing a bundle did: counts, and why each rejected operation was refused."""
+    counts = {"applied": 0, "duplicate": 0, "pending": 0, "rejected": 0}
+    rejections: list[JSONObject] = []
+    for outcome in outcomes:
+        match outcome:
+            case Applied():
+                counts["applied"] += 1
+            case Duplicate():
+                counts["duplicate"] += 1
+            case Pending():
+                counts["pending"] += 1
+            case Rejected(op_id=op_id, reason=reason, message=message):
+                counts["rejected"] += 1
+                rejections.append(
+                    {
+                        "id": _text_form(TextKind.OPERATION, op_id),
+                        "code": reason,
+                        "message": message,
+                    }
+                )
+    return {**counts, "total": len(outcomes), "rejections": rejections}

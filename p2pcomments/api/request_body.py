@@ -1,0 +1,57 @@
+"""Reading a JSON request body against an endpoint's allowlist of fields.
+
+Rules:
+
+1. An empty body is an empty object; anything else must be one JSON object (400 ``bad-json``).
+2. Only the endpoint's listed fields are accepted: any other key is refused (422
+   ``unknown-field``), so a misspelt ``bdoy`` is an error, not an ignored field.
+3. A required field must be present (422 ``missing-field``); every field is a string, or null
+   where the field is nullable (422 ``bad-field``). Absent optional fields take their default.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from p2pcomments.api.actions import Field
+from p2pcomments.api.errors import BadRequest, UnprocessableRequest
+
+__all__ = ["parse_fields"]
+
+
+def parse_fields(raw: bytes, fields: Sequence[Field]) -> dict[str, str | None]:
+    """The body's fields by name, checked against ``fields`` (rules 1-3)."""
+    if not raw.strip():
+        document: object = {}
+    else:
+        try:
+            document = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise BadRequest("the request body is not valid JSON", reason="bad-json") from None
+    if not isinstance(document, dict):
+        raise BadRequest("the request body must be a JSON object", reason="bad-json")
+    allowed = {field.name: field for field in fields}
+    unknown = sorted(set(document) - set(allowed))
+    if unknown:
+        expected = ", ".join(allowed) or "no fields"
+        raise UnprocessableRequest(
+            f"unknown field {', '.join(map(repr, unknown))}: this endpoint accepts {expected}",
+            reason="unknown-field",
+        )
+    values: dict[str, str | None] = {}
+    for name, field in allowed.items():
+        if name not in document:
+            if field.required:
+                raise UnprocessableRequest(f"missing field {name!r}", reason="missing-field")
+            values[name] = field.default
+            continue
+        value = document[name]
+        if value is None and field.nullable:
+            values[name] = None
+        elif isinstance(value, str):
+            values[name] = value
+        else:
+            kind = "a string or null" if field.nullable else "a string"
+            raise UnprocessableRequest(f"field {name!r} must be {kind}", reason="bad-field")
+    return values

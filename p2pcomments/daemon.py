@@ -1,0 +1,107 @@
+"""The daemon: one Node, its local HTTP API and (later) its networking, under one nursery.
+
+Shape (every service is a task of the daemon's nursery; shutdown is cancellation):
+
+    open_node(data_dir)                      the data dir's lock, the store, the replica
+      services nursery                       long-running services, cancelled last
+        ├── run_network(node, ...)           ← networking joins here (``start_services``)
+        └── api nursery
+              ├── serve_api(node, ...)       Hypercorn + Starlette on 127.0.0.1
+              └── _wait_for_signal           SIGINT/SIGTERM → graceful shutdown
+
+Rules:
+
+1. ``api.json`` (address and token) exists only while the API answers: written once it listens,
+   removed before the API stops.
+2. A signal stops the API gracefully (requests in flight finish, event streams end), then
+   cancels the other services, then closes the Node. Every acknowledged write was committed
+   before it was acknowledged, so nothing acknowledged is lost; the exit code is 0.
+3. A second daemon on the same data dir fails in `open_node` with `ConflictError`, before it
+   listens on anything.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import trio
+
+from p2pcomments.api.address_file import ApiAddress, remove_address_file, write_address_file
+from p2pcomments.api.server import serve_api
+
+if TYPE_CHECKING:
+    from p2pcomments.node import Node
+
+__all__ = ["StartServices", "run_daemon", "start_no_services"]
+
+
+StartServices = Callable[["Node", trio.Nursery], Awaitable[None]]
+
+
+async def start_no_services(node: Node, services: trio.Nursery) -> None:
+    """The default: the API alone (a node that works offline)."""
+
+
+async def _wait_for_signal(
+    signals: AsyncIterator[int], closing: trio.Event, startup: trio.CancelScope
+) -> None:
+    async for _ in signals:
+        break
+    closing.set()
+    startup.cancel()  # a service still starting (a slow bootstrap...) must not delay the stop
+
+
+async def run_daemon(
+    data_dir: Path | None,
+    *,
+    host: str,
+    port: int,
+    passphrase: str | None = None,
+    start_services: StartServices = start_no_services,
+    on_ready: Callable[[Node, ApiAddress], None] | None = None,
+    on_stopping: Callable[[], None] | None = None,
+) -> None:
+    """Run until SIGINT or SIGTERM (rules 1-3). ``on_ready`` is called once the API answers.
+
+    ``start_services(node, services)`` starts the long-running services other than the API, in
+    the ``services`` nursery, and returns once they are up. Networking joins here, and only here::
+
+        async def start_network(node, services):
+            from p2pcomments.net.service import run_network  # imported here: libp2p is heavy
+            await services.start(run_network, node, options)
+
+    It runs before ``api.json`` is written, so the API announces itself only once the node is
+    reachable by peers too; the services are cancelled after the API has drained.
+    """
+    from p2pcomments.node import open_node
+
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with open_node(data_dir, passphrase=passphrase) as node:
+            closing = trio.Event()
+            token = secrets.token_urlsafe(32)
+            async with trio.open_nursery() as services:
+                async with trio.open_nursery() as api:
+                    address: ApiAddress = await api.start(
+                        partial(serve_api, node, host=host, port=port, token=token, closing=closing)
+                    )
+                    startup = trio.CancelScope()
+                    api.start_soon(_wait_for_signal, signals, closing, startup)
+                    with startup:
+                        await start_services(node, services)
+                    if not closing.is_set():
+                        write_address_file(node.data_dir, address)
+                        try:
+                            if on_ready is not None:
+                                on_ready(node, address)
+                            await closing.wait()
+                        finally:
+                            remove_address_file(node.data_dir, address.pid)
+                            closing.set()
+                    if on_stopping is not None:
+                        on_stopping()
+                services.cancel_scope.cancel()

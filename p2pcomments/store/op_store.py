@@ -1,0 +1,513 @@
+"""The operation store: signed operations in one SQLite file (WAL), one writer, many readers.
+
+Rules:
+
+1. Table ``ops`` is append-only truth: a row is only ever added, moved from pending to applied, or
+   (when an operation it waited for turns out invalid) removed while pending. Nothing that
+   `core` did not accept is stored.
+2. One writer: a dedicated thread owns the write connection and takes jobs from a queue. Everything
+   queued when it wakes is committed in **one** transaction (group commit), each job inside its own
+   savepoint so one job's failure does not undo another's.
+3. Acknowledged means durable: a caller is answered only after the COMMIT that holds its job, with
+   ``synchronous=FULL``, so what was acknowledged survives ``kill -9`` and power loss.
+4. Reads never wait for the writer: each reading thread has its own connection, and WAL gives it a
+   consistent snapshot while the writer goes on.
+5. Every sqlite3 failure reaches callers as `StoreError` naming the file, never a bare traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Self
+
+import trio
+
+from p2pcomments.core.ops import Operation
+from p2pcomments.errors import StoreError
+from p2pcomments.store import views
+from p2pcomments.store.schema import check_ownership, migrate
+
+__all__ = [
+    "OpState",
+    "OpStore",
+    "StoreStatistics",
+    "ThreadActivity",
+    "WriteBatch",
+    "WriteTicket",
+]
+
+MAX_JOBS_PER_COMMIT: Final = 256
+_FETCH_CHUNK: Final = 500  # ids per `IN (...)` query, below SQLite's parameter limit
+_KEY_PAGE: Final = 4096
+_BUSY_TIMEOUT_MS: Final = 10_000
+
+_INSERT: Final = (
+    "INSERT OR IGNORE INTO ops (id, raw, thread, kind, author, timestamp_ms, state)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_KEYS: Final = "SELECT timestamp_ms, id FROM ops WHERE state = 0 AND (timestamp_ms, id)"
+_ORDER: Final = " ORDER BY timestamp_ms, id LIMIT ?"
+_KEYS_FROM: Final = _KEYS + " >= (?, ?)" + _ORDER
+_KEYS_AFTER: Final = _KEYS + " > (?, ?)" + _ORDER
+_KEYS_BELOW: Final = (  # the same two with an exclusive upper bound
+    _KEYS + " >= (?, ?) AND (timestamp_ms, id) < (?, ?)" + _ORDER,
+    _KEYS + " > (?, ?) AND (timestamp_ms, id) < (?, ?)" + _ORDER,
+)
+_PROMOTE: Final = "UPDATE ops SET state = 0 WHERE id = ? AND state = 1"
+_DISCARD: Final = "DELETE FROM ops WHERE id = ? AND state = 1"
+
+
+class OpState(IntEnum):
+    """Where a stored operation stands; the integer is the ``state`` column."""
+
+    APPLIED = 0
+    PENDING = 1  # valid so far, waiting for operations it references
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteBatch:
+    """One caller's changes; committed atomically, possibly in a transaction shared with others."""
+
+    insert: Sequence[tuple[Operation, OpState]] = ()
+    promote: Sequence[Operation] = ()  # stored as pending, now applied
+    discard: Sequence[bytes] = ()  # ids stored as pending, now rejected: removed (rule 1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadActivity:
+    """A row of the ``thread_activity`` view."""
+
+    thread: bytes
+    operations: int
+    last_activity_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreStatistics:
+    path: str
+    database_bytes: int  # the main file plus its write-ahead log
+    commits: int  # transactions committed since open
+    jobs: int  # jobs committed since open (several share a commit under load)
+
+
+_Work = Callable[[sqlite3.Connection], None]
+_Done = Callable[[BaseException | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    work: _Work
+    on_done: _Done
+
+
+def _database_error(path: Path, error: sqlite3.Error, doing: str) -> StoreError:
+    return StoreError(f"{path}: cannot {doing}: {error}", reason="store")
+
+
+def _open_writer(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
+    )
+    try:
+        # Recognise the file before changing anything in it: a foreign database stays untouched.
+        check_ownership(connection, path)
+        mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{path}: cannot switch to WAL mode (got {mode})", reason="store")
+        connection.execute("PRAGMA synchronous = FULL")
+        migrate(connection, path)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+class WriteTicket:
+    """The receipt for one queued job (`OpStore.enqueue`)."""
+
+    __slots__ = ("_done", "_error", "_token")
+
+    def __init__(self, token: trio.lowlevel.TrioToken) -> None:
+        self._token = token
+        self._done = trio.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def committed(self) -> bool:
+        """Whether the job is settled and committed (so `wait` would return at once)."""
+        return self._done.is_set() and self._error is None
+
+    async def wait(self) -> None:
+        """Return once the job is committed; raise `StoreError` if it was not.
+
+        Shielded from cancellation: the job commits whatever the caller does, and a caller that
+        keeps memory and disk in step must learn how it went.
+        """
+        with trio.CancelScope(shield=True):
+            await self._done.wait()
+        if self._error is not None:
+            raise self._error
+
+    def _settle(self, error: BaseException | None) -> None:  # runs in the writer thread
+        try:
+            self._token.run_sync_soon(self._deliver, error)
+        except trio.RunFinishedError:
+            # The trio run that queued the job has ended; there is nobody left to answer.
+            return
+
+    def _deliver(self, error: BaseException | None) -> None:
+        self._error = error
+        self._done.set()
+
+
+class OpStore:
+    """The SQLite store of one data dir. Open with `OpStore.open`; close with `close` (or use it as
+    a context manager). Thread-safe: `write` from any trio task, reads from any thread."""
+
+    def __init__(self, path: Path, writer: sqlite3.Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closing_lock = threading.Lock()
+        self._local = threading.local()
+        self._closed = False
+        self._commits = 0
+        self._jobs = 0
+        self._thread = threading.Thread(
+            target=self._run_writer, name=f"p2pc-store-writer {path.name}", daemon=True
+        )
+        self._thread.start()
+
+    @classmethod
+    def open(cls, path: Path) -> OpStore:
+        """Open (creating and migrating as needed) the store at ``path``.
+
+        Raises `StoreError` naming the file when it is not SQLite, belongs to another program,
+        has a schema newer than this code, or cannot be opened. The caller holds the data dir lock.
+        """
+        try:
+            writer = _open_writer(path)
+        except sqlite3.Error as error:
+            raise StoreError(
+                f"{path} is not a usable p2pcomments database: {error}", reason="corrupt-database"
+            ) from None
+        return cls(path, writer)
+
+    def close(self) -> None:
+        """Commit what is queued, stop the writer, close every connection. Idempotent."""
+        with self._closing_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        self._thread.join()
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for reader in readers:
+            reader.close()
+        with contextlib.suppress(sqlite3.Error):
+            # Fold the log back into the main file so the data dir is one tidy file at rest; a
+            # failure here loses nothing (the log is replayed on next open).
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._writer.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def enqueue(self, batch: WriteBatch) -> WriteTicket:
+        """Queue ``batch`` for the writer and return at once; `WriteTicket.wait` returns once it
+        is committed (rules 2-3). Call from a trio task.
+
+        Jobs commit in the order they were queued, so a ticket is settled only after everything
+        queued before it: an empty batch is a barrier (an operation another caller is still
+        committing is durable once a `Duplicate` of it is reported after such a barrier).
+        """
+        ticket = WriteTicket(trio.lowlevel.current_trio_token())
+        self._submit(lambda connection: _apply_batch(connection, batch), ticket._settle)
+        return ticket
+
+    async def write(self, batch: WriteBatch) -> None:
+        """`enqueue` and wait for the commit."""
+        await self.enqueue(batch).wait()
+
+    def write_blocking(self, batch: WriteBatch) -> None:
+        """`write` for threads that are not running trio (scripts, repair). Blocks the thread."""
+        self._run_blocking(lambda connection: _apply_batch(connection, batch))
+
+    def rebuild_views(self) -> None:
+        """Recompute every view table from ``ops`` in one transaction (``p2pc repair``). Blocks."""
+        self._run_blocking(views.rebuild_views)
+
+    def _submit(self, work: _Work, on_done: _Done) -> None:
+        with self._closing_lock:  # nothing may be queued behind the writer's stop sentinel
+            if self._closed:
+                raise StoreError(f"{self.path}: the store is closed", reason="store-closed")
+            self._queue.put(_Job(work, on_done))
+
+    def _run_blocking(self, work: _Work) -> None:
+        done = threading.Event()
+        result: list[BaseException | None] = []
+
+        def on_done(error: BaseException | None) -> None:
+            result.append(error)
+            done.set()
+
+        self._submit(work, on_done)
+        done.wait()
+        if result[0] is not None:
+            raise result[0]
+
+    def _run_writer(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            jobs = [first]
+            while len(jobs) < MAX_JOBS_PER_COMMIT:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                jobs.append(job)
+            errors = self._commit(jobs)
+            for job, error in zip(jobs, errors, strict=True):
+                job.on_done(error)
+
+    def _commit(self, jobs: list[_Job]) -> list[BaseException | None]:
+        """Rule 2: one transaction, one savepoint per job. Returns each job's error or None."""
+        connection = self._writer
+        errors: list[BaseException | None] = [None] * len(jobs)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            for index, job in enumerate(jobs):
+                connection.execute("SAVEPOINT job")
+                try:
+                    job.work(connection)
+                except Exception as error:  # handed to that job's caller, who re-raises it
+                    connection.execute("ROLLBACK TO job")
+                    errors[index] = self._as_store_error(error, "write")
+                connection.execute("RELEASE job")
+            connection.execute("COMMIT")
+        except sqlite3.Error as error:
+            if connection.in_transaction:
+                with contextlib.suppress(sqlite3.Error):  # the original error is what matters
+                    connection.execute("ROLLBACK")
+            return [self._as_store_error(error, "commit") for _ in jobs]
+        self._commits += 1
+        self._jobs += len(jobs)
+        return errors
+
+    def _as_store_error(self, error: Exception, doing: str) -> Exception:
+        if isinstance(error, sqlite3.Error):
+            return _database_error(self.path, error, doing)
+        return error
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed", reason="store-closed")
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            return connection
+        with self._readers_lock:
+            if self._closed:  # closed while we waited for the lock
+                raise StoreError(f"{self.path}: the store is closed", reason="store-closed")
+            try:
+                connection = sqlite3.connect(
+                    self.path,
+                    isolation_level=None,
+                    check_same_thread=False,  # only this thread uses it; `close` closes it
+                    timeout=_BUSY_TIMEOUT_MS / 1000,
+                )
+                connection.execute("PRAGMA query_only = 1")
+            except sqlite3.Error as error:
+                raise _database_error(self.path, error, "open a reader") from None
+            self._readers.append(connection)
+        self._local.connection = connection
+        return connection
+
+    @contextlib.contextmanager
+    def _reading(self, doing: str) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self._reader()
+        except sqlite3.Error as error:
+            raise _database_error(self.path, error, doing) from None
+
+    def iter_operations(self) -> Iterator[tuple[bytes, OpState]]:
+        """Every stored operation's bytes and state, in insertion order (for loading a replica)."""
+        last_seq = 0
+        while True:
+            with self._reading("read operations") as connection:
+                rows = connection.execute(
+                    "SELECT seq, raw, state FROM ops WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (last_seq, _KEY_PAGE),
+                ).fetchall()
+            if not rows:
+                return
+            for _, raw, state in rows:
+                yield raw, OpState(state)
+            last_seq = rows[-1][0]
+
+    def iter_applied_keys(
+        self,
+        *,
+        start: tuple[int, bytes] | None = None,
+        stop: tuple[int, bytes] | None = None,
+    ) -> Iterator[tuple[int, bytes]]:
+        """(timestamp_ms, id) of every applied operation, ascending, for set reconciliation.
+
+        ``start`` is inclusive and ``stop`` exclusive, both (timestamp_ms, id) bounds; None means
+        unbounded. Pages through the covering index, so a long walk holds no snapshot open and
+        never blocks the writer; operations committed meanwhile may or may not be included.
+        """
+        lower: tuple[int, bytes] = start if start is not None else (-1, b"")
+        bounds: tuple[int, bytes] | tuple[()] = () if stop is None else stop
+        query, next_query = (_KEYS_FROM, _KEYS_AFTER) if stop is None else _KEYS_BELOW
+        while True:
+            with self._reading("read the reconciliation index") as connection:
+                rows: list[tuple[int, bytes]] = connection.execute(
+                    query, (*lower, *bounds, _KEY_PAGE)
+                ).fetchall()
+            yield from rows
+            if len(rows) < _KEY_PAGE:
+                return
+            lower, query = rows[-1], next_query
+
+    def fetch_raw(self, ids: Iterable[bytes]) -> dict[bytes, bytes]:
+        """The stored bytes of those of ``ids`` held here (applied or pending), by id."""
+        found: dict[bytes, bytes] = {}
+        unique = list(dict.fromkeys(ids))
+        with self._reading("fetch operations") as connection:
+            for chunk in _chunks(unique):
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    connection.execute(
+                        f"SELECT id, raw FROM ops WHERE id IN ({marks})",  # noqa: S608 - only marks
+                        chunk,
+                    ).fetchall()
+                )
+        return found
+
+    def count(self, state: OpState | None = None) -> int:
+        """How many operations are stored (in ``state``, or all)."""
+        with self._reading("count operations") as connection:
+            if state is OpState.APPLIED:
+                row = connection.execute("SELECT count(*) FROM ops WHERE state = 0").fetchone()
+            elif state is None:
+                row = connection.execute("SELECT count(*) FROM ops").fetchone()
+            else:
+                row = connection.execute(
+                    "SELECT count(*) FROM ops WHERE state = ?", (int(state),)
+                ).fetchone()
+        return int(row[0])
+
+    def thread_activity(self) -> list[ThreadActivity]:
+        """The ``thread_activity`` view, most recently active thread first."""
+        with self._reading("read thread activity") as connection:
+            rows = connection.execute(
+                "SELECT thread, operations, last_activity_ms FROM thread_activity"
+                " ORDER BY last_activity_ms DESC, thread"
+            ).fetchall()
+        return [ThreadActivity(thread=t, operations=n, last_activity_ms=ms) for t, n, ms in rows]
+
+    def integrity_check(self) -> list[str]:
+        """Problems found, empty when all is well: SQLite's ``PRAGMA integrity_check`` and a
+        comparison of every view with what `rebuild_views` would make of ``ops``."""
+        with self._reading("check integrity") as connection:
+            problems = [
+                str(row[0]) for row in connection.execute("PRAGMA integrity_check").fetchall()
+            ]
+            if problems == ["ok"]:
+                problems = []
+            if not problems:
+                stale = connection.execute(
+                    """
+                    SELECT count(*) FROM (
+                        SELECT thread, count(*) AS n, max(timestamp_ms) AS last FROM ops
+                        WHERE state = 0 AND thread IS NOT NULL GROUP BY thread
+                        EXCEPT SELECT thread, operations, last_activity_ms FROM thread_activity
+                        UNION ALL
+                        SELECT thread, operations, last_activity_ms FROM thread_activity
+                        EXCEPT SELECT thread, count(*), max(timestamp_ms) FROM ops
+                        WHERE state = 0 AND thread IS NOT NULL GROUP BY thread
+                    )
+                    """
+                ).fetchone()[0]
+                if stale:
+                    problems.append(
+                        f"view thread_activity disagrees with the operations on {stale} row(s):"
+                        " rebuild the views (p2pc repair --rebuild-views)"
+                    )
+        return problems
+
+    def statistics(self) -> StoreStatistics:
+        size = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(FileNotFoundError):  # no log between checkpoints is normal
+                size += os.stat(f"{self.path}{suffix}").st_size
+        return StoreStatistics(
+            path=str(self.path), database_bytes=size, commits=self._commits, jobs=self._jobs
+        )
+
+
+def _chunks(items: list[bytes]) -> Iterator[tuple[bytes, ...]]:
+    for offset in range(0, len(items), _FETCH_CHUNK):
+        yield tuple(items[offset : offset + _FETCH_CHUNK])
+
+
+def _apply_batch(connection: sqlite3.Connection, batch: WriteBatch) -> None:
+    """One job: insert, promote and discard rows, keeping the views in step (views rule 2)."""
+    applied: list[tuple[bytes | None, int]] = []
+    if batch.insert:
+        rows = [
+            (op.id, op.encoded, op.thread_id, int(op.kind), op.author, op.timestamp_ms, int(state))
+            for op, state in batch.insert
+        ]
+        connection.execute("SAVEPOINT insert_rows")
+        if connection.executemany(_INSERT, rows).rowcount == len(rows):
+            applied.extend(
+                (op.thread_id, op.timestamp_ms)
+                for op, state in batch.insert
+                if state is OpState.APPLIED
+            )
+        else:
+            # Some were stored already (the same operation written twice): redo row by row so
+            # the views count only what was really added.
+            connection.execute("ROLLBACK TO insert_rows")
+            for row, (op, state) in zip(rows, batch.insert, strict=True):
+                added = connection.execute(_INSERT, row).rowcount == 1
+                if added and state is OpState.APPLIED:
+                    applied.append((op.thread_id, op.timestamp_ms))
+        connection.execute("RELEASE insert_rows")
+    for op in batch.promote:
+        if connection.execute(_PROMOTE, (op.id,)).rowcount == 1:
+            applied.append((op.thread_id, op.timestamp_ms))
+    if batch.discard:
+        connection.executemany(_DISCARD, [(op_id,) for op_id in batch.discard])
+    views.add_applied(connection, applied)

@@ -1,0 +1,127 @@
+"""The database schema, its versions, and recognising a file as ours.
+
+Rules:
+
+1. ``PRAGMA user_version`` is the schema version: the number of `MIGRATIONS` applied. Migration
+   ``i`` (0-based) takes version ``i`` to ``i + 1``; each runs in its own transaction together with
+   the version bump, so a crash leaves the file at one version or the next, never between.
+2. Migrations are append-only: a released step is never edited, a change is a new step.
+3. ``PRAGMA application_id`` is `APPLICATION_ID` from version 1 on. A file is refused, untouched,
+   when it is not SQLite, carries another application id, has tables but no version (some other
+   program's database), or has a version newer than this code knows.
+4. Table ``ops`` is the truth: every stored operation's canonical bytes. Every other table is a view
+   that `core` could recompute from ``ops`` (`p2pcomments.store.views` rebuilds them).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from p2pcomments.errors import StoreError
+
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "check_ownership", "migrate"]
+
+APPLICATION_ID: Final = 0x50325043  # "P2PC"
+
+Migration = Sequence[str]
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    # 0 → 1: the operation log, its reconciliation index, and the per-thread activity view.
+    (
+        """
+        CREATE TABLE ops (
+            seq INTEGER PRIMARY KEY,         -- insertion order
+            id BLOB NOT NULL UNIQUE,         -- SHA-256 of the unsigned canonical form
+            raw BLOB NOT NULL,               -- the canonical signed bytes
+            thread BLOB,                     -- the thread id (its own for a thread), NULL: profile
+            kind INTEGER NOT NULL,
+            author BLOB NOT NULL,
+            timestamp_ms INTEGER NOT NULL,
+            state INTEGER NOT NULL CHECK (state IN (0, 1))  -- 0 applied, 1 pending
+        )
+        """,
+        # Range-based reconciliation walks applied operations by (timestamp, id); the index
+        # covers the query, so the walk never touches the wide rows.
+        "CREATE INDEX ops_applied_by_time ON ops (timestamp_ms, id) WHERE state = 0",
+        """
+        CREATE TABLE thread_activity (
+            thread BLOB PRIMARY KEY,
+            operations INTEGER NOT NULL,     -- applied operations of the thread, itself included
+            last_activity_ms INTEGER NOT NULL
+        ) WITHOUT ROWID
+        """,
+        f"PRAGMA application_id = {APPLICATION_ID}",
+    ),
+)
+
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def _pragma_int(connection: sqlite3.Connection, name: str) -> int:
+    row = connection.execute(f"PRAGMA {name}").fetchone()
+    return int(row[0])
+
+
+def check_ownership(
+    connection: sqlite3.Connection, path: Path, *, known_version: int = SCHEMA_VERSION
+) -> int:
+    """Rule 3: raise `StoreError` unless the file is empty or ours at a version we know; returns
+    its version. Reads only, so a foreign file is left exactly as it was."""
+    version = _pragma_int(connection, "user_version")
+    application_id = _pragma_int(connection, "application_id")
+    if application_id not in (0, APPLICATION_ID):
+        raise StoreError(
+            f"{path} is a database of another application (application_id {application_id:#x}),"
+            " not a p2pcomments store",
+            reason="foreign-database",
+        )
+    if version == 0:
+        tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if tables:
+            raise StoreError(
+                f"{path} is a SQLite database of another application (it has tables but no"
+                " p2pcomments schema version)",
+                reason="foreign-database",
+            )
+        return 0
+    if application_id != APPLICATION_ID:
+        raise StoreError(
+            f"{path} is a SQLite database of another application (schema version {version}"
+            " without the p2pcomments application id)",
+            reason="foreign-database",
+        )
+    if version > known_version:
+        raise StoreError(
+            f"{path} has schema version {version}, newer than this p2pcomments knows"
+            f" ({known_version}): upgrade p2pcomments to open it",
+            reason="schema-too-new",
+        )
+    return version
+
+
+def migrate(
+    connection: sqlite3.Connection,
+    path: Path,
+    migrations: Sequence[Migration] = MIGRATIONS,
+) -> int:
+    """Bring the database to ``len(migrations)`` (rule 1); returns the version it started at.
+
+    ``connection`` must be in autocommit mode (``isolation_level=None``): each step manages its own
+    transaction. The caller holds the data dir lock, so nobody migrates concurrently.
+    """
+    start = check_ownership(connection, path, known_version=len(migrations))
+    for target in range(start + 1, len(migrations) + 1):
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in migrations[target - 1]:
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {target}")
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+    return start

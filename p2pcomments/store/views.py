@@ -1,0 +1,58 @@
+"""View tables: derived from table ``ops``, kept current on every write, rebuildable from scratch.
+
+Rules:
+
+1. A view holds nothing that is not a function of the *applied* rows of ``ops``; `rebuild_views`
+   recomputes every view from them and must leave exactly what incremental upkeep would have.
+2. Upkeep runs inside the writer's transaction, so a view is never ahead of or behind the ops it
+   summarises after a crash.
+
+Views: ``thread_activity`` (per thread: applied operations and the greatest author timestamp),
+which lets tools list what a store holds without decoding every operation.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+
+__all__ = ["add_applied", "rebuild_views"]
+
+_UPSERT_ACTIVITY = """
+    INSERT INTO thread_activity (thread, operations, last_activity_ms) VALUES (?, ?, ?)
+    ON CONFLICT (thread) DO UPDATE SET
+        operations = operations + excluded.operations,
+        last_activity_ms = max(last_activity_ms, excluded.last_activity_ms)
+"""
+
+
+def add_applied(connection: sqlite3.Connection, rows: Iterable[tuple[bytes | None, int]]) -> None:
+    """Account for newly applied operations, given as (thread id or None, timestamp_ms) rows that
+    were really added (not ignored duplicates)."""
+    totals: dict[bytes, list[int]] = {}
+    for thread, timestamp_ms in rows:
+        if thread is None:
+            continue
+        entry = totals.get(thread)
+        if entry is None:
+            totals[thread] = [1, timestamp_ms]
+        else:
+            entry[0] += 1
+            if timestamp_ms > entry[1]:
+                entry[1] = timestamp_ms
+    if totals:
+        connection.executemany(
+            _UPSERT_ACTIVITY, [(thread, n, last) for thread, (n, last) in totals.items()]
+        )
+
+
+def rebuild_views(connection: sqlite3.Connection) -> None:
+    """Recompute every view from the applied operations (rule 1). Call inside a transaction."""
+    connection.execute("DELETE FROM thread_activity")
+    connection.execute(
+        """
+        INSERT INTO thread_activity (thread, operations, last_activity_ms)
+        SELECT thread, count(*), max(timestamp_ms) FROM ops
+        WHERE state = 0 AND thread IS NOT NULL GROUP BY thread
+        """
+    )

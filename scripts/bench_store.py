@@ -1,0 +1,220 @@
+"""Benchmark the store through the Node: ingest throughput against raw signature checking, cold
+open, rendering a 1,000-comment thread, and bytes on disk per operation.
+
+Usage: .venv/bin/python scripts/bench_store.py [--n 100000] [--batch 1000] [--threads 100]
+
+Operations (~300-byte bodies, ~100 threads, 20 authors, replies and causal deps like real
+traffic) are made and signed before timing starts. Ingest feeds them to `Node.ingest` in batches,
+in causal order, into a fresh data dir; the figure includes decoding, signature checks, applying
+to the replica and the durable group commit. "Raw verify" is PyNaCl alone on the same operations
+in the same run, single-threaded: the ceiling a single-threaded node could reach.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nacl.signing
+import trio
+
+from p2pcomments.core.ops import (
+    OP_SIGNING_DOMAIN,
+    CommentPayload,
+    Operation,
+    ThreadPayload,
+    make_operation,
+)
+from p2pcomments.node import open_node
+from p2pcomments.store.data_dir import database_path
+
+WORDS = [
+    *("peer", "comment", "thread", "reply", "gossip", "sync", "node", "store", "write", "read"),
+    *("signed", "operation", "causal", "merge", "view", "edit", "react", "moderate", "close"),
+    *("reopen", "profile", "replica", "pending", "applied", "durable"),
+]
+RENDER_THREAD_COMMENTS = 1000
+
+
+def make_body(rng: random.Random, size: int) -> str:
+    words: list[str] = []
+    length = 0
+    while length < size:
+        word = rng.choice(WORDS)
+        words.append(word)
+        length += len(word) + 1
+    return " ".join(words)[:size].strip()
+
+
+def make_ops(n: int, threads: int, body_bytes: int, seed: int = 7) -> tuple[list[Operation], bytes]:
+    """``n`` signed operations in causal order; returns them and the id of a thread holding
+    `RENDER_THREAD_COMMENTS` comments (or all it could get when ``n`` is small)."""
+    rng = random.Random(seed)
+    authors = [nacl.signing.SigningKey(bytes([i + 1]) * 32) for i in range(20)]
+    clock = 1_700_000_000_000
+    ops: list[Operation] = []
+    thread_count = max(1, min(threads, n // 10))
+    heads: list[Operation] = []
+    comments: list[list[bytes]] = []
+    for index in range(thread_count):
+        clock += 1
+        thread = make_operation(
+            authors[index % len(authors)],
+            ThreadPayload(title=f"Thread {index}", url=f"https://blog.example/{index}"),
+            timestamp_ms=clock,
+        )
+        ops.append(thread)
+        heads.append(thread)
+        comments.append([])
+    render_thread = 0
+    remaining = n - thread_count
+    first_share = min(RENDER_THREAD_COMMENTS, remaining)
+    for index in range(remaining):
+        slot = 0 if index < first_share else 1 + rng.randrange(max(1, thread_count - 1))
+        slot = min(slot, thread_count - 1)
+        thread = ops[slot]
+        siblings = comments[slot]
+        parent = thread.id
+        if siblings and rng.random() < 0.6:
+            parent = rng.choice(siblings[-50:])
+        previous = heads[slot]
+        clock += 1
+        op = make_operation(
+            authors[rng.randrange(len(authors))],
+            CommentPayload(body=make_body(rng, body_bytes)),
+            timestamp_ms=clock,
+            thread=thread.id,
+            refs=(parent,),
+            deps=frozenset({previous.id}),
+        )
+        ops.append(op)
+        heads[slot] = op
+        siblings.append(op.id)
+    return ops, ops[render_thread].id
+
+
+def raw_verify_rate(ops: list[Operation]) -> float:
+    started = time.perf_counter()
+    for op in ops:
+        nacl.signing.VerifyKey(op.author).verify(OP_SIGNING_DOMAIN + op.id, op.signature)
+    return len(ops) / (time.perf_counter() - started)
+
+
+async def ingest_all(
+    data_dir: Path, blobs: list[bytes], batch: int, callers: int
+) -> tuple[float, int]:
+    """Ingest ``blobs`` in batches, ``callers`` calls in flight at a time (like peers' gossip
+    handlers), each batch after the ones it depends on have been handed out."""
+    batches = [blobs[offset : offset + batch] for offset in range(0, len(blobs), batch)]
+    async with open_node(data_dir, create_identity=True) as node:
+        started = time.perf_counter()
+        if callers == 1:
+            for part in batches:
+                await node.ingest(part, source="bench")
+        else:
+            slots = trio.Semaphore(callers)
+
+            async def ingest_one(part: list[bytes]) -> None:
+                try:
+                    await node.ingest(part, source="bench")
+                finally:
+                    slots.release()
+
+            async with trio.open_nursery() as nursery:
+                for part in batches:
+                    await slots.acquire()
+                    nursery.start_soon(ingest_one, part)
+        elapsed = time.perf_counter() - started
+        held = node.statistics().operations
+    return elapsed, held
+
+
+async def reopen_and_render(data_dir: Path, thread_id: bytes) -> tuple[float, float, int]:
+    started = time.perf_counter()
+    async with open_node(data_dir) as node:
+        opened = time.perf_counter() - started
+        node.thread_view(thread_id)  # warm
+        samples = []
+        for _ in range(5):
+            tick = time.perf_counter()
+            view = node.thread_view(thread_id)
+            samples.append(time.perf_counter() - tick)
+        return opened, statistics.median(samples), len(view.comments)
+
+
+COLD_OPEN = """
+import sys, time
+started = time.perf_counter()
+import trio
+from p2pcomments.node import open_node
+async def main():
+    async with open_node(sys.argv[1]) as node:
+        print(time.perf_counter() - started, node.statistics().operations)
+trio.run(main)
+"""
+
+
+def cold_open_in_new_process(data_dir: Path) -> tuple[float, float]:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", COLD_OPEN, str(data_dir)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - started
+    inside = float(result.stdout.split()[0])
+    return wall, inside
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000, help="operations to ingest")
+    parser.add_argument("--batch", type=int, default=1000, help="operations per ingest call")
+    parser.add_argument("--threads", type=int, default=100, help="threads to spread them over")
+    parser.add_argument("--body-bytes", type=int, default=300)
+    parser.add_argument(
+        "--callers", type=int, default=1, help="ingest calls in flight at once (default 1)"
+    )
+    args = parser.parse_args()
+
+    print(f"making {args.n:,} signed operations (not timed)...", flush=True)
+    ops, render_thread = make_ops(args.n, args.threads, args.body_bytes)
+    blobs = [op.encoded for op in ops]
+    print(f"  mean operation size {sum(map(len, blobs)) / len(blobs):.0f} bytes")
+
+    with tempfile.TemporaryDirectory(prefix="p2pc-bench-") as temporary:
+        data_dir = Path(temporary)
+        elapsed, held = trio.run(ingest_all, data_dir, blobs, args.batch, args.callers)
+        assert held == len(ops), f"held {held} of {len(ops)}"
+        ingest_rate = len(ops) / elapsed
+        verify_rate = raw_verify_rate(ops)
+        wall, inside = cold_open_in_new_process(data_dir)
+        reopened, render, rendered = trio.run(reopen_and_render, data_dir, render_thread)
+        size = os.stat(database_path(data_dir)).st_size
+        wal = Path(f"{database_path(data_dir)}-wal")
+        size += wal.stat().st_size if wal.exists() else 0
+
+    print()
+    print(f"{'operations':<44}{len(ops):>14,}")
+    label = f"ingest, batches of {args.batch}, {args.callers} caller(s) (ops/s)"
+    print(f"{label:<44}{ingest_rate:>14,.0f}")
+    print(f"{'raw PyNaCl verify, 1 thread (ops/s)':<44}{verify_rate:>14,.0f}")
+    print(f"{'ratio ingest / raw verify (target >= 0.7)':<44}{ingest_rate / verify_rate:>14.2f}")
+    print(f"{'cold open, new process, to ready (s)':<44}{inside:>14.2f}")
+    print(f"{'  same, process wall time incl. exit (s)':<44}{wall:>14.2f}")
+    print(f"{'reopen in this process (s)':<44}{reopened:>14.2f}")
+    print(f"{f'render a {rendered:,}-comment thread view (ms)':<44}{render * 1000:>14.1f}")
+    print(f"{'bytes on disk per operation':<44}{size / len(ops):>14.0f}")
+    print(f"{'  (mean canonical operation size)':<44}{sum(map(len, blobs)) / len(blobs):>14.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""The API's pure pieces, in process: request bodies, bundles, JSON forms, the OpenAPI document,
+the address file."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from nacl.signing import SigningKey
+
+from p2pcomments.api.actions import ACTIONS, ACTIONS_BY_NAME, Field, path_parameters
+from p2pcomments.api.address_file import (
+    ApiAddress,
+    read_address_file,
+    remove_address_file,
+    write_address_file,
+)
+from p2pcomments.api.bundle import decode_bundle, encode_bundle
+from p2pcomments.api.errors import BadRequest, UnprocessableRequest
+from p2pcomments.api.openapi import EXTRA_ROUTES, openapi_document
+from p2pcomments.api.representations import operation_json, thread_json
+from p2pcomments.api.request_body import parse_fields
+from p2pcomments.core.ops import (
+    CommentPayload,
+    EditPayload,
+    ModAction,
+    ModeratePayload,
+    ProfilePayload,
+    ReactPayload,
+    RetractPayload,
+    ThreadPayload,
+    make_operation,
+)
+from p2pcomments.core.replica import Replica
+from p2pcomments.errors import DecodeError
+
+FIELDS = (
+    Field(name="body", required=True, description=""),
+    Field(name="url", nullable=True, description=""),
+    Field(name="reason", default="", description=""),
+)
+
+
+def test_fields_are_read_against_the_allowlist() -> None:
+    assert parse_fields(b'{"body": "hi"}', FIELDS) == {"body": "hi", "url": None, "reason": ""}
+    assert parse_fields(b'{"body": "hi", "url": null}', FIELDS)["url"] is None
+    assert parse_fields(b"", (FIELDS[2],)) == {"reason": ""}
+
+
+@pytest.mark.parametrize(
+    ("raw", "error", "code"),
+    [
+        (b'{"body": "hi", "extra": 1}', UnprocessableRequest, "unknown-field"),
+        (b"{}", UnprocessableRequest, "missing-field"),
+        (b'{"body": null}', UnprocessableRequest, "bad-field"),
+        (b'{"body": "x", "reason": null}', UnprocessableRequest, "bad-field"),
+        (b'{"body": ["x"]}', UnprocessableRequest, "bad-field"),
+        (b"[]", BadRequest, "bad-json"),
+        (b"{", BadRequest, "bad-json"),
+        (b"\xff", BadRequest, "bad-json"),
+        (b"[" * 100_000, BadRequest, "bad-json"),
+    ],
+)
+def test_bad_bodies_are_refused(raw: bytes, error: type[Exception], code: str) -> None:
+    with pytest.raises(error) as raised:
+        parse_fields(raw, FIELDS)
+    assert raised.value.reason == code  # type: ignore[attr-defined]
+
+
+def test_bundles_round_trip_and_name_the_bad_line() -> None:
+    operations = [b"\x98\x01", b"\xff" * 40]
+    bundle = encode_bundle(operations)
+    assert bundle.decode().splitlines() == ['"9801"', '"' + "ff" * 40 + '"']
+    assert decode_bundle(bundle) == operations
+    assert decode_bundle(b"\n" + bundle + b"\n\n") == operations
+    assert decode_bundle(b"") == []
+    for bad, line in ((b'"9801"\n42\n', 2), (b'"zz"\n', 1), (b"9801\n", 1)):
+        with pytest.raises(DecodeError, match=f"line {line}"):
+            decode_bundle(bad)
+    with pytest.raises(DecodeError, match="UTF-8"):
+        decode_bundle(b"\xff\n")
+
+
+def test_every_action_has_a_handler_and_documented_path_parameters() -> None:
+    assert len(ACTIONS_BY_NAME) == len(ACTIONS)
+    routes = {(a.method, a.path) for a in ACTIONS}
+    assert len(routes) == len(ACTIONS)
+    for action in ACTIONS:
+        assert callable(action.handler), action.name
+        assert action.path.startswith("/api/")
+        assert set(path_parameters(action.path)) <= {"thread", "comment", "key"}
+        assert (action.consumes == "json") or not action.fields
+
+
+def test_openapi_lists_every_action_and_extra_route() -> None:
+    document = openapi_document()
+    json.dumps(document)  # serialisable
+    for action in ACTIONS:
+        operation = document["paths"][action.path][action.method.lower()]
+        assert operation["operationId"] == action.name
+        if action.writes:
+            assert operation["security"] == [{"token": []}]
+    for method, path, _, _ in EXTRA_ROUTES:
+        assert method.lower() in document["paths"][path]
+    references = json.dumps(document).count("#/components/schemas/")
+    assert references > len(ACTIONS)
+    for schema in {a.response for a in ACTIONS}:
+        assert schema in document["components"]["schemas"]
+
+
+def test_operation_json_for_every_kind() -> None:
+    owner = SigningKey.generate()
+    thread = make_operation(
+        owner, ThreadPayload(title="T", url="https://example.org"), timestamp_ms=1
+    )
+    forms = [operation_json(thread)]
+    refs = (thread.id,)
+    comment = make_operation(
+        owner, CommentPayload(body="hi"), timestamp_ms=2, thread=thread.id, refs=refs
+    )
+    forms.append(operation_json(comment))
+    on_comment = {"thread": thread.id, "refs": (comment.id,)}
+    for payload in (
+        EditPayload(body="hi!"),
+        RetractPayload(),
+        ReactPayload(reaction="👍"),
+        ModeratePayload(action=ModAction.HIDE, reason="spam"),
+    ):
+        forms.append(operation_json(make_operation(owner, payload, timestamp_ms=3, **on_comment)))
+    add = ModeratePayload(action=ModAction.ADD_MODERATOR, subject=bytes(32))
+    forms.append(
+        operation_json(make_operation(owner, add, timestamp_ms=3, thread=thread.id, refs=refs))
+    )
+    forms.append(operation_json(make_operation(owner, ProfilePayload(name="Ann"), timestamp_ms=4)))
+
+    kinds = [form["kind"] for form in forms]
+    assert kinds == [
+        "thread", "comment", "edit", "retract", "react", "moderate", "moderate", "profile",
+    ]  # fmt: skip
+    assert forms[0]["id"].startswith("thr_")
+    assert forms[0]["url"] == "https://example.org"
+    assert forms[1]["id"].startswith("cmt_")
+    assert forms[1]["target"] == forms[0]["id"]
+    assert forms[2]["id"].startswith("op_")
+    assert forms[2]["target"] == forms[1]["id"]
+    assert forms[4]["reaction"] == "👍"
+    assert forms[5]["action"] == "hide"
+    assert forms[6]["action"] == "add-moderator"
+    assert forms[6]["subject"].startswith("key_")
+    assert forms[6]["target"] == forms[0]["id"]
+    assert forms[7]["thread"] is None
+    assert forms[7]["name"] == "Ann"
+    for form in forms:
+        json.dumps(form)
+        assert form["author"].startswith("key_")
+
+
+def test_thread_json_of_a_view() -> None:
+    owner = SigningKey.generate()
+    thread = make_operation(owner, ThreadPayload(title="T"), timestamp_ms=1)
+    comment = make_operation(
+        owner, CommentPayload(body="hi"), timestamp_ms=2, thread=thread.id, refs=(thread.id,)
+    )
+    reply = make_operation(
+        owner, CommentPayload(body="yo"), timestamp_ms=3, thread=thread.id, refs=(comment.id,)
+    )
+    replica = Replica()
+    replica.merge([thread, comment, reply])
+    form = thread_json(replica.view(thread.id))
+    assert form["comment_count"] == 2
+    assert [(c["depth"], c["body"]) for c in form["comments"]] == [(0, "hi"), (1, "yo")]
+    assert form["comments"][0]["parent"] == form["id"]
+    assert form["comments"][1]["parent"] == form["comments"][0]["id"]
+    assert form["comments"][0]["reply_count"] == 1
+    assert len(form["digest"]) == 64
+    json.dumps(form)
+
+
+def test_address_file_is_private_and_removed_only_by_its_daemon(tmp_path: Path) -> None:
+    address = ApiAddress(host="127.0.0.1", port=8765, token="secret", pid=os.getpid())
+    path = write_address_file(tmp_path, address)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text())["url"] == "http://127.0.0.1:8765"
+    assert read_address_file(tmp_path) == address
+    remove_address_file(tmp_path, pid=address.pid + 1)
+    assert path.exists()
+    remove_address_file(tmp_path, pid=address.pid)
+    assert not path.exists()
+    assert read_address_file(tmp_path) is None
+    path.write_text("{not json")
+    assert read_address_file(tmp_path) is None
+    assert ApiAddress(host="::1", port=1, token="", pid=1).url == "http://[::1]:1"

@@ -1,0 +1,46 @@
+"""Fixtures for Node tests: a data dir per test, a clock the test controls, a second author."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from nacl.signing import SigningKey
+
+from p2pcomments.node import Node, open_node
+
+
+class FakeClock:
+    """Milliseconds that move only when the test says so."""
+
+    def __init__(self, start: int = 1_700_000_000_000) -> None:
+        self.now = start
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, ms: int = 1) -> None:
+        self.now += ms
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+async def node(data_dir: Path, clock: FakeClock) -> AsyncIterator[Node]:
+    async with open_node(data_dir, create_identity=True, clock=clock) as opened:
+        yield opened
+
+
+@pytest.fixture
+def stranger() -> SigningKey:
+    """Another author, for operations that arrive from elsewhere."""
+    return SigningKey(b"\x07" * 32)

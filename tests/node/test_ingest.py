@@ -1,0 +1,302 @@
+"""Ingest: what peers send is decoded, verified, checked and stored, or refused as data."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import msgpack
+import pytest
+import trio
+import trio.testing
+from nacl.signing import SigningKey
+
+from p2pcomments.core.ops import (
+    MAX_OPERATION_BYTES,
+    CommentPayload,
+    EditPayload,
+    Operation,
+    ThreadPayload,
+    make_operation,
+)
+from p2pcomments.core.replica import Applied, Duplicate, Outcome, Pending, Rejected
+from p2pcomments.node import Node, open_node
+from p2pcomments.store.op_store import OpState
+
+from .conftest import FakeClock
+
+
+def _thread(key: SigningKey, at: int) -> Operation:
+    return make_operation(key, ThreadPayload(title="Remote"), timestamp_ms=at)
+
+
+def _comment(key: SigningKey, parent: Operation, thread: Operation, at: int) -> Operation:
+    return make_operation(
+        key,
+        CommentPayload(body=f"reply at {at}"),
+        timestamp_ms=at,
+        thread=thread.id,
+        refs=(parent.id,),
+        deps=(parent.id,),
+    )
+
+
+def _forged(op: Operation) -> bytes:
+    """The same operation with one bit of its signature flipped."""
+    data = bytearray(op.encoded)
+    data[-1] ^= 0x01
+    return bytes(data)
+
+
+def _non_canonical(op: Operation) -> bytes:
+    """A valid msgpack encoding of the same fields that is not the canonical one (a 32-bit
+    integer where 1 byte would do)."""
+    fields = list(msgpack.unpackb(op.encoded, raw=False))
+    rest: bytes = b"".join(msgpack.packb(f, use_bin_type=True) for f in fields[1:])
+    version = b"\xce" + int(fields[0]).to_bytes(4, "big")
+    return b"\x99" + version + rest
+
+
+@pytest.mark.trio
+async def test_bad_bytes_are_rejected_not_raised_and_not_stored(
+    node: Node, stranger: SigningKey, clock: FakeClock
+) -> None:
+    thread = _thread(stranger, clock())
+    good = _comment(stranger, thread, thread, clock() + 1)
+    oversized = b"\x99" + b"\x00" * (MAX_OPERATION_BYTES + 1)
+    truncated = good.encoded[:-10]
+    batch = [
+        _forged(thread),
+        _non_canonical(thread),
+        oversized,
+        truncated,
+        b"",
+        b"\xc1garbage",
+        msgpack.packb({"not": "an operation"}),
+    ]
+    outcomes = await node.ingest(batch, source="test")
+    assert all(isinstance(outcome, Rejected) for outcome in outcomes)
+    reasons = [outcome.reason for outcome in outcomes]  # type: ignore[union-attr]
+    assert reasons[0] == "bad-signature"
+    assert reasons[1] == "non-canonical"
+    assert reasons[2] == "oversize"
+    assert all(len(outcome.op_id) == 32 for outcome in outcomes)
+    assert outcomes[0].op_id == thread.id  # a decodable forgery is named by its real id
+    assert node.store.count() == 0
+    assert node.replica.operation_count() == 0
+    assert node.statistics().rejected == len(batch)
+
+
+@pytest.mark.trio
+async def test_a_large_mixed_batch_is_verified_in_parallel_and_reported_in_order(
+    node: Node, stranger: SigningKey, clock: FakeClock
+) -> None:
+    thread = _thread(stranger, clock())
+    ops = [thread]
+    for index in range(600):
+        ops.append(_comment(stranger, ops[-1], thread, clock() + 1 + index))
+    blobs = [op.encoded for op in ops]
+    forged_at = {100, 350, 599}
+    for index in forged_at:
+        blobs[index] = _forged(ops[index])
+    outcomes = await node.ingest(blobs)
+    for index, outcome in enumerate(outcomes):
+        if index in forged_at:
+            assert isinstance(outcome, Rejected)
+            assert outcome.reason == "bad-signature"
+        elif index < 100:
+            assert isinstance(outcome, Applied)
+        else:
+            # Everything after the first forgery hangs from it: it waits for a valid copy.
+            assert isinstance(outcome, Pending), index
+    assert node.store.count(OpState.APPLIED) == 100
+    assert node.store.count(OpState.PENDING) == 600 - 100 - 2
+
+
+@pytest.mark.trio
+async def test_pending_operations_persist_and_apply_when_their_parent_arrives(
+    data_dir: Path, stranger: SigningKey, clock: FakeClock
+) -> None:
+    thread = _thread(stranger, clock())
+    parent = _comment(stranger, thread, thread, clock() + 1)
+    child = _comment(stranger, parent, thread, clock() + 2)
+    grandchild = _comment(stranger, child, thread, clock() + 3)
+
+    async with open_node(data_dir, create_identity=True, clock=clock) as node:
+        outcomes = await node.ingest([thread.encoded, grandchild.encoded, child.encoded])
+        assert isinstance(outcomes[0], Applied)
+        assert isinstance(outcomes[1], Pending)
+        assert isinstance(outcomes[2], Pending)
+        assert outcomes[2].missing == frozenset({parent.id})
+        assert node.store.count(OpState.PENDING) == 2
+        assert node.statistics().pending == 2
+
+    async with open_node(data_dir, clock=clock) as node:
+        assert node.statistics().pending == 2
+        assert node.get_operation(grandchild.id) == grandchild
+        with trio.fail_after(5):
+            async with node.watch(thread.id) as changes:
+                outcomes = await node.ingest([parent.encoded])
+                assert isinstance(outcomes[0], Applied)
+                seen = [(await changes.__anext__()).op_id for _ in range(3)]
+        assert set(seen) == {parent.id, child.id, grandchild.id}
+        assert len(node.thread_view(thread.id).comments) == 3
+        assert node.store.count(OpState.PENDING) == 0
+        assert node.store.count(OpState.APPLIED) == 4
+        assert node.store.integrity_check() == []
+
+    async with open_node(data_dir, clock=clock) as node:
+        assert node.statistics().pending == 0
+        assert len(node.thread_view(thread.id).comments) == 3
+
+
+@pytest.mark.trio
+async def test_an_operation_released_in_the_same_call_reads_applied(
+    node: Node, stranger: SigningKey, clock: FakeClock
+) -> None:
+    thread = _thread(stranger, clock())
+    first = _comment(stranger, thread, thread, clock() + 1)
+    second = _comment(stranger, first, thread, clock() + 2)
+    outcomes = await node.ingest([second.encoded, first.encoded, thread.encoded])
+    assert [type(o) for o in outcomes] == [Applied, Applied, Applied]
+    assert node.store.count(OpState.APPLIED) == 3
+    again = await node.ingest([thread.encoded, second.encoded, second.encoded])
+    assert [type(o) for o in again] == [Duplicate, Duplicate, Duplicate]
+    assert node.store.count() == 3
+
+
+@pytest.mark.trio
+async def test_pending_operations_that_turn_out_invalid_are_removed(
+    data_dir: Path, stranger: SigningKey, clock: FakeClock
+) -> None:
+    thread = _thread(stranger, clock())
+    comment = _comment(stranger, thread, thread, clock() + 1)
+    # An edit by someone else than the comment's author is invalid; a reply to it waits on it.
+    intruder = SigningKey(b"\x09" * 32)
+    bad_edit = make_operation(
+        intruder,
+        EditPayload(body="hijacked"),
+        timestamp_ms=clock() + 2,
+        thread=thread.id,
+        refs=(comment.id,),
+        deps=(comment.id,),
+    )
+    follower = make_operation(
+        stranger,
+        CommentPayload(body="after the edit"),
+        timestamp_ms=clock() + 3,
+        thread=thread.id,
+        refs=(comment.id,),
+        deps=(bad_edit.id,),
+    )
+    async with open_node(data_dir, create_identity=True, clock=clock) as node:
+        await node.ingest([thread.encoded, follower.encoded, bad_edit.encoded])
+        assert node.store.count(OpState.PENDING) == 2
+    async with open_node(data_dir, clock=clock) as node:
+        outcomes = await node.ingest([comment.encoded])
+        assert isinstance(outcomes[0], Applied)
+        assert node.get_operation(bad_edit.id) is None
+        assert node.store.count(OpState.PENDING) == 0
+        assert node.store.fetch_raw([bad_edit.id, follower.id]) == {}
+        assert node.statistics().rejected == 2
+        assert node.store.integrity_check() == []
+
+
+@pytest.mark.trio
+async def test_export_is_causal_and_ingests_in_one_pass(
+    node: Node, tmp_path: Path, clock: FakeClock
+) -> None:
+    thread = await node.create_thread("Exported")
+    comment = await node.comment(thread.id, "one")
+    await node.reply(comment.id, "two")
+    await node.edit(comment.id, "one, edited")
+    await node.set_profile("Exporter")
+    everything = node.export_operations()
+    assert len(everything) == 5
+    async with open_node(tmp_path / "other", create_identity=True, clock=clock) as other:
+        outcomes = await other.ingest(everything)
+        assert all(isinstance(o, Applied) for o in outcomes)  # causal order: nothing waited
+        assert other.thread_view(thread.id).digest() == node.thread_view(thread.id).digest()
+        assert other.export_operations(thread.id) == node.export_operations(thread.id)
+
+
+@pytest.mark.trio
+async def test_a_duplicate_is_reported_only_once_its_first_copy_is_durable(
+    node: Node, stranger: SigningKey, clock: FakeClock
+) -> None:
+    thread = _thread(stranger, clock())
+    gate = threading.Event()
+
+    def hold(connection: object) -> None:
+        gate.wait(5)
+
+    # Hold the writer so that the first ingest's commit stays queued.
+    node.store._submit(hold, lambda error: None)
+    results: dict[str, list[Outcome]] = {}
+
+    async def ingest(name: str) -> None:
+        results[name] = await node.ingest([thread.encoded])
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ingest, "first")
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(ingest, "second")
+            await trio.testing.wait_all_tasks_blocked()
+            assert results == {}  # the duplicate waits for the first copy's commit
+            gate.set()
+    assert isinstance(results["first"][0], Applied)
+    assert isinstance(results["second"][0], Duplicate)
+    assert node.store.count() == 1
+
+
+@pytest.mark.trio
+async def test_operations_released_across_pipeline_chunks_read_applied(
+    data_dir: Path, stranger: SigningKey, clock: FakeClock
+) -> None:
+    thread = _thread(stranger, clock())
+    ops = [thread]
+    for index in range(700):
+        ops.append(_comment(stranger, ops[-1], thread, clock() + 1 + index))
+    async with open_node(data_dir, create_identity=True, clock=clock) as node:
+        outcomes = await node.ingest([op.encoded for op in reversed(ops)])
+        assert all(isinstance(outcome, Applied) for outcome in outcomes)
+        assert [outcome.op_id for outcome in outcomes] == [op.id for op in reversed(ops)]
+        assert node.store.count(OpState.APPLIED) == len(ops)
+        assert node.store.integrity_check() == []
+    async with open_node(data_dir, clock=clock) as node:
+        assert node.statistics().operations == len(ops)
+        assert node.statistics().pending == 0
+
+
+@pytest.mark.trio
+async def test_a_cancelled_ingest_commits_what_it_applied(
+    data_dir: Path, stranger: SigningKey, clock: FakeClock
+) -> None:
+    thread = _thread(stranger, clock())
+    ops = [thread]
+    for index in range(3000):
+        ops.append(_comment(stranger, ops[-1], thread, clock() + 1 + index))
+    async with open_node(data_dir, create_identity=True, clock=clock) as node:
+        with node.subscribe_applied() as batches, trio.fail_after(10):
+            announced = 0
+            async with trio.open_nursery() as nursery:
+
+                async def ingest_all() -> None:
+                    await node.ingest([op.encoded for op in ops])
+                    pytest.fail("the ingest was not cancelled")  # pragma: no cover
+
+                nursery.start_soon(ingest_all)
+                announced += len((await batches.receive()).ops)  # the first chunk committed
+                nursery.cancel_scope.cancel()
+            while True:
+                try:
+                    announced += len(batches.receive_nowait().ops)
+                except trio.WouldBlock:
+                    break
+        held = node.replica.operation_count()
+        assert 0 < held < len(ops)
+        assert announced == held  # everything applied was committed and announced
+        assert node.store.count(OpState.APPLIED) == held  # memory and disk agree
+    async with open_node(data_dir, clock=clock) as node:
+        assert node.statistics().operations == held

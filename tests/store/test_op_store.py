@@ -1,0 +1,204 @@
+"""The operation store on real SQLite files: writes, group commit, reads, views, integrity."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import trio
+
+from p2pcomments.core.ops import Operation
+from p2pcomments.errors import StoreError
+from p2pcomments.store import op_store
+from p2pcomments.store.op_store import OpState, OpStore, ThreadActivity, WriteBatch
+
+from .conftest import thread_with_comments
+
+
+def _applied(ops: list[Operation]) -> WriteBatch:
+    return WriteBatch(insert=[(op, OpState.APPLIED) for op in ops])
+
+
+def test_written_operations_are_read_back_after_reopen(
+    open_store: Callable[[], OpStore],
+) -> None:
+    ops = thread_with_comments(5)
+    store = open_store()
+    store.write_blocking(_applied(ops[:4]))
+    store.write_blocking(WriteBatch(insert=[(ops[5], OpState.PENDING)]))
+    store.close()
+
+    store = open_store()
+    assert list(store.iter_operations()) == [
+        *((op.encoded, OpState.APPLIED) for op in ops[:4]),
+        (ops[5].encoded, OpState.PENDING),
+    ]
+    assert store.count() == 5
+    assert store.count(OpState.APPLIED) == 4
+    assert store.count(OpState.PENDING) == 1
+    assert store.fetch_raw([ops[5].id, ops[4].id, ops[0].id]) == {
+        ops[5].id: ops[5].encoded,
+        ops[0].id: ops[0].encoded,
+    }
+    assert store.integrity_check() == []
+
+
+def test_promote_and_discard_pending_rows_and_keep_the_view_exact(
+    open_store: Callable[[], OpStore],
+) -> None:
+    ops = thread_with_comments(3)
+    thread = ops[0]
+    store = open_store()
+    store.write_blocking(
+        WriteBatch(
+            insert=[
+                (ops[0], OpState.APPLIED),
+                (ops[2], OpState.PENDING),
+                (ops[3], OpState.PENDING),
+            ]
+        )
+    )
+    assert store.thread_activity() == [
+        ThreadActivity(thread=thread.id, operations=1, last_activity_ms=thread.timestamp_ms)
+    ]
+    store.write_blocking(
+        WriteBatch(insert=[(ops[1], OpState.APPLIED)], promote=[ops[2]], discard=[ops[3].id])
+    )
+    assert store.count(OpState.APPLIED) == 3
+    assert store.count(OpState.PENDING) == 0
+    assert store.thread_activity() == [
+        ThreadActivity(thread=thread.id, operations=3, last_activity_ms=ops[2].timestamp_ms)
+    ]
+    # The same operation written again (two identical local writes) is stored and counted once.
+    store.write_blocking(_applied([ops[1], ops[2]]))
+    assert store.count() == 3
+    assert store.thread_activity()[0].operations == 3
+    assert store.integrity_check() == []
+
+
+def test_views_are_checked_and_rebuilt_from_the_operations(
+    db_path: Path, open_store: Callable[[], OpStore]
+) -> None:
+    store = open_store()
+    store.write_blocking(_applied(thread_with_comments(4, title="a")))
+    store.write_blocking(_applied(thread_with_comments(2, start_ms=5_000, title="b")))
+    expected = store.thread_activity()
+    assert [row.operations for row in expected] == [3, 5]  # most recently active first
+
+    vandal = sqlite3.connect(db_path)
+    vandal.execute("UPDATE thread_activity SET operations = 99")
+    vandal.execute("INSERT INTO thread_activity VALUES (x'00', 1, 1)")
+    vandal.commit()
+    vandal.close()
+    problems = store.integrity_check()
+    assert len(problems) == 1
+    assert "rebuild the views" in problems[0]
+
+    store.rebuild_views()
+    assert store.thread_activity() == expected
+    assert store.integrity_check() == []
+
+
+def test_reconciliation_keys_are_sorted_bounded_and_paged(
+    open_store: Callable[[], OpStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(op_store, "_KEY_PAGE", 3)
+    first = thread_with_comments(6, start_ms=100, title="a")
+    second = thread_with_comments(6, start_ms=103, title="b")  # timestamps interleave and tie
+    pending = thread_with_comments(1, start_ms=50, title="c")
+    store = open_store()
+    store.write_blocking(_applied(first + second))
+    store.write_blocking(WriteBatch(insert=[(pending[0], OpState.PENDING)]))
+    everything = sorted((op.timestamp_ms, op.id) for op in first + second)
+    assert list(store.iter_applied_keys()) == everything  # pending ones excluded
+    start, stop = everything[2], everything[9]
+    assert list(store.iter_applied_keys(start=start)) == everything[2:]
+    assert list(store.iter_applied_keys(stop=stop)) == everything[:9]
+    assert list(store.iter_applied_keys(start=start, stop=stop)) == everything[2:9]
+    assert list(store.iter_applied_keys(start=stop, stop=start)) == []
+
+
+def test_fetch_raw_handles_more_ids_than_one_query_takes(
+    open_store: Callable[[], OpStore],
+) -> None:
+    ops = thread_with_comments(1200)
+    store = open_store()
+    store.write_blocking(_applied(ops))
+    wanted = [op.id for op in ops] + [b"\x01" * 32]
+    found = store.fetch_raw(wanted)
+    assert found == {op.id: op.encoded for op in ops}
+
+
+@pytest.mark.trio
+async def test_concurrent_writers_share_commits_and_each_is_acknowledged(
+    open_store: Callable[[], OpStore],
+) -> None:
+    ops = thread_with_comments(199)
+    store = open_store()
+    await store.write(_applied(ops[:1]))
+    async with trio.open_nursery() as nursery:
+        for op in ops[1:]:
+            nursery.start_soon(store.write, _applied([op]))
+    statistics = store.statistics()
+    assert statistics.jobs == 200
+    assert statistics.commits < 100  # group commit: far fewer transactions than writers
+    assert store.count(OpState.APPLIED) == 200
+
+
+def test_a_failing_job_does_not_undo_the_others_in_its_commit(
+    open_store: Callable[[], OpStore],
+) -> None:
+    ops = thread_with_comments(2)
+    store = open_store()
+    gate = threading.Event()
+    results: dict[str, BaseException | None] = {}
+
+    def hold(connection: sqlite3.Connection) -> None:
+        gate.wait(5)
+
+    def fail(connection: sqlite3.Connection) -> None:
+        connection.execute("INSERT INTO ops (id) VALUES (NULL)")  # violates NOT NULL
+
+    def record(name: str) -> Callable[[BaseException | None], None]:
+        return lambda error: results.__setitem__(name, error)
+
+    store._submit(hold, record("hold"))  # keeps the writer busy while the others queue up
+    store._submit(lambda c: op_store._apply_batch(c, _applied(ops[:1])), record("before"))
+    store._submit(fail, record("fail"))
+    store._submit(lambda c: op_store._apply_batch(c, _applied(ops[1:])), record("after"))
+    gate.set()
+    store.close()  # commits what is queued first
+    assert results["before"] is None
+    assert results["after"] is None
+    assert isinstance(results["fail"], StoreError)
+    assert str(store.path) in str(results["fail"])
+    assert open_store().count() == 3
+
+
+def test_reads_do_not_block_writes(db_path: Path, open_store: Callable[[], OpStore]) -> None:
+    ops = thread_with_comments(3)
+    store = open_store()
+    store.write_blocking(_applied(ops[:1]))
+    reader = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM ops").fetchone()[0] == 1
+        store.write_blocking(_applied(ops[1:]))  # commits while the snapshot is open
+        assert reader.execute("SELECT count(*) FROM ops").fetchone()[0] == 1  # its snapshot
+        assert store.count() == 4
+        reader.execute("COMMIT")
+    finally:
+        reader.close()
+
+
+def test_a_closed_store_refuses_work(open_store: Callable[[], OpStore]) -> None:
+    store = open_store()
+    store.close()
+    store.close()  # idempotent
+    with pytest.raises(StoreError, match="closed"):
+        store.write_blocking(_applied(thread_with_comments(0)))
+    with pytest.raises(StoreError, match="closed"):
+        store.count()
