@@ -51,6 +51,7 @@ from p2pcomments.core.ops import (
     RetractPayload,
     ThreadPayload,
     decode_operation,
+    load_stored_operation,
     make_operation,
     verify_signature,
 )
@@ -261,7 +262,7 @@ def _load(store: OpStore) -> _Loaded:
     stored_pending: list[bytes] = []
     for raw, state in store.iter_operations():
         try:
-            op = decode_operation(raw, verify=False)
+            op = load_stored_operation(raw)
         except InvalidOperation as error:
             unloadable += 1
             logger.warning("%s: a stored operation does not decode: %s", store.path, error)

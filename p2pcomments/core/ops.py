@@ -50,6 +50,7 @@ __all__ = [
     "RetractPayload",
     "ThreadPayload",
     "decode_operation",
+    "load_stored_operation",
     "make_operation",
     "verify_signature",
 ]
@@ -445,6 +446,40 @@ def decode_operation(data: bytes, *, verify: bool = True) -> Operation:
     if verify:
         verify_signature(fields[2], op_id, signature)
     return _build(op_id, kind, fields, payload, signature, data)
+
+
+def load_stored_operation(data: bytes) -> Operation:
+    """Rebuild an operation from bytes this node decoded, checked and stored itself.
+
+    Skips what `decode_operation` already did before the bytes were stored (the canonical
+    re-encoding, text rules and the signature) so that opening a large store is fast; malformed
+    bytes still raise `DecodeError`. Never use it for bytes from anywhere else.
+    """
+    try:
+        fields = msgpack.unpackb(data, raw=False, use_list=False)
+        kind = _KIND_BY_INT[fields[1]]
+        raw_payload = fields[7]
+        payload: Payload
+        if kind is Kind.COMMENT:
+            payload = CommentPayload(body=raw_payload[0])
+        elif kind is Kind.EDIT:
+            payload = EditPayload(body=raw_payload[0])
+        elif kind is Kind.REACT:
+            payload = ReactPayload(reaction=raw_payload[0])
+        elif kind is Kind.THREAD:
+            payload = ThreadPayload(title=raw_payload[0], url=raw_payload[1], site=raw_payload[2])
+        elif kind is Kind.RETRACT:
+            payload = RetractPayload()
+        elif kind is Kind.MODERATE:
+            action = ModAction(raw_payload[0])
+            payload = ModeratePayload(action=action, subject=raw_payload[1], reason=raw_payload[2])
+        else:
+            payload = ProfilePayload(name=raw_payload[0])
+        signature = fields[8]
+    except (ValueError, TypeError, KeyError, IndexError, msgpack.UnpackException) as error:
+        raise _fail("malformed", f"stored operation does not decode: {error}") from None
+    op_id = hashlib.sha256(_UNSIGNED_HEADER + data[1:-_SIGNATURE_TAIL]).digest()
+    return _build(op_id, kind, fields, payload, signature, bytes(data))
 
 
 def verify_signature(author: bytes, op_id: bytes, signature: bytes) -> None:

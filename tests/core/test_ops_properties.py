@@ -10,7 +10,7 @@ import msgpack
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from p2pcomments.core.ops import Operation, decode_operation
+from p2pcomments.core.ops import Operation, decode_operation, load_stored_operation
 from p2pcomments.errors import InvalidOperation
 
 from .strategies import KEYS, budget, operations
@@ -180,3 +180,16 @@ def test_swapping_signatures_between_operations_fails(op: Operation, data: st.Da
 def test_re_encoding_a_decoded_operation_gives_the_same_bytes(op: Operation) -> None:
     fields = msgpack.unpackb(op.encoded, use_list=False, raw=False)
     assert encode(fields) == op.encoded
+
+
+@given(op=operations())
+def test_stored_operations_load_back_identical(op: Operation) -> None:
+    assert load_stored_operation(op.encoded) == op
+
+
+@given(data=st.binary(max_size=200))
+def test_loading_broken_stored_bytes_raises_a_typed_error(data: bytes) -> None:
+    try:
+        load_stored_operation(data)
+    except InvalidOperation:
+        pass
