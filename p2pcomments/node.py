@@ -27,12 +27,13 @@ import hashlib
 import logging
 import os
 import time
+import unicodedata
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import trio
 from nacl.signing import SigningKey
@@ -68,6 +69,9 @@ from p2pcomments.errors import (
 from p2pcomments.store.data_dir import database_path
 from p2pcomments.store.lock import DataDirLock
 from p2pcomments.store.op_store import OpState, OpStore, WriteBatch, WriteTicket
+
+if TYPE_CHECKING:
+    from p2pcomments.net.interface import NetworkService
 
 __all__ = [
     "AppliedBatch",
@@ -135,6 +139,16 @@ class AppliedBatch:
     ops: tuple[Operation, ...]
     source: str
     lagged: bool = False
+
+
+def _wire_text(value: str) -> str:
+    """What people type, in the form the wire requires: LF line ends and Unicode NFC (text
+    typed on some systems arrives decomposed, and would otherwise be refused)."""
+    return unicodedata.normalize("NFC", value.replace("\r\n", "\n"))
+
+
+def _optional_text(value: str | None) -> str | None:
+    return None if value is None else _wire_text(value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -361,6 +375,8 @@ class Node:
         self._rejected = 0
         self._closed = False
         self._failure: BaseException | None = None
+        self.network: NetworkService | None = None
+        """The network service while one runs for this node (it sets and clears this itself)."""
         for state in self.replica.threads.values():
             activity = self._activity.setdefault(state.id, _Activity())
             for op in state.ops.values():
@@ -378,7 +394,9 @@ class Node:
         self._check_writable()
         op = make_operation(
             self._signing_key,
-            ThreadPayload(title=title, url=url, site=site),
+            ThreadPayload(
+                title=_wire_text(title), url=_optional_text(url), site=_optional_text(site)
+            ),
             timestamp_ms=self._clock(),
         )
         return await self._commit_local(op)
@@ -387,20 +405,20 @@ class Node:
         """A top-level comment in the thread."""
         state = self._thread_state(thread_id)
         self._refuse_if_closed(state)
-        return await self._write_in(state, CommentPayload(body=body), target=thread_id)
+        return await self._write_in(state, CommentPayload(body=_wire_text(body)), target=thread_id)
 
     async def reply(self, comment_id: bytes, body: str) -> Operation:
         """A reply to a comment; the thread is the comment's."""
         state = self._comment_thread(comment_id)
         self._refuse_if_closed(state)
-        return await self._write_in(state, CommentPayload(body=body), target=comment_id)
+        return await self._write_in(state, CommentPayload(body=_wire_text(body)), target=comment_id)
 
     async def edit(self, comment_id: bytes, body: str) -> Operation:
         """Replace the body of one of this author's comments (earlier bodies stay in history)."""
         state = self._comment_thread(comment_id)
         self._refuse_if_closed(state)
         self._refuse_if_retracted(state, comment_id)
-        return await self._write_in(state, EditPayload(body=body), target=comment_id)
+        return await self._write_in(state, EditPayload(body=_wire_text(body)), target=comment_id)
 
     async def retract(self, comment_id: bytes) -> Operation:
         """Delete one of this author's comments for good; replies stay attached to a tombstone."""
@@ -412,7 +430,9 @@ class Node:
         """This author's one reaction to a comment; ``""`` withdraws it."""
         state = self._comment_thread(comment_id)
         self._refuse_if_closed(state)
-        return await self._write_in(state, ReactPayload(reaction=reaction), target=comment_id)
+        return await self._write_in(
+            state, ReactPayload(reaction=_wire_text(reaction)), target=comment_id
+        )
 
     async def hide(self, comment_id: bytes, *, reason: str = "") -> Operation:
         """Hide a comment (owner or moderator)."""
@@ -442,7 +462,7 @@ class Node:
         floor = current.timestamp_ms + 1 if current is not None else 0
         op = make_operation(
             self._signing_key,
-            ProfilePayload(name=name),
+            ProfilePayload(name=_wire_text(name)),
             timestamp_ms=max(self._clock(), floor),
         )
         return await self._commit_local(op)
@@ -452,7 +472,7 @@ class Node:
     ) -> Operation:
         state = self._comment_thread(comment_id)
         return await self._write_in(
-            state, ModeratePayload(action=action, reason=reason), target=comment_id
+            state, ModeratePayload(action=action, reason=_wire_text(reason)), target=comment_id
         )
 
     async def _moderate_thread(
@@ -464,7 +484,7 @@ class Node:
         subject: bytes | None = None,
     ) -> Operation:
         state = self._thread_state(thread_id)
-        payload = ModeratePayload(action=action, subject=subject, reason=reason)
+        payload = ModeratePayload(action=action, subject=subject, reason=_wire_text(reason))
         return await self._write_in(state, payload, target=thread_id)
 
     async def _write_in(self, state: ThreadState, payload: Payload, *, target: bytes) -> Operation:

@@ -209,3 +209,16 @@ async def test_moderation_needs_the_owner_or_a_moderator(
         hidden = await guest.hide(comment.id, reason="spam")
         assert hidden.payload.action is ModAction.HIDE  # type: ignore[union-attr]
         assert guest.thread_view(thread.id).comments[0].hidden
+
+
+@pytest.mark.trio
+async def test_typed_text_is_normalised_to_nfc_and_lf(node: Node) -> None:
+    decomposed = "Cafe\u0301 au lait\r\nsecond line"
+    thread = await node.create_thread("Re\u0301sume\u0301")
+    comment = await node.comment(thread.id, decomposed)
+    await node.set_profile("Zoe\u0308")
+    view = node.thread_view(thread.id)
+    assert view.title == "R\u00e9sum\u00e9"
+    assert view.comments[0].body == "Caf\u00e9 au lait\nsecond line"
+    assert comment.payload.body == view.comments[0].body  # type: ignore[union-attr]
+    assert node.replica.names()[node.author] == "Zo\u00eb"
