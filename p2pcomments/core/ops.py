@@ -174,6 +174,8 @@ class Operation:
     signature: bytes = field(repr=False)
     encoded: bytes = field(repr=False)
     version: int = PROTOCOL_VERSION
+    # Every operation this one depends on: refs then deps. Derived, but read on every apply.
+    parents: tuple[bytes, ...] = field(repr=False, compare=False)
 
     @property
     def thread_id(self) -> bytes | None:
@@ -184,11 +186,6 @@ class Operation:
     def target(self) -> bytes:
         """The one referenced operation (parent or target); only for kinds that have one."""
         return self.refs[0]
-
-    @property
-    def parents(self) -> tuple[bytes, ...]:
-        """Every operation this one depends on: references then causal dependencies."""
-        return self.refs + self.deps
 
 
 def _fail(reason: str, message: str) -> DecodeError:
@@ -319,15 +316,18 @@ def _check_envelope(fields: tuple[Any, ...]) -> tuple[Kind, Payload]:
     if type(kind_raw) is not int or kind_raw not in _KINDS:
         raise _fail("unknown-kind", f"unknown operation kind {kind_raw!r}")
     kind = _KIND_BY_INT[kind_raw]
-    _check_key(author, "author")
+    if type(author) is not bytes or len(author) != 32:
+        raise _fail("bad-field", "author must be 32 bytes")
     if type(timestamp) is not int or not 0 <= timestamp <= MAX_TIMESTAMP_MS:
         raise _fail("bad-field", "timestamp_ms must be an integer in [0, 2^63)")
     if type(refs) is not tuple or type(deps) is not tuple:
         raise _fail("bad-field", "refs and deps must be arrays")
     for ref in refs:
-        _check_key(ref, "reference")
+        if type(ref) is not bytes or len(ref) != 32:
+            raise _fail("bad-field", "reference must be 32 bytes")
     for dep in deps:
-        _check_key(dep, "dependency")
+        if type(dep) is not bytes or len(dep) != 32:
+            raise _fail("bad-field", "dependency must be 32 bytes")
     standalone = kind is Kind.THREAD or kind is Kind.PROFILE
     if standalone:
         if thread is not None or refs or deps:
@@ -399,18 +399,55 @@ def _build(
     signature: bytes,
     encoded: bytes,
 ) -> Operation:
-    return Operation(
-        id=op_id,
-        kind=kind,
-        author=fields[2],
-        thread=fields[3],
-        refs=fields[4],
-        deps=fields[5],
-        timestamp_ms=fields[6],
-        payload=payload,
-        signature=signature,
-        encoded=encoded,
+    # Sets the slots directly: the frozen dataclass __init__ costs twice as much, on a path every
+    # received operation takes.
+    op = _new_operation(Operation)
+    _SET_ID(op, op_id)
+    _SET_KIND(op, kind)
+    _SET_AUTHOR(op, fields[2])
+    _SET_THREAD(op, fields[3])
+    _SET_REFS(op, fields[4])
+    _SET_DEPS(op, fields[5])
+    _SET_TIMESTAMP(op, fields[6])
+    _SET_PAYLOAD(op, payload)
+    _SET_SIGNATURE(op, signature)
+    _SET_ENCODED(op, encoded)
+    _SET_VERSION(op, fields[0])
+    _SET_PARENTS(op, fields[4] + fields[5])
+    return op
+
+
+_new_operation = object.__new__
+(
+    _SET_ID,
+    _SET_KIND,
+    _SET_AUTHOR,
+    _SET_THREAD,
+    _SET_REFS,
+    _SET_DEPS,
+    _SET_TIMESTAMP,
+    _SET_PAYLOAD,
+    _SET_SIGNATURE,
+    _SET_ENCODED,
+    _SET_VERSION,
+    _SET_PARENTS,
+) = (
+    Operation.__dict__[name].__set__
+    for name in (
+        "id",
+        "kind",
+        "author",
+        "thread",
+        "refs",
+        "deps",
+        "timestamp_ms",
+        "payload",
+        "signature",
+        "encoded",
+        "version",
+        "parents",
     )
+)
 
 
 def decode_operation(data: bytes, *, verify: bool = True) -> Operation:
