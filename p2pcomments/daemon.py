@@ -4,7 +4,7 @@ Shape (every service is a task of the daemon's nursery; shutdown is cancellation
 
     open_node(data_dir)                      the data dir's lock, the store, the replica
       services nursery                       long-running services, cancelled last
-        ├── run_network(node, ...)           ← networking joins here (``start_services``)
+        ├── NodeNetwork.run                  libp2p: gossip, sync, discovery (`start_network`)
         └── api nursery
               ├── serve_api(node, ...)       Hypercorn + Starlette on 127.0.0.1
               └── _wait_for_signal           SIGINT/SIGTERM → graceful shutdown
@@ -22,6 +22,7 @@ Rules:
 
 from __future__ import annotations
 
+import errno
 import secrets
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,12 +33,15 @@ from typing import TYPE_CHECKING
 import trio
 
 from p2pcomments.api.address_file import ApiAddress, remove_address_file, write_address_file
+from p2pcomments.api.errors import CannotListen
 from p2pcomments.api.server import serve_api
+from p2pcomments.errors import ConflictError
+from p2pcomments.net.interface import NetworkConfig
 
 if TYPE_CHECKING:
     from p2pcomments.node import Node
 
-__all__ = ["StartServices", "run_daemon", "start_no_services"]
+__all__ = ["StartServices", "run_daemon", "start_network", "start_no_services"]
 
 
 StartServices = Callable[["Node", trio.Nursery], Awaitable[None]]
@@ -45,6 +49,44 @@ StartServices = Callable[["Node", trio.Nursery], Awaitable[None]]
 
 async def start_no_services(node: Node, services: trio.Nursery) -> None:
     """The default: the API alone (a node that works offline)."""
+
+
+def start_network(config: NetworkConfig) -> StartServices:
+    """Services of a networked daemon: the node's `NodeNetwork`, started with ``config``.
+
+    libp2p is imported only when this runs (1-2 s, 80 MB), so commands that do no networking
+    never pay for it. An address that can't be listened on becomes `ConflictError`
+    (``address-in-use``) or `CannotListen`; a malformed bootstrap address, `ConfigError`.
+    """
+
+    async def start(node: Node, services: trio.Nursery) -> None:
+        from p2pcomments.net.interface import ConfigError
+        from p2pcomments.net.node_network import NodeNetwork
+
+        try:
+            network = NodeNetwork(node, config)
+        except ValueError as error:  # a bootstrap or listen address libp2p can't parse
+            raise ConfigError(f"bad network address: {error}") from None
+        try:
+            await services.start(network.run)
+        except (OSError, BaseExceptionGroup) as error:
+            leaf = _os_error(error)
+            if leaf is None:
+                raise
+            addresses = " ".join(network.host.config.listen_addrs)
+            message = f"cannot listen on {addresses}: {leaf.strerror or leaf}"
+            if leaf.errno == errno.EADDRINUSE:
+                raise ConflictError(message, reason="address-in-use") from None
+            raise CannotListen(message) from None
+
+    return start
+
+
+def _os_error(error: BaseException) -> OSError | None:
+    """The OSError at the bottom of (nested) exception groups with one leaf, if that is it."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error if isinstance(error, OSError) else None
 
 
 async def _wait_for_signal(
@@ -69,14 +111,10 @@ async def run_daemon(
     """Run until SIGINT or SIGTERM (rules 1-3). ``on_ready`` is called once the API answers.
 
     ``start_services(node, services)`` starts the long-running services other than the API, in
-    the ``services`` nursery, and returns once they are up. Networking joins here, and only here::
-
-        async def start_network(node, services):
-            from p2pcomments.net.service import run_network  # imported here: libp2p is heavy
-            await services.start(run_network, node, options)
-
-    It runs before ``api.json`` is written, so the API announces itself only once the node is
-    reachable by peers too; the services are cancelled after the API has drained.
+    the ``services`` nursery, and returns once they are up; networking joins here, and only here
+    (``start_services=start_network(config)``). It runs before ``api.json`` is written, so the
+    API announces itself only once the node is reachable by peers too; the services are
+    cancelled after the API has drained.
     """
     from p2pcomments.node import open_node
 

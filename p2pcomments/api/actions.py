@@ -69,6 +69,10 @@ def path_parameters(path: str) -> list[str]:
 
 _BODY = Field(name="body", required=True, description="The comment's text (plain text).")
 _REASON = Field(name="reason", default="", description="Why, shown to readers; may be empty.")
+_FOLLOW_FIELDS = (
+    Field(name="thread", nullable=True, description="A thread id (thr_…)."),
+    Field(name="site", nullable=True, description="A site name, as threads give it."),
+)
 
 ACTIONS: Final[tuple[Action, ...]] = (
     Action(
@@ -257,6 +261,68 @@ ACTIONS: Final[tuple[Action, ...]] = (
         summary="Ingest a bundle: every operation is verified as if it came from a peer.",
         consumes="bundle",
         response="ImportResult",
+    ),
+    Action(
+        name="network",
+        method="GET",
+        path="/api/network",
+        summary="This node on the network: peer id, dialable addresses, peers, follows, counters.",
+        response="Network",
+    ),
+    Action(
+        name="network_connect",
+        method="POST",
+        path="/api/network/connect",
+        summary="Dial a peer and keep redialling it when it drops.",
+        consumes="json",
+        fields=(
+            Field(
+                name="multiaddr",
+                required=True,
+                description="The peer's full address, ending in /p2p/<peer id>.",
+            ),
+        ),
+        response="Connected",
+    ),
+    Action(
+        name="network_sync",
+        method="POST",
+        path="/api/network/sync",
+        summary="Run a sync round now (with one peer, or every connected one) and wait for it.",
+        consumes="json",
+        fields=(
+            Field(
+                name="peer_id",
+                nullable=True,
+                description="Sync with this connected peer only (default: every connected peer).",
+            ),
+        ),
+        response="SyncResult",
+    ),
+    Action(
+        name="follows",
+        method="GET",
+        path="/api/follows",
+        summary="The threads and sites whose gossip topics this node joins.",
+        response="Follows",
+    ),
+    Action(
+        name="follow",
+        method="POST",
+        path="/api/follows",
+        summary="Follow a thread or a site (give one of the two).",
+        consumes="json",
+        fields=_FOLLOW_FIELDS,
+        response="Follows",
+    ),
+    Action(
+        name="unfollow",
+        method="DELETE",
+        path="/api/follows",
+        summary="Stop following a thread or a site (give one of the two).",
+        consumes="json",
+        fields=_FOLLOW_FIELDS,
+        response="Follows",
     ),
 )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from p2pcomments.api.bundle import decode_bundle, encode_bundle
+from p2pcomments.api.errors import BadRequest, UnprocessableRequest
 from p2pcomments.api.representations import (
     JSONObject,
     comment_json,
@@ -21,7 +22,9 @@ from p2pcomments.api.representations import (
     thread_summary_json,
 )
 from p2pcomments.core.textform import TextKind, parse_id
-from p2pcomments.errors import NotFound
+from p2pcomments.errors import ConflictError, NotFound
+from p2pcomments.follows import FollowList
+from p2pcomments.net.interface import NetworkService, peer_id_of_data_dir
 
 if TYPE_CHECKING:
     from p2pcomments.node import Node
@@ -51,15 +54,22 @@ def _own_name(node: Node) -> str | None:
 
 
 async def identity(node: Node) -> JSONObject:
+    network = node.network
     return {
         "author": key_text(node.author),
         "name": _own_name(node),
         "data_dir": str(node.data_dir),
+        # The peer id is known offline too (once the network ran); addresses only while it runs.
+        "peer_id": network.peer_id if network is not None else peer_id_of_data_dir(node.data_dir),
+        "multiaddrs": network.multiaddrs() if network is not None else [],
     }
 
 
 async def statistics(node: Node) -> JSONObject:
-    return statistics_json(node.statistics())
+    result = statistics_json(node.statistics())
+    if node.network is not None:
+        result["network"] = dict(node.network.counters())
+    return result
 
 
 async def threads(node: Node) -> JSONObject:
@@ -151,3 +161,79 @@ async def set_profile(node: Node, *, name: str) -> JSONObject:
 
 async def import_bundle(node: Node, *, bundle: bytes) -> JSONObject:
     return outcomes_json(await node.ingest(decode_bundle(bundle), source="import"))
+
+
+# -- the network ---------------------------------------------------------------------------------
+
+
+def _network(node: Node) -> NetworkService:
+    if node.network is None:
+        raise ConflictError(
+            "the network is not running here: start `p2pc daemon` (without --no-network)",
+            reason="network-off",
+        )
+    return node.network
+
+
+def _follow_target(thread: str | None, site: str | None) -> tuple[bytes | None, str | None]:
+    if (thread is None) == (site is None):
+        raise UnprocessableRequest("give either a thread or a site", reason="missing-field")
+    if thread is not None:
+        return _thread(thread), None
+    return None, site
+
+
+def _follows_json(follow_list: FollowList, changed: bool | None = None) -> JSONObject:
+    result: JSONObject = dict(follow_list.follows.to_json())
+    if changed is not None:
+        result["changed"] = changed
+    return result
+
+
+async def network(node: Node) -> JSONObject:
+    return _network(node).describe()
+
+
+async def network_connect(node: Node, *, multiaddr: str) -> JSONObject:
+    try:
+        peer_id = await _network(node).connect(multiaddr.strip())
+    except ValueError as error:
+        raise BadRequest(f"not a peer address: {error}", reason="bad-multiaddr") from None
+    return {"peer_id": peer_id}
+
+
+async def network_sync(node: Node, *, peer_id: str | None = None) -> JSONObject:
+    counts = await _network(node).sync_now(peer_id or None)
+    return counts.to_json()
+
+
+async def follows(node: Node) -> JSONObject:
+    network = node.network
+    return _follows_json(network.follows if network is not None else FollowList.load(node.data_dir))
+
+
+async def follow(node: Node, *, thread: str | None = None, site: str | None = None) -> JSONObject:
+    thread_id, site_name = _follow_target(thread, site)
+    try:
+        if node.network is not None:
+            changed = await node.network.follow(thread=thread_id, site=site_name)
+            return _follows_json(node.network.follows, changed)
+        # Offline: the daemon reads the file when its network starts.
+        follow_list = FollowList.load(node.data_dir)
+        changed = follow_list.follow(thread=thread_id, site=site_name)
+    except ValueError as error:
+        raise BadRequest(str(error), reason="bad-site") from None
+    return _follows_json(follow_list, changed)
+
+
+async def unfollow(node: Node, *, thread: str | None = None, site: str | None = None) -> JSONObject:
+    thread_id, site_name = _follow_target(thread, site)
+    try:
+        if node.network is not None:
+            changed = await node.network.unfollow(thread=thread_id, site=site_name)
+            return _follows_json(node.network.follows, changed)
+        follow_list = FollowList.load(node.data_dir)
+        changed = follow_list.unfollow(thread=thread_id, site=site_name)
+    except ValueError as error:
+        raise BadRequest(str(error), reason="bad-site") from None
+    return _follows_json(follow_list, changed)

@@ -168,10 +168,63 @@ _SCHEMAS: Final[dict[str, _S]] = {
             "author": _string("key_…"),
             "name": _string(nullable=True),
             "data_dir": _string(),
+            "peer_id": _string("The libp2p peer id (null before the network ran).", nullable=True),
+            "multiaddrs": {
+                "type": "array",
+                "items": _string(),
+                "description": "Dialable addresses ending in /p2p/<peer id>; empty offline.",
+            },
         }
     ),
     "Profile": _object({"author": _string("key_…"), "name": _string(nullable=True)}),
     "Statistics": {"type": "object", "description": "Counters; keys may be added over time."},
+    "Network": _object(
+        {
+            "peer_id": _string(),
+            "multiaddrs": {"type": "array", "items": _string()},
+            "peers": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "peer_id": _string(),
+                        "addrs": {"type": "array", "items": _string()},
+                        "connected_since_ms": _INT,
+                    }
+                ),
+            },
+            "follows": {"$ref": "#/components/schemas/Follows"},
+            "statistics": {"type": "object", "description": "Counters; keys may be added."},
+        }
+    ),
+    "Connected": _object({"peer_id": _string()}),
+    "SyncResult": _object(
+        {
+            "peers_synced": _INT,
+            "received": _INT,
+            "sent": _INT,
+            "failed": {
+                "type": "object",
+                "description": "Peer id to the reason its round failed.",
+                "additionalProperties": _string(),
+            },
+        }
+    ),
+    "Follows": {
+        "type": "object",
+        "properties": {
+            "version": _INT,
+            "threads": {"type": "array", "items": _string("thr_…")},
+            "sites": {"type": "array", "items": _string()},
+            "unfollowed": _object(
+                {
+                    "threads": {"type": "array", "items": _string("thr_…")},
+                    "sites": {"type": "array", "items": _string()},
+                }
+            ),
+            "changed": {"type": "boolean", "description": "After a change: whether it did."},
+        },
+        "required": ["version", "threads", "sites", "unfollowed"],
+    },
     "ImportResult": _object(
         {
             "applied": _INT,

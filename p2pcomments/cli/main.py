@@ -29,6 +29,7 @@ from p2pcomments.api.address_file import ApiAddress, read_address_file
 from p2pcomments.errors import ConflictError, P2PCommentsError, PassphraseError
 
 if TYPE_CHECKING:
+    from p2pcomments.net.interface import NetworkConfig
     from p2pcomments.node import Node
 
 __all__ = ["main"]
@@ -310,6 +311,11 @@ def _cmd_id(session: Session) -> int:
         lines.append("daemon:   not running (`p2pc daemon` starts it)")
     else:
         lines.append(f"daemon:   pid {daemon.pid}, API {daemon.url}/api, pages {daemon.url}/")
+    if result.get("peer_id"):
+        lines.append(f"peer id:  {result['peer_id']}")
+    lines.extend(f"address:  {address}" for address in result.get("multiaddrs") or ())
+    if daemon is not None and not result.get("multiaddrs"):
+        lines.append("network:  off (the daemon runs with --no-network)")
     session.emit(result, "\n".join(lines))
     return EXIT_OK
 
@@ -321,30 +327,55 @@ def _parse_api_address(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _network_config(session: Session) -> NetworkConfig | None:
+    """The daemon's network options (None with --no-network). No libp2p is imported here."""
+    from p2pcomments.net.interface import NetworkConfig, read_bootstrap_config
+
+    args = session.args
+    if args.no_network:
+        return None
+    if args.sync_interval < 0:
+        raise _UserError("--sync-interval must be 0 (off) or more seconds")
+    listen = tuple(args.listen or ())  # none: the default, see NetworkConfig
+    configured = read_bootstrap_config(session.data_dir)
+    bootstrap = tuple(dict.fromkeys([*(args.bootstrap or ()), *configured]))
+    return NetworkConfig(
+        listen_addrs=listen,
+        bootstrap_addrs=bootstrap,
+        enable_mdns=args.mdns,
+        sync_interval=args.sync_interval,
+    )
+
+
 def _cmd_daemon(session: Session) -> int:
-    from p2pcomments.daemon import run_daemon
+    from p2pcomments.daemon import run_daemon, start_network, start_no_services
 
     host, port = _parse_api_address(session.args.api)
+    network = _network_config(session)
     if session.args.passphrase_stdin:
         session.passphrase = sys.stdin.readline().rstrip("\r\n") or None
 
     def ready(node: Node, address: ApiAddress) -> None:
         from p2pcomments.api.representations import key_text
 
-        info = {
+        info: dict[str, Any] = {
             "url": address.url,
             "api": address.url + "/api",
             "pages": address.url + "/",
             "pid": address.pid,
             "author": key_text(node.author),
             "data_dir": str(node.data_dir),
+            "peer_id": None if node.network is None else node.network.peer_id,
+            "multiaddrs": [] if node.network is None else node.network.multiaddrs(),
         }
+        network_lines = "".join(f"  peer  {address}\n" for address in info["multiaddrs"])
         session.emit(
             info,
             f"p2pc daemon {info['author']} on {info['data_dir']}\n"
             f"  API   {info['api']}  (OpenAPI: {address.url}/api/openapi.json)\n"
             f"  pages {info['pages']}\n"
-            "Ctrl-C stops it.",
+            + (network_lines or "  network off\n")
+            + "Ctrl-C stops it.",
         )
         sys.stdout.flush()
 
@@ -358,6 +389,7 @@ def _cmd_daemon(session: Session) -> int:
             host=host,
             port=port,
             passphrase=session.passphrase,  # read at each attempt: it may have been asked for
+            start_services=start_no_services if network is None else start_network(network),
             on_ready=ready,
             on_stopping=stopping,
         )
@@ -457,6 +489,66 @@ def _cmd_profile_set(session: Session) -> int:
 def _cmd_profile_show(session: Session) -> int:
     result = session.call("profile")
     session.emit(result, f"{result['author']} {result['name'] or '(no display name)'}")
+    return EXIT_OK
+
+
+def _cmd_peers(session: Session) -> int:
+    result = session.call("network")
+    peers = result["peers"]
+    lines = [f"{peer['peer_id']}  {' '.join(peer['addrs'])}".rstrip() for peer in peers]
+    session.emit(
+        {"peer_id": result["peer_id"], "peers": peers},
+        "\n".join(lines) if lines else "no peers connected",
+    )
+    return EXIT_OK
+
+
+def _cmd_connect(session: Session) -> int:
+    result = session.call("network_connect", multiaddr=session.args.multiaddr)
+    session.emit(result, f"connected to {result['peer_id']}")
+    return EXIT_OK
+
+
+def _follow_params(text: str) -> dict[str, str | None]:
+    from p2pcomments.follows import parse_follow_target
+
+    try:
+        thread, site = parse_follow_target(text)
+    except ValueError as error:
+        raise _UserError(f"{text!r} is neither a thread id (thr_…) nor a site: {error}") from None
+    return {"thread": text.strip(), "site": None} if thread is not None else {"site": site}
+
+
+def _render_follows(result: dict[str, Any]) -> str:
+    lines = [f"site   {site}" for site in result["sites"]]
+    lines += [f"thread {thread}" for thread in result["threads"]]
+    return "\n".join(lines) if lines else "following nothing yet"
+
+
+def _cmd_follow(session: Session) -> int:
+    action = "follow" if session.args.command == "follow" else "unfollow"
+    result = session.call(action, **_follow_params(session.args.target))
+    verb = "following" if action == "follow" else "no longer following"
+    already = "" if result.get("changed", True) else " (no change)"
+    session.emit(result, f"{verb} {session.args.target.strip()}{already}")
+    return EXIT_OK
+
+
+def _cmd_follows(session: Session) -> int:
+    result = session.call("follows")
+    session.emit(result, _render_follows(result))
+    return EXIT_OK
+
+
+def _cmd_sync(session: Session) -> int:
+    result = session.call("network_sync", peer_id=session.args.peer)
+    failed = result.get("failed") or {}
+    text = (
+        f"synced with {result['peers_synced']} peer(s): "
+        f"{result['received']} operation(s) received, {result['sent']} sent"
+    )
+    text += "".join(f"\nfailed: {peer}: {reason}" for peer, reason in failed.items())
+    session.emit(result, text)
     return EXIT_OK
 
 
@@ -681,6 +773,42 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read the key's passphrase from the first line of stdin",
     )
+    sub.add_argument(
+        "--listen",
+        action="append",
+        metavar="MULTIADDR",
+        help="where peers reach this node (repeatable; default /ip4/0.0.0.0/tcp/4737, or a free"
+        " port when 4737 is taken)",
+    )
+    sub.add_argument(
+        "--bootstrap",
+        action="append",
+        metavar="MULTIADDR",
+        help="a peer to dial and keep dialling: /ip4/…/tcp/…/p2p/<peer id> (repeatable; also"
+        " the 'bootstrap' list of config.json in the data dir)",
+    )
+    sub.add_argument("--mdns", action="store_true", help="find peers on the local network")
+    sub.add_argument(
+        "--sync-interval",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="sync with a random peer this often (default 30; 0 turns it off)",
+    )
+    sub.add_argument(
+        "--no-network", action="store_true", help="serve the API only: no peer-to-peer networking"
+    )
+
+    command("peers", _cmd_peers, "list the connected peers (needs a running daemon)")
+    sub = command("connect", _cmd_connect, "dial a peer and keep it connected (needs a daemon)")
+    sub.add_argument("multiaddr", metavar="MULTIADDR", help="/ip4/…/tcp/…/p2p/<peer id>")
+    sub = command("follow", _cmd_follow, "follow a thread or a site (its gossip topic)")
+    sub.add_argument("target", metavar="THREAD|SITE", help="a thread id (thr_…) or a site name")
+    sub = command("unfollow", _cmd_follow, "stop following a thread or a site")
+    sub.add_argument("target", metavar="THREAD|SITE", help="a thread id (thr_…) or a site name")
+    command("follows", _cmd_follows, "list the threads and sites followed")
+    sub = command("sync", _cmd_sync, "sync with peers now and print what moved (needs a daemon)")
+    sub.add_argument("--peer", metavar="PEERID", help="only this connected peer")
 
     threads = group("thread", "start threads")
     sub = command("new", _cmd_thread_new, "open a thread about a title and/or a URL", threads)

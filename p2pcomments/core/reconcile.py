@@ -4,7 +4,7 @@ Two peers each hold a set of items ``(timestamp_ms, id)``, ordered by timestamp 
 messages that describe ranges of that order, narrowing down on the ranges whose contents differ,
 until each side knows exactly which ids it has that the other lacks (`have_ids`) and which ids the
 other has that it lacks (`need_ids`). Bandwidth grows with the difference, not with the sets.
-protocol/SYNC-RECONCILE.md specifies the bytes; this module is the reference implementation.
+protocol/SPEC.md §9.6 specifies the bytes; this module is the reference implementation.
 
 Rules this module enforces:
 

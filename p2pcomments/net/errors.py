@@ -42,7 +42,7 @@ class PeerBanned(NetError, PermissionError):
 
 
 class GossipPayloadError(NetError, ValueError):
-    """Bytes that are not one canonical gossip batch payload (GOSSIP-WIRE.md)."""
+    """Bytes that are not one canonical gossip batch payload (protocol/SPEC.md §8.4)."""
 
     http_status = 400
     default_reason = "bad-gossip-payload"

@@ -1,4 +1,4 @@
-"""GossipSub topics carrying batches of opaque operations (payload format: GOSSIP-WIRE.md).
+"""GossipSub topics carrying batches of opaque operations (payload format: protocol/SPEC.md §8.4).
 
 `Gossip` sits on a `P2PHost`'s Pubsub. Operations are opaque ``bytes`` here: deciding whether one
 is valid belongs to the caller's ``validate_batch`` (core + store), never to this module.

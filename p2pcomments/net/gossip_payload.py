@@ -1,4 +1,4 @@
-"""The gossip payload: a batch of opaque operations in one GossipSub message (GOSSIP-WIRE.md).
+"""The gossip payload: a batch of opaque operations in one GossipSub message (SPEC.md §8.4).
 
 Pure functions, no I/O and no libp2p, so the format can be tested and reused on its own.
 

@@ -695,6 +695,10 @@ class P2PHost:
             addrs = [str(a) for a in self._host.get_peerstore().addrs(peer)]
         except KeyError:  # PeerStoreError: nothing known (yet), or expired
             return
+        # Identify records listen addresses with a /p2p/<peer id> suffix; peers.json keeps
+        # transport addresses only (remembered_peers rule 4), so strip it or nothing is kept.
+        suffix = f"/p2p/{peer.to_base58()}"
+        addrs = [a.removesuffix(suffix) for a in addrs]
         # A peer listening on 0.0.0.0 advertises just that: use the IP it connected from.
         remote_hosts = {
             tuple(str(a).split("/")[1:3])

@@ -1,4 +1,4 @@
-"""Pure tests of the gossip batch payload (p2pcomments/net/gossip_payload.py, GOSSIP-WIRE.md)."""
+"""Pure tests of the gossip batch payload (net/gossip_payload.py, protocol/SPEC.md §8.4)."""
 
 from __future__ import annotations
 
