@@ -329,6 +329,9 @@ def test_two_groups_writing_apart_converge_once_connected(networking: None, tmp_
         q2.api.reply(first, "Q2 apart")
         p_thread = p2.api.create_thread("P side", site=PARTITION_SITE)
         q_thread = q2.api.create_thread("Q side", site=PARTITION_SITE)
+        # A thread reaches the other node of its group by gossip a few ms later: wait for it.
+        wait_thread_converged([p1, p2], p_thread, 1, timeout=20)
+        wait_thread_converged([q1, q2], q_thread, 1, timeout=20)
         p1.api.comment(p_thread, "on the P side")
         q1.api.comment(q_thread, "on the Q side")
         p_side = group.wait_converged([p1, p2], timeout=30)
