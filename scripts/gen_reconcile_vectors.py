@@ -11,12 +11,12 @@ Usage: .venv/bin/python scripts/gen_reconcile_vectors.py [--check]
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
+
+from vector_file import write_or_check
 
 from p2pcomments.core.reconcile import (
     DEFAULT_BRANCHING,
@@ -141,20 +141,7 @@ def render() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare instead of writing")
-    args = parser.parse_args()
-    text = render()
-    if args.check:
-        if not OUTPUT.exists() or OUTPUT.read_text(encoding="utf-8") != text:
-            print(f"{OUTPUT} is out of date: run {Path(__file__).name}", file=sys.stderr)
-            return 1
-        print(f"{OUTPUT.name} is up to date")
-        return 0
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUTPUT}")
-    return 0
+    return write_or_check(OUTPUT, render, description=__doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
