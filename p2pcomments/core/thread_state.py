@@ -36,6 +36,7 @@ from typing import Final
 import msgpack
 
 from p2pcomments.core.ops import (
+    THREAD_LEVEL_ACTIONS,
     Kind,
     ModAction,
     ModeratePayload,
@@ -46,9 +47,6 @@ from p2pcomments.errors import AuthorizationError, InvalidOperation
 
 __all__ = ["CommentView", "EditView", "ReactionView", "ThreadState", "ThreadView"]
 
-_CONTROL_ACTIONS: Final = frozenset(
-    {ModAction.ADD_MODERATOR, ModAction.REMOVE_MODERATOR, ModAction.CLOSE, ModAction.REOPEN}
-)
 _SUPPRESSIBLE: Final = frozenset({Kind.COMMENT, Kind.EDIT, Kind.REACT})
 _EMPTY: Final[frozenset[bytes]] = frozenset()
 
@@ -152,7 +150,6 @@ class _Comment:
         "edits",
         "hide_winner",
         "key",
-        "moderation",
         "op",
         "parent_edited_after",
         "reactions",
@@ -166,7 +163,6 @@ class _Comment:
         self.children: list[OrderKey] = []
         self.edits: list[Operation] = []
         self.reactions: list[Operation] = []
-        self.moderation: list[Operation] = []
         self.winning_edit: Operation | None = None
         self.body: str = op.payload.body  # type: ignore[union-attr]
         self.retracted = False
@@ -308,7 +304,7 @@ class ThreadState:
         control = self._past_controls(op)
         kind = op.kind
         action = op.payload.action if kind is Kind.MODERATE else None  # type: ignore[union-attr]
-        if action in _CONTROL_ACTIONS:
+        if action in THREAD_LEVEL_ACTIONS:  # moderator changes, close, reopen
             control = control | {op_id}
         self._control[op_id] = control
         edit_mask = self._edit_mask
@@ -422,7 +418,7 @@ class ThreadState:
         return any(not any(add in self._control[remove] for remove in removes) for add in adds)
 
     def _current_moderators(self) -> frozenset[bytes]:
-        everything = frozenset(self._control_ids)
+        everything = frozenset(c.id for c in self._controls)
         subjects = {
             c.payload.subject  # type: ignore[union-attr]
             for c in self._controls
@@ -431,10 +427,6 @@ class ThreadState:
         return frozenset(
             key for key in subjects if key is not None and self._moderator_in(key, everything)
         )
-
-    @property
-    def _control_ids(self) -> list[bytes]:
-        return [c.id for c in self._controls]
 
     # -- closing (rule 6) ----------------------------------------------------------------------
     # Each close keeps the set of operations it suppresses. A close or reopen is applied only once
