@@ -598,22 +598,41 @@ class Node:
         decoded: list[list[Operation | Rejected]] = [[] for _ in chunks]
         ready = [trio.Event() for _ in chunks]
 
-        async def decode(index: int) -> None:
-            # Signature checks run in C without the GIL, so chunks verify in parallel.
-            decoded[index] = await trio.to_thread.run_sync(
-                _decode_all, chunks[index], limiter=self._decode_limiter
-            )
-            ready[index].set()
+        in_order = iter(range(len(chunks)))
+
+        async def decode_in_order() -> None:
+            # Signature checks run in C without the GIL, so chunks verify in parallel; the
+            # workers share one iterator, so chunks are taken in the order they are applied.
+            for index in in_order:
+                decoded[index] = await trio.to_thread.run_sync(
+                    _decode_all, chunks[index], limiter=self._decode_limiter
+                )
+                ready[index].set()
+
+        queued = [trio.Event() for _ in chunks]
+
+        async def announce_as_committed() -> None:
+            # Watchers hear of each chunk as soon as its commit lands, not only once the next
+            # chunk has been decoded. This task alone pops `committing` while the nursery runs,
+            # so its head is always chunk `index`.
+            for index in range(len(chunks)):
+                await queued[index].wait()
+                try:
+                    await committing[0][0].wait()
+                except Exception:  # a failed commit stays queued for `_settle` to raise
+                    return
+                self._announce(committing.popleft()[1], source)
 
         async with trio.open_nursery() as nursery:
-            for index in range(len(chunks)):
-                nursery.start_soon(decode, index)
+            for _ in range(self._decode_threads):
+                nursery.start_soon(decode_in_order)
+            nursery.start_soon(announce_as_committed)
             for index in range(len(chunks)):
                 await ready[index].wait()
                 self._check_writable()  # the node may have failed or closed meanwhile
                 committing.append(self._apply_chunk(decoded[index], outcomes, position))
+                queued[index].set()
                 decoded[index] = []
-                self._announce_committed(committing, source)
 
     def _apply_chunk(
         self,
@@ -671,14 +690,6 @@ class Node:
         except BaseException as error:  # applied in memory but never to be committed: rule 4
             self._failure = error
             raise
-
-    def _announce_committed(
-        self, committing: deque[tuple[WriteTicket, list[Operation]]], source: str
-    ) -> None:
-        """Announce, in order, the chunks already committed, so watchers need not wait for the
-        whole call (a failed one stays for `_settle` to raise)."""
-        while committing and committing[0][0].committed:
-            self._announce(committing.popleft()[1], source)
 
     async def _settle(
         self,

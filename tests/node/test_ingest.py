@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgpack
@@ -11,6 +12,7 @@ import trio
 import trio.testing
 from nacl.signing import SigningKey
 
+from p2pcomments import node as node_module
 from p2pcomments.core.ops import (
     MAX_OPERATION_BYTES,
     CommentPayload,
@@ -271,12 +273,23 @@ async def test_operations_released_across_pipeline_chunks_read_applied(
 
 @pytest.mark.trio
 async def test_a_cancelled_ingest_commits_what_it_applied(
-    data_dir: Path, stranger: SigningKey, clock: FakeClock
+    data_dir: Path, stranger: SigningKey, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     thread = _thread(stranger, clock())
     ops = [thread]
     for index in range(3000):
         ops.append(_comment(stranger, ops[-1], thread, clock() + 1 + index))
+    # Only the first chunk decodes until the test has cancelled; the others wait in their worker
+    # threads, so the cancellation always lands mid-ingest however fast this machine is.
+    later_chunks = threading.Event()
+    real_decode_all = node_module._decode_all
+
+    def gated_decode_all(blobs: Sequence[bytes]) -> list[Operation | Rejected]:
+        if blobs[0] != thread.encoded:
+            later_chunks.wait(10)
+        return real_decode_all(blobs)
+
+    monkeypatch.setattr(node_module, "_decode_all", gated_decode_all)
     async with open_node(data_dir, create_identity=True, clock=clock) as node:
         with node.subscribe_applied() as batches, trio.fail_after(10):
             announced = 0
@@ -289,6 +302,7 @@ async def test_a_cancelled_ingest_commits_what_it_applied(
                 nursery.start_soon(ingest_all)
                 announced += len((await batches.receive()).ops)  # the first chunk committed
                 nursery.cancel_scope.cancel()
+                later_chunks.set()  # let the waiting worker threads finish
             while True:
                 try:
                     announced += len(batches.receive_nowait().ops)
