@@ -50,10 +50,14 @@ _FETCH_CHUNK: Final = 500  # ids per `IN (...)` query, below SQLite's parameter 
 _KEY_PAGE: Final = 4096
 _BUSY_TIMEOUT_MS: Final = 10_000
 
-_INSERT: Final = (
+_INSERT_HEAD: Final = (
     "INSERT OR IGNORE INTO ops (id, raw, thread, kind, author, timestamp_ms, state)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+_INSERT: Final = _INSERT_HEAD + " VALUES (?, ?, ?, ?, ?, ?, ?)"
+# Rows per multi-row INSERT: one statement step instead of one per row, so the writer thread
+# gives up and re-takes the GIL once per statement, not once per operation (under load each
+# re-take waits behind the verifying threads). 7 parameters a row stays far below SQLite's limit.
+_INSERT_ROWS: Final = 256
 _KEYS: Final = "SELECT timestamp_ms, id FROM ops WHERE state = 0 AND (timestamp_ms, id)"
 _ORDER: Final = " ORDER BY timestamp_ms, id LIMIT ?"
 _KEYS_FROM: Final = _KEYS + " >= (?, ?)" + _ORDER
@@ -481,6 +485,18 @@ def _chunks(items: list[bytes]) -> Iterator[tuple[bytes, ...]]:
         yield tuple(items[offset : offset + _FETCH_CHUNK])
 
 
+def _insert_rows(connection: sqlite3.Connection, rows: Sequence[tuple[object, ...]]) -> int:
+    """Insert ``rows`` (ignoring ids already stored) in multi-row statements; returns how many
+    were added."""
+    added = 0
+    for offset in range(0, len(rows), _INSERT_ROWS):
+        part = rows[offset : offset + _INSERT_ROWS]
+        placeholders = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(part))
+        flat = [value for row in part for value in row]
+        added += connection.execute(f"{_INSERT_HEAD} VALUES {placeholders}", flat).rowcount
+    return added
+
+
 def _apply_batch(connection: sqlite3.Connection, batch: WriteBatch) -> None:
     """One job: insert, promote and discard rows, keeping the views in step (views rule 2)."""
     applied: list[tuple[bytes | None, int]] = []
@@ -490,7 +506,7 @@ def _apply_batch(connection: sqlite3.Connection, batch: WriteBatch) -> None:
             for op, state in batch.insert
         ]
         connection.execute("SAVEPOINT insert_rows")
-        if connection.executemany(_INSERT, rows).rowcount == len(rows):
+        if _insert_rows(connection, rows) == len(rows):
             applied.extend(
                 (op.thread_id, op.timestamp_ms)
                 for op, state in batch.insert

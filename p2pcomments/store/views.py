@@ -19,11 +19,14 @@ from collections.abc import Iterable
 __all__ = ["add_applied", "rebuild_views"]
 
 _UPSERT_ACTIVITY = """
-    INSERT INTO thread_activity (thread, operations, last_activity_ms) VALUES (?, ?, ?)
+    INSERT INTO thread_activity (thread, operations, last_activity_ms) VALUES {rows}
     ON CONFLICT (thread) DO UPDATE SET
         operations = operations + excluded.operations,
         last_activity_ms = max(last_activity_ms, excluded.last_activity_ms)
 """
+# Threads per upsert statement: one statement step for many threads, so the writer re-takes the
+# GIL once per statement rather than once per thread (see `op_store._INSERT_ROWS`).
+_UPSERT_ROWS = 256
 
 
 def add_applied(connection: sqlite3.Connection, rows: Iterable[tuple[bytes | None, int]]) -> None:
@@ -40,9 +43,12 @@ def add_applied(connection: sqlite3.Connection, rows: Iterable[tuple[bytes | Non
             entry[0] += 1
             if timestamp_ms > entry[1]:
                 entry[1] = timestamp_ms
-    if totals:
-        connection.executemany(
-            _UPSERT_ACTIVITY, [(thread, n, last) for thread, (n, last) in totals.items()]
+    entries = [(thread, n, last) for thread, (n, last) in totals.items()]
+    for offset in range(0, len(entries), _UPSERT_ROWS):
+        part = entries[offset : offset + _UPSERT_ROWS]
+        placeholders = ", ".join(["(?, ?, ?)"] * len(part))
+        connection.execute(
+            _UPSERT_ACTIVITY.format(rows=placeholders), [v for row in part for v in row]
         )
 
 
