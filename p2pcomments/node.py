@@ -89,6 +89,7 @@ WATCH_BUFFER: Final = 256
 APPLIED_BUFFER: Final = 1024
 _INLINE_DECODE: Final = 4  # batches this small are decoded without a thread hop
 _DECODE_CHUNK: Final = 250  # operations per pipeline step (one thread hop and one commit job)
+_DECODE_AHEAD: Final = 2  # chunks being decoded or waiting to be applied, per decode thread
 _MAX_DECODE_THREADS: Final = 4  # decoding holds the GIL for a third of its time: more would queue
 _AUTHORIZATION_REASONS: Final = frozenset({"not-author", "not-owner", "not-moderator"})
 
@@ -599,11 +600,16 @@ class Node:
         ready = [trio.Event() for _ in chunks]
 
         in_order = iter(range(len(chunks)))
+        # Bounds the chunks decoding or decoded but not yet applied (and so memory): workers
+        # further ahead only take CPU and the GIL from applying and committing, which is what
+        # the caller waits for.
+        ahead = trio.Semaphore(self._decode_threads * _DECODE_AHEAD)
 
         async def decode_in_order() -> None:
             # Signature checks run in C without the GIL, so chunks verify in parallel; the
             # workers share one iterator, so chunks are taken in the order they are applied.
             for index in in_order:
+                await ahead.acquire()
                 decoded[index] = await trio.to_thread.run_sync(
                     _decode_all, chunks[index], limiter=self._decode_limiter
                 )
@@ -633,6 +639,7 @@ class Node:
                 committing.append(self._apply_chunk(decoded[index], outcomes, position))
                 queued[index].set()
                 decoded[index] = []
+                ahead.release()
 
     def _apply_chunk(
         self,

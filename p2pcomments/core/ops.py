@@ -18,7 +18,6 @@ Rules this module enforces (protocol/SPEC.md §2-§4 states them for other imple
 from __future__ import annotations
 
 import hashlib
-import itertools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -199,7 +198,7 @@ def _check_text(value: object, field: str, limit: int, *, multiline: bool, empty
     size = len(value) if ascii_only else len(value.encode("utf-8", "surrogatepass"))
     if size > limit:
         raise _fail("oversize", f"{field} is {size} bytes, the limit is {limit}")
-    if not empty and not value.strip():
+    if not empty and (not value or value.isspace()):  # what `not value.strip()` means, no copy
         raise _fail("bad-field", f"{field} must not be empty")
     if (_BAD_BODY_CHARS if multiline else _BAD_LINE_CHARS).search(value):
         raise _fail("bad-text", f"{field} contains control characters")
@@ -338,9 +337,9 @@ def _check_envelope(fields: tuple[Any, ...]) -> tuple[Kind, Payload]:
             raise _fail("bad-field", f"a {kind.name.lower()} references exactly one operation")
         if len(deps) > MAX_DEPS:
             raise _fail("oversize", f"{len(deps)} causal dependencies, the limit is {MAX_DEPS}")
-        for earlier, later in itertools.pairwise(deps):
-            if earlier >= later:
-                raise _fail("bad-field", "deps must be sorted ascending without repeats")
+        # Most operations have one dependency; the pairwise walk is for the rest.
+        if len(deps) > 1 and not all(map(bytes.__lt__, deps, deps[1:])):
+            raise _fail("bad-field", "deps must be sorted ascending without repeats")
     payload = _payload_from_wire(kind, payload_raw)
     if kind is Kind.MODERATE:
         assert isinstance(payload, ModeratePayload)
