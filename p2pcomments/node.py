@@ -64,6 +64,7 @@ from p2pcomments.errors import (
     ConflictError,
     InvalidOperation,
     NotFound,
+    PassphraseError,
     StoreError,
 )
 from p2pcomments.store.data_dir import database_path
@@ -354,14 +355,15 @@ class Node:
         self,
         *,
         data_dir: Path,
-        signing_key: SigningKey,
+        author: bytes,
+        signing_key: SigningKey | None,
         store: OpStore,
         loaded: _Loaded,
         clock: Callable[[], int],
         decode_threads: int,
     ) -> None:
         self.data_dir = data_dir
-        self.author: bytes = bytes(signing_key.verify_key)
+        self.author: bytes = author
         self.replica: Replica = loaded.replica
         self.store = store
         self._signing_key = signing_key
@@ -394,7 +396,7 @@ class Node:
         """Open a discussion about ``title`` and/or ``url``; this node's author owns it."""
         self._check_writable()
         op = make_operation(
-            self._signing_key,
+            self._signer(),
             ThreadPayload(
                 title=_wire_text(title), url=_optional_text(url), site=_optional_text(site)
             ),
@@ -462,7 +464,7 @@ class Node:
         current = self.replica.profiles.get(self.author)
         floor = current.timestamp_ms + 1 if current is not None else 0
         op = make_operation(
-            self._signing_key,
+            self._signer(),
             ProfilePayload(name=_wire_text(name)),
             timestamp_ms=max(self._clock(), floor),
         )
@@ -494,7 +496,7 @@ class Node:
         ops = state.ops
         newest_parent = max(ops[parent].timestamp_ms for parent in (target, *deps))
         op = make_operation(
-            self._signing_key,
+            self._signer(),
             payload,
             timestamp_ms=max(self._clock(), newest_parent + 1),  # rule 2
             thread=state.id,
@@ -909,6 +911,16 @@ class Node:
                 activity = self._activity[thread_id] = _Activity()
             activity.add(op)
 
+    def _signer(self) -> SigningKey:
+        """The author key, for a local write; `PassphraseError` if the node was opened with
+        ``defer_unlock`` and no passphrase for an encrypted key (nothing is written then)."""
+        if self._signing_key is None:
+            raise PassphraseError(
+                f"the author key in {self.data_dir} is encrypted: writing needs its passphrase",
+                reason="passphrase-required",
+            )
+        return self._signing_key
+
     def _check_writable(self) -> None:
         if self._closed:
             raise ConflictError(f"the node for {self.data_dir} is closed", reason="node-closed")
@@ -973,6 +985,7 @@ async def open_node(
     create_identity: bool = False,
     clock: Callable[[], int] | None = None,
     decode_threads: int | None = None,
+    defer_unlock: bool = False,
 ) -> AsyncIterator[Node]:
     """Open the node of ``data_dir`` (default: ``$P2PC_HOME``, else the user data dir).
 
@@ -981,7 +994,9 @@ async def open_node(
     `PassphraseError`), opens and migrates the store (`StoreError` if it is unusable) and loads
     every stored operation into memory. ``clock`` returns ms since the epoch (tests inject one).
     ``decode_threads`` bounds the threads verifying signatures in parallel (default: the CPUs,
-    at most 4). Closing commits what is queued and releases the lock.
+    at most 4). With ``defer_unlock``, an encrypted key and no passphrase still open the node,
+    for reading: local writes then raise `PassphraseError` (reason ``passphrase-required``)
+    before anything is signed. Closing commits what is queued and releases the lock.
     """
     directory = identity.resolve_data_dir(data_dir)
     try:
@@ -991,12 +1006,13 @@ async def open_node(
     lock = DataDirLock.acquire(directory)
     try:
         if create_identity and not identity.has_identity(directory):
-            author = await trio.to_thread.run_sync(
+            created = await trio.to_thread.run_sync(
                 lambda: identity.create_identity(directory, passphrase=passphrase)
             )
+            author = _Author(public_key=created.public_key, signing_key=created.signing_key)
         else:
             author = await trio.to_thread.run_sync(
-                lambda: identity.load_identity(directory, passphrase=passphrase)
+                lambda: _load_author(directory, passphrase, defer_unlock=defer_unlock)
             )
         store = await trio.to_thread.run_sync(OpStore.open, database_path(directory))
         try:
@@ -1007,6 +1023,7 @@ async def open_node(
         threads = decode_threads or min(_MAX_DECODE_THREADS, _cpu_count())
         node = Node(
             data_dir=directory,
+            author=author.public_key,
             signing_key=author.signing_key,
             store=store,
             loaded=loaded,
@@ -1019,6 +1036,22 @@ async def open_node(
             await node._shutdown()
     finally:
         lock.release()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Author:
+    public_key: bytes
+    signing_key: SigningKey | None  # None: encrypted, and opened with defer_unlock
+
+
+def _load_author(directory: Path, passphrase: str | None, *, defer_unlock: bool) -> _Author:
+    try:
+        unlocked = identity.load_identity(directory, passphrase=passphrase)
+    except PassphraseError as error:
+        if not defer_unlock or error.reason != "passphrase-required":
+            raise
+        return _Author(public_key=identity.read_public_key(directory), signing_key=None)
+    return _Author(public_key=unlocked.public_key, signing_key=unlocked.signing_key)
 
 
 def _cpu_count() -> int:

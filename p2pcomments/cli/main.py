@@ -137,7 +137,9 @@ class Session:
         from p2pcomments.node import open_node
 
         async def run() -> Any:
-            async with open_node(self.data_dir, passphrase=self.passphrase) as node:
+            async with open_node(
+                self.data_dir, passphrase=self.passphrase, defer_unlock=True
+            ) as node:
                 return await work(node)
 
         try:

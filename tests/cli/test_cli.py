@@ -73,6 +73,28 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
 # -- without a daemon ----------------------------------------------------------------------------
 
 
+def test_an_encrypted_key_is_needed_to_write_but_not_to_read(tmp_path: Path) -> None:
+    data_dir = tmp_path / "locked"
+    ok(data_dir, "init", "--passphrase-stdin", stdin="correct horse\n")
+    unlocked = {**environment(data_dir), "P2PC_PASSPHRASE": "correct horse"}
+    made = subprocess.run(
+        [str(P2PC), "thread", "new", "--title", "Locked"],
+        env=unlocked,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    thread = made.stdout.strip()
+    # No passphrase and no terminal: reading works, writing is refused with a hint, not a prompt.
+    assert ok_json(data_dir, "show", thread)["title"] == "Locked"
+    assert ok_json(data_dir, "threads")["threads"][0]["id"] == thread
+    refused = _fails(data_dir, "comment", thread, "--body", "hello", code=1)
+    assert "encrypted" in refused
+    assert "P2PC_PASSPHRASE" in refused
+    assert ok_json(data_dir, "show", thread)["comments"] == []  # nothing was written
+
+
 def test_walkthrough_without_a_daemon(home: Path, thread: str) -> None:
     assert thread.startswith("thr_")
     assert ok(home, "profile", "set", "--name", "Alice") == "your display name is now Alice"
