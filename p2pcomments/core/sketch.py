@@ -167,6 +167,24 @@ class _Window:
     def __len__(self) -> int:
         return len(self._values)
 
+    def extend(self, short_ids: Iterable[bytes], key: bytes) -> list[int]:
+        """Add these source symbols (at index 0, rule 3); return their values."""
+        shorts = list(short_ids)
+        if any(type(s) is not bytes or len(s) != SHORT_ID_SIZE for s in shorts):
+            raise ValueError("a short id is 8 bytes")
+        blake2b, from_bytes = hashlib.blake2b, int.from_bytes
+        values = [from_bytes(s, "little") for s in shorts]
+        checksums = [
+            from_bytes(blake2b(s, digest_size=8, key=key).digest(), "little") for s in shorts
+        ]
+        one = 1 << _COUNT_SHIFT
+        self._values += [
+            v | c << _CHECKSUM_SHIFT | one for v, c in zip(values, checksums, strict=True)
+        ]
+        self._states += checksums
+        self._indices += [0] * len(shorts)
+        return values
+
     def add(self, value: int, checksum: int, *, index: int = 0, state: int | None = None) -> None:
         """Add a source symbol whose next index is ``index`` (with PRNG ``state``)."""
         self._values.append(value | checksum << _CHECKSUM_SHIFT | 1 << _COUNT_SHIFT)
@@ -178,7 +196,9 @@ class _Window:
         ``start`` must be where the previous fold stopped (0 at first)."""
         cells = [0] * stop
         states, indices = self._states, self._indices
-        # The hot loop of a session (n items x about 2 ln(stop) visits): rule 3 inlined.
+        multiplier, mask, two32, root = _MULTIPLIER, _MASK64, _TWO32, isqrt
+        # The hot loop of a session (n items x about 2 ln(stop) visits): rule 3 inlined, with
+        # locals for the constants.
         for slot, value in enumerate(self._values):
             index = indices[slot]
             if index >= stop:
@@ -186,9 +206,9 @@ class _Window:
             state = states[slot]
             while index < stop:
                 cells[index] += value
-                state = state * _MULTIPLIER & _MASK64
-                q = isqrt(state) + 1
-                index += 1 + ((index << 1) + 3) * (_TWO32 - q) // (q << 1)
+                state = state * multiplier & mask
+                q = root(state) + 1
+                index += 1 + ((index << 1) + 3) * (two32 - q) // (q << 1)
             states[slot] = state
             indices[slot] = index
         return cells[start:]
@@ -202,12 +222,6 @@ def _unpack(packed: int) -> tuple[int, int, int]:
     )
 
 
-def _short_value(short_id: bytes) -> int:
-    if type(short_id) is not bytes or len(short_id) != SHORT_ID_SIZE:
-        raise ValueError("a short id is 8 bytes")
-    return int.from_bytes(short_id, "little")
-
-
 class SketchEncoder:
     """The coded-symbol sequence of a set of short ids (rules 1-3), produced on demand.
 
@@ -215,10 +229,8 @@ class SketchEncoder:
     one element when the other side holds neither)."""
 
     def __init__(self, short_ids: Iterable[bytes], *, key: bytes) -> None:
-        key = _check_key(key)
         self._window = _Window()
-        for short_id in short_ids:
-            self._window.add(_short_value(short_id), symbol_checksum(short_id, key))
+        self._window.extend(short_ids, _check_key(key))
         self._produced = 0
 
     @property
@@ -246,11 +258,7 @@ class SketchDecoder:
     def __init__(self, short_ids: Iterable[bytes], *, key: bytes) -> None:
         self._key = _check_key(key)
         self._local = _Window()
-        self._local_values: set[int] = set()
-        for short_id in short_ids:
-            value = _short_value(short_id)
-            self._local.add(value, symbol_checksum(short_id, key))
-            self._local_values.add(value)
+        self._local_values = set(self._local.extend(short_ids, self._key))
         # Peeled values and where they map next: the encoder's (subtracted from what comes, like
         # ours) and ours (added back).
         self._peeled_remote = _Window()
