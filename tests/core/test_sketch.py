@@ -262,3 +262,15 @@ def test_values_are_validated() -> None:
         SketchEncoder([b"short"], key=KEY)
     with pytest.raises(ValueError):
         SketchDecoder([], key=b"short key")
+
+
+def test_the_spec_examples() -> None:
+    """protocol/SPEC.md §9.7.2-9.7.3."""
+    assert mapped_indices(0, 10) == [0]
+    assert mapped_indices(1, 10) == [0, 1, 2, 3, 6]
+    s = short(5)
+    symbol = decode_symbols(SketchEncoder([s], key=KEY).next_symbols(1))[0]
+    assert encode_symbols([symbol]) == s + symbol_checksum(s, KEY).to_bytes(8, "little") + (
+        b"\x01\x00\x00\x00"
+    )
+    assert SketchEncoder([], key=KEY).next_symbols(3) == bytes(60)
