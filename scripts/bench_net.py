@@ -17,8 +17,9 @@ One run, five parts, one summary table at the end (figure, target, verdict):
     round is requested on the lagging daemons and the figure says so.
 (c) reconciliation, in-process (sans-IO `core.sync_protocol.SyncSession`, no network): two
     stores of 100,000 operations differing by 1% and by 0.01% (half of the difference on each
-    side); bytes exchanged (frames and length prefixes, both ways) / bytes of the missing
-    operations, round trips, seconds, and the naive "send every id" figure.
+    side), synced with the sketch (SPEC §9.7) and with range reconciliation only (§9.6); bytes
+    exchanged (frames and length prefixes, both ways) / bytes of the missing operations, round
+    trips, seconds, CPU of each side, and the naive "send every id" figure (`bench_reconcile`).
 (d) late joiner: a fresh daemon bootstrapped to one peer syncs everything held there; its ops/s
     next to raw PyNaCl verify/s (one thread, measured in this run on the same operations).
 (e) idle: RSS and CPU of every daemon over 60 s of quiet, from /proc/<pid>/stat and status,
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import os
 import random
 import statistics
@@ -447,157 +447,52 @@ def part_b(results: Results, daemons: Sequence[Daemon], thread: str, count: int)
 
 # -- (c) reconciliation, in-process --------------------------------------------------------------
 
-YEAR_MS = 365 * 24 * 3600 * 1000
-START_MS = 1_700_000_000_000
-
-
-class HeldOps:
-    """A store's operation bytes by id (`core.sync_protocol.OpSource`)."""
-
-    def __init__(self, ops: Mapping[bytes, bytes]) -> None:
-        self.ops = ops
-
-    def get_encoded(self, op_ids: Sequence[bytes]) -> Mapping[bytes, bytes]:
-        return {i: self.ops[i] for i in op_ids if i in self.ops}
-
-
-def varint_size(length: int) -> int:
-    size = 1
-    while length >= 0x80:
-        length >>= 7
-        size += 1
-    return size
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReconcileFigures:
-    difference: float
-    missing_ops: int
-    missing_bytes: int
-    exchanged: int
-    frames: int
-    round_trips: int
-    seconds: float
-    naive: int
-    correct: bool
-
-
-def reconcile_once(n: int, difference: float, seed: int) -> ReconcileFigures:
-    """Two stores built from ``n`` operations, ``difference * n`` of them held by one side only
-    (half each way), synced by two `SyncSession` objects wired back to back."""
-    from nacl.signing import SigningKey
-
-    from p2pcomments.core.ops import CommentPayload, make_operation
-    from p2pcomments.core.reconcile import SortedItems
-    from p2pcomments.core.sync_protocol import OpsReceived, SyncSession
-
-    rng = random.Random(seed)
-    differing = max(2, round(n * difference))
-    keys = [SigningKey(rng.randbytes(32)) for _ in range(16)]
-    a_only: dict[bytes, bytes] = {}
-    b_only: dict[bytes, bytes] = {}
-    a_items: list[tuple[int, bytes]] = []
-    b_items: list[tuple[int, bytes]] = []
-    for index in range(differing):
-        timestamp = START_MS + rng.randrange(YEAR_MS)
-        thread = hashlib.sha256(b"thread %d" % rng.randrange(100)).digest()
-        op = make_operation(
-            keys[index % len(keys)],
-            CommentPayload(body="x" * rng.randrange(100, 600)),
-            timestamp_ms=timestamp,
-            thread=thread,
-            refs=(thread,),
-        )
-        (a_only if index % 2 == 0 else b_only)[op.id] = op.encoded
-        (a_items if index % 2 == 0 else b_items).append((timestamp, op.id))
-    # What both hold is never sent, so its bytes don't matter: ids and timestamps do.
-    for _ in range(n - differing):
-        item = (START_MS + rng.randrange(YEAR_MS), rng.randbytes(32))
-        a_items.append(item)
-        b_items.append(item)
-
-    started = time.perf_counter()
-    a = SyncSession(SortedItems(a_items), HeldOps(a_only), initiator=True, now=0.0)
-    b = SyncSession(SortedItems(b_items), HeldOps(b_only), initiator=False, now=0.0)
-    received: dict[str, list[bytes]] = {"a": [], "b": []}
-    exchanged = frames = turns = 0
-    last_sender = ""
-    progress = True
-    while progress:
-        progress = False
-        for name, source, target, target_name in (("a", a, b, "b"), ("b", b, a, "a")):
-            while (frame := source.next_frame()) is not None:
-                progress = True
-                frames += 1
-                exchanged += len(frame) + varint_size(len(frame))
-                if name != last_sender:
-                    turns += 1
-                    last_sender = name
-                if not target.done:
-                    target.receive_frame(frame, now=0.0)
-                    while (event := target.next_event()) is not None:
-                        assert isinstance(event, OpsReceived)
-                        received[target_name].extend(event.ops)
-    seconds = time.perf_counter() - started
-    missing_bytes = sum(map(len, a_only.values())) + sum(map(len, b_only.values()))
-    correct = (
-        a.error is None
-        and b.error is None
-        and sorted(received["a"]) == sorted(b_only.values())
-        and sorted(received["b"]) == sorted(a_only.values())
-    )
-    # Naive: one side sends every id it holds, the other asks for what it lacks, both send ops.
-    naive = len(a_items) * 32 + len(b_only) * 32 + missing_bytes
-    return ReconcileFigures(
-        difference=difference,
-        missing_ops=differing,
-        missing_bytes=missing_bytes,
-        exchanged=exchanged,
-        frames=frames,
-        round_trips=(turns + 1) // 2,
-        seconds=seconds,
-        naive=naive,
-        correct=correct,
-    )
-
 
 def part_c(results: Results, n: int, seed: int) -> None:
+    """Sketch mode, range mode and naive on the same two stores (`bench_reconcile`)."""
+    from bench_reconcile import make_stores, sync_once
+
     section(f"(c) reconciliation of two {n:,}-operation stores, in-process (sans-IO)")
     for difference in (0.01, 0.0001):
-        figures = reconcile_once(n, difference, seed)
-        ratio = figures.exchanged / figures.missing_bytes
+        stores = make_stores(n, difference, seed)
+        missing_ops = len(stores.a_only) + len(stores.b_only)
+        missing = stores.missing_bytes
         label = f"{difference:.2%}"
-        target = "<= 1.15" if difference == 0.01 else ""
-        results.add(
-            "c",
-            f"{label}: bytes exchanged / bytes of the {figures.missing_ops:,} missing ops",
-            f"{ratio:.3f} ({figures.exchanged:,} / {figures.missing_bytes:,})",
-            target,
-            (ratio <= 1.15) if difference == 0.01 else None,
-        )
-        overhead = (figures.exchanged - figures.missing_bytes) / figures.missing_ops
-        mean_op = figures.missing_bytes / figures.missing_ops
-        results.add(
-            "c",
-            f"{label}: overhead per missing op (B), mean op size (B)",
-            f"{overhead:.0f}, {mean_op:.0f}",
-        )
-        results.add(
-            "c",
-            f"{label}: round trips, frames, seconds",
-            f"{figures.round_trips}, {figures.frames}, {figures.seconds:.2f}",
-        )
+        for sketch in (True, False):
+            figures = sync_once(stores, sketch=sketch)
+            ratio = figures.exchanged / missing
+            checked = sketch and difference == 0.01
+            results.add(
+                "c",
+                f"{label} {figures.mode}: bytes exchanged / bytes of the {missing_ops:,} "
+                "missing ops",
+                f"{ratio:.3f} ({figures.exchanged:,} / {missing:,})",
+                "<= 1.15" if checked else "",
+                (ratio <= 1.15) if checked else None,
+            )
+            results.add(
+                "c",
+                f"{label} {figures.mode}: overhead per missing op (B), mean op size (B)",
+                f"{(figures.exchanged - missing) / missing_ops:.0f}, {missing / missing_ops:.0f}",
+            )
+            results.add(
+                "c",
+                f"{label} {figures.mode}: round trips, frames, seconds, CPU s (init., resp.)",
+                f"{figures.round_trips}, {figures.frames}, {figures.seconds:.2f}, "
+                f"{figures.cpu_initiator:.2f}, {figures.cpu_responder:.2f}",
+            )
+            results.add(
+                "c",
+                f"{label} {figures.mode}: both sides got exactly what they lacked",
+                "yes" if figures.correct else "NO",
+                "yes",
+                figures.correct,
+            )
+        naive = stores.naive_bytes
         results.add(
             "c",
             f"{label}: naive 'send all ids' bytes (ratio)",
-            f"{figures.naive:,} ({figures.naive / figures.missing_bytes:.2f})",
-        )
-        results.add(
-            "c",
-            f"{label}: both sides got exactly what they lacked",
-            "yes" if figures.correct else "NO",
-            "yes",
-            figures.correct,
+            f"{naive:,} ({naive / missing:.2f})",
         )
 
 
@@ -741,6 +636,10 @@ def main() -> int:
     results = Results()
     if "c" not in args.skip:
         part_c(results, store, args.seed)
+    if set("abde") <= set(args.skip):  # nothing needs daemons
+        print(f"\n== summary (load average at end {os.getloadavg()[0]:.2f})")
+        print(results.table())
+        return 0
     with bench_cluster(args.keep) as group:
         section(f"starting {args.nodes} daemons")
         started = time.monotonic()

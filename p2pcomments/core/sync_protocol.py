@@ -1,43 +1,59 @@
-"""The sync conversation on ``/p2pcomments/sync/1.0.0``, sans-IO (protocol/SPEC.md §9).
+"""The sync conversation on ``/p2pcomments/sync/2.0.0``, sans-IO (protocol/SPEC.md §9).
 
-Two nodes bring their sets of applied operations together: a quick equality check, range-based
-set reconciliation (`core.reconcile`) when the sets differ, then the operations each lacks. The
-session is driven with bytes and time (aioquic style): push each frame the peer sent into
-`SyncSession.receive_frame` with ``now``, pull frames to send from `SyncSession.next_frame` and
-events (`OpsReceived`) from `SyncSession.next_event`; `SyncSession.result` says how it ended.
+Two nodes bring their sets of applied operations together: a quick equality check; when the sets
+differ, a rateless IBLT sketch (`core.sketch`) or range-based set reconciliation
+(`core.reconcile`) to find the difference, or nothing at all when one side is empty; then the
+operations each lacks. The session is driven with bytes and time (aioquic style): push each frame
+the peer sent into `SyncSession.receive_frame` with ``now``, pull frames to send from
+`SyncSession.next_frame` and events (`OpsReceived`) from `SyncSession.next_event`;
+`SyncSession.result` says how it ended.
 
 Rules this module enforces:
 
 1. Every frame holds one message, a canonical msgpack array whose first element is its type:
    HELLO ``[0, version, item_count, fingerprint, max_frame_bytes]``, RECONCILE ``[1, message]``,
-   OPS ``[2, [op, ...]]``, WANT ``[3, ids]``, DONE ``[4]``, ERROR ``[5, reason]``. The decoder
-   re-encodes what it read and refuses any difference.
+   OPS ``[2, [op, ...]]``, WANT ``[3, ids]``, DONE ``[4]``, ERROR ``[5, reason]``, SKETCH_ASK
+   ``[6, count]``, SKETCH ``[7, symbols]``, WANT_SHORT ``[8, short_ids]``, WANT_ALL ``[9]``. The
+   decoder re-encodes what it read and refuses any difference.
 2. The conversation is half-duplex, so neither side ever waits on a peer that waits on it:
    initiator HELLO; responder HELLO; if the whole-set fingerprints differ (and the initiator asked
-   for reconciliation), RECONCILE messages alternating from the initiator until the reconcile
-   session is over; then the initiator sends OPS (what the responder lacks), WANT (what it lacks
-   and does not hold pending, plus any ids it was asked to fetch) and DONE; the responder answers
-   the WANTs with OPS, then DONE. Equal fingerprints skip reconciliation: HELLO, HELLO, DONE,
-   DONE. Operations go in item order (timestamp, id), so parents tend to precede what cites them.
-3. Operations arrive only when asked for: the responder accepts pushed OPS only for ids its
-   reconciliation found it lacks, the initiator only for ids it wanted, each id once. Their
-   validity is not judged here (the node ingests them); their ids are.
+   for reconciliation) the initiator finds the difference, by one of: SKETCH_ASK / SKETCH pairs
+   until its decoder knows the difference; RECONCILE messages alternating from the initiator until
+   the reconcile session is over (also after a sketch that did not decode); or nothing, when one
+   side is empty. Then the initiator sends OPS (what the responder lacks), WANT_ALL, WANT_SHORT and
+   WANT (what it lacks and does not hold pending, plus any ids it was asked to fetch) and DONE;
+   the responder answers the wants with OPS, then DONE. Equal fingerprints skip reconciliation:
+   HELLO, HELLO, DONE, DONE. Operations go in item order (timestamp, id), so parents tend to
+   precede what cites them.
+3. Operations arrive only when asked for. The responder accepts pushed OPS only for ids its range
+   reconciliation found it lacks; or, when it sent coded symbols instead (or holds nothing), for
+   ids it does not hold, at most as many as it sent symbols (or the initiator announced items):
+   no decoder learns more elements than it received symbols. The initiator accepts only ids it
+   wanted, by full or short id, or any up to the responder's item count after WANT_ALL. Each id
+   once. Their validity is not judged here (the node ingests them); their ids are.
 4. No frame we send exceeds the agreed size ``min(ours, peer's max_frame_bytes)``; no frame we
    accept exceeds ours. Reconcile messages are bounded by ``min(262144, agreed - 16)`` on both
-   sides (the reconcile layer needs both peers to use the same bound).
+   sides (the reconcile layer needs both peers to use the same bound); so are the coded symbols
+   of one SKETCH, and a decoder takes at most `sketch.MAX_SYMBOLS` in a session.
 5. Per-session limits: received bytes (``max_session_bytes``; the frame that reaches it is still
-   applied, so every session makes progress), reconcile rounds (``max_rounds``), ids a peer may
+   applied, so every session makes progress), reconcile rounds (``max_rounds``: RECONCILE and
+   SKETCH messages together), ids a peer may
    WANT (``max_wanted_ids``) and a deadline (``deadline_seconds`` after the start, on the
    caller's clock). Reaching one ends the session with an ERROR frame to the peer; only a
    protocol violation counts as the peer's fault (`SyncError.peer_fault`).
 6. A peer's bytes never raise out of `receive_frame`: a violation ends the session with an ERROR
    frame queued for the peer and a `SyncError` in the result. Only the caller's own mistakes
-   (feeding a finished session, bad arguments) raise.
+   (feeding a finished session, bad arguments) raise. Coded symbols that do not decode (which
+   honest peers produce only by short-id collisions) are not a violation: the initiator falls back
+   to range reconciliation in the same session.
+7. Which way the initiator reconciles, and how many coded symbols it asks for at a time, is local
+   policy (`SyncLimits.sketch`, the reference policy in SPEC §9.7.4); a responder answers either.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,9 +70,18 @@ from p2pcomments.core.reconcile import (
     FINGERPRINT_SIZE,
     INFINITY,
     MIN_BOUND,
+    SHORT_ID_SIZE,
     ItemSet,
     ReconcileError,
     ReconcileSession,
+)
+from p2pcomments.core.sketch import (
+    KEY_SIZE,
+    MAX_SYMBOLS,
+    SYMBOL_SIZE,
+    SketchDecoder,
+    SketchEncoder,
+    SketchError,
 )
 from p2pcomments.errors import P2PCommentsError
 
@@ -75,6 +100,7 @@ __all__ = [
     "SyncError",
     "SyncLimits",
     "SyncMessage",
+    "SyncMode",
     "SyncResult",
     "SyncSession",
     "claimed_id",
@@ -84,12 +110,18 @@ __all__ = [
     "encode_hello",
     "encode_ops",
     "encode_reconcile",
+    "encode_sketch",
+    "encode_sketch_ask",
     "encode_want",
+    "encode_want_all",
+    "encode_want_short",
     "reconcile_message_limit",
+    "sketch_key",
+    "sketch_symbol_limit",
 ]
 
-PROTOCOL_ID: Final = "/p2pcomments/sync/1.0.0"
-SYNC_VERSION: Final = 1
+PROTOCOL_ID: Final = "/p2pcomments/sync/2.0.0"
+SYNC_VERSION: Final = 2
 DEFAULT_MAX_FRAME_BYTES: Final = 1024 * 1024
 MIN_FRAME_BYTES: Final = 64 * 1024
 """The smallest ``max_frame_bytes`` a HELLO may announce: every operation fits one OPS frame."""
@@ -102,6 +134,14 @@ _BIN_HEADER_MAX: Final = 5
 _SIGNATURE_TAIL: Final = 2 + 64  # bin 8 header of 64 bytes, then the signature
 _MIN_OPERATION_BYTES: Final = 1 + 8 + _SIGNATURE_TAIL  # nine fields, the last the signature
 _FETCH_CHUNK: Final = 64
+_SKETCH_KEY_DOMAIN: Final = b"p2pcomments/sync/v2/sketch-key\x00"
+# The reference ask policy (SPEC §9.7.4): coded symbols per differing id expected, plus slack.
+_SKETCH_FIRST_ASK: Final = 32
+_SKETCH_SYMBOLS_PER_ID: Final = 1.6
+_SKETCH_SLACK: Final = 16
+_SKETCH_GROWTH: Final = 1.25
+_SKETCH_GIVE_UP_PER_ID: Final = 3
+_SKETCH_GIVE_UP_SLACK: Final = 64
 
 
 class MessageType(IntEnum):
@@ -113,6 +153,25 @@ class MessageType(IntEnum):
     WANT = 3
     DONE = 4
     ERROR = 5
+    SKETCH_ASK = 6
+    SKETCH = 7
+    WANT_SHORT = 8
+    WANT_ALL = 9
+
+
+class SyncMode(Enum):
+    """How a session found the difference between the two sets."""
+
+    NONE = "none"
+    """It did not: the sets were equal, or the initiator only fetched ids it named."""
+    ALL = "all"
+    """One side held nothing, so everything the other holds went across without reconciling."""
+    SKETCH = "sketch"
+    """Coded symbols of a rateless IBLT (SPEC §9.7)."""
+    RANGE = "range"
+    """Range-based set reconciliation (SPEC §9.6)."""
+    SKETCH_THEN_RANGE = "sketch-then-range"
+    """The coded symbols did not decode within the bounds; range reconciliation found it."""
 
 
 class SyncError(P2PCommentsError, ValueError):
@@ -157,6 +216,9 @@ class SyncLimits:
     deadline_seconds: float = 120.0
     branching: int = DEFAULT_BRANCHING
     id_list_threshold: int = DEFAULT_ID_LIST_THRESHOLD
+    sketch: bool = True
+    """As initiator, find a difference with coded symbols (SPEC §9.7) when the set sizes allow;
+    False: range reconciliation only. Responders answer both ways whatever this says."""
 
     def __post_init__(self) -> None:
         if not MIN_FRAME_BYTES <= self.max_frame_bytes < 2**28:
@@ -180,7 +242,9 @@ class OpsReceived:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SyncResult:
     """How a session went. ``equal``: the HELLO fingerprints matched (nothing to reconcile).
-    ``needed``: ids reconciliation found we lack; ``wanted``: ids we asked for in all."""
+    ``needed``: ids (or short ids) reconciliation found we lack; ``wanted``: ids and short ids we
+    asked for in all (after WANT_ALL: the ids the responder announced); ``mode``: how the
+    difference was found; ``sketch_symbols``: coded symbols sent or received."""
 
     initiator: bool
     equal: bool
@@ -194,6 +258,8 @@ class SyncResult:
     bytes_sent: int
     bytes_received: int
     error: SyncError | None
+    mode: SyncMode = SyncMode.NONE
+    sketch_symbols: int = 0
 
 
 def claimed_id(data: bytes) -> bytes | None:
@@ -215,6 +281,18 @@ def reconcile_message_limit(our_max_frame: int, their_max_frame: int) -> int:
     """The reconcile message bound both peers derive from the two HELLOs (rule 4)."""
     agreed = min(our_max_frame, their_max_frame)
     return min(DEFAULT_MAX_MESSAGE_BYTES, agreed - RECONCILE_FRAME_OVERHEAD)
+
+
+def sketch_symbol_limit(our_max_frame: int, their_max_frame: int) -> int:
+    """The most coded symbols one SKETCH_ASK may ask for (rule 4)."""
+    return reconcile_message_limit(our_max_frame, their_max_frame) // SYMBOL_SIZE
+
+
+def sketch_key(initiator_fingerprint: bytes, responder_fingerprint: bytes) -> bytes:
+    """The session's sketch key (SPEC §9.7.1): SHA-256 of a domain tag and the two HELLO
+    fingerprints, first 16 bytes. No author can grind ids against it ahead of a session."""
+    digest = hashlib.sha256(_SKETCH_KEY_DOMAIN + initiator_fingerprint + responder_fingerprint)
+    return digest.digest()[:KEY_SIZE]
 
 
 # -- encoding ----------------------------------------------------------------------------------
@@ -246,6 +324,28 @@ def encode_want(ids: Sequence[bytes]) -> bytes:
     return _pack([MessageType.WANT, b"".join(ids)])
 
 
+def encode_sketch_ask(count: int) -> bytes:
+    if not 1 <= count <= MAX_SYMBOLS:
+        raise ValueError(f"SKETCH_ASK asks for 1 to {MAX_SYMBOLS} coded symbols")
+    return _pack([MessageType.SKETCH_ASK, count])
+
+
+def encode_sketch(symbols: bytes) -> bytes:
+    if not symbols or len(symbols) % SYMBOL_SIZE:
+        raise ValueError("SKETCH carries one or more 20-byte coded symbols")
+    return _pack([MessageType.SKETCH, symbols])
+
+
+def encode_want_short(short_ids: Sequence[bytes]) -> bytes:
+    if not short_ids or any(len(i) != SHORT_ID_SIZE for i in short_ids):
+        raise ValueError("WANT_SHORT carries one or more 8-byte short ids")
+    return _pack([MessageType.WANT_SHORT, b"".join(short_ids)])
+
+
+def encode_want_all() -> bytes:
+    return _pack([MessageType.WANT_ALL])
+
+
 def encode_done() -> bytes:
     return _pack([MessageType.DONE])
 
@@ -266,14 +366,23 @@ class Hello:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SyncMessage:
     """One decoded frame. Which fields are set depends on ``type``: ``hello`` for HELLO,
-    ``payload`` for RECONCILE (the reconcile message) and WANT (ids, concatenated), ``ops`` for
-    OPS, ``reason`` for ERROR."""
+    ``payload`` for RECONCILE (the reconcile message), WANT and WANT_SHORT (ids or short ids,
+    concatenated) and SKETCH (coded symbols), ``ops`` for OPS, ``count`` for SKETCH_ASK,
+    ``reason`` for ERROR."""
 
     type: MessageType
     hello: Hello | None = None
     payload: bytes = b""
     ops: tuple[bytes, ...] = ()
+    count: int = 0
     reason: str = ""
+
+
+_RECORD_SIZES: Final = {
+    MessageType.WANT: ID_SIZE,
+    MessageType.WANT_SHORT: SHORT_ID_SIZE,
+    MessageType.SKETCH: SYMBOL_SIZE,
+}
 
 
 def _violation(reason: str, message: str) -> SyncError:
@@ -307,6 +416,10 @@ def _decode_body(kind: MessageType, raw: list[object]) -> SyncMessage:
         MessageType.WANT: 2,
         MessageType.DONE: 1,
         MessageType.ERROR: 2,
+        MessageType.SKETCH_ASK: 2,
+        MessageType.SKETCH: 2,
+        MessageType.WANT_SHORT: 2,
+        MessageType.WANT_ALL: 1,
     }[kind]
     if len(raw) != arity:
         raise _violation("malformed", f"a {kind.name} message has {arity} elements")
@@ -333,11 +446,17 @@ def _decode_body(kind: MessageType, raw: list[object]) -> SyncMessage:
         if type(ops) is not list or not ops or not all(type(op) is bytes and op for op in ops):
             raise _violation("malformed", "OPS carries an array of one or more binary operations")
         return SyncMessage(type=kind, ops=tuple(ops))
-    if kind is MessageType.WANT:
-        ids = raw[1]
-        if type(ids) is not bytes or not ids or len(ids) % ID_SIZE:
-            raise _violation("malformed", "WANT carries 32-byte ids, at least one")
-        return SyncMessage(type=kind, payload=ids)
+    if kind in _RECORD_SIZES:
+        # WANT, WANT_SHORT and SKETCH: one binary of fixed-size records, at least one.
+        size, records = _RECORD_SIZES[kind], raw[1]
+        if type(records) is not bytes or not records or len(records) % size:
+            raise _violation("malformed", f"{kind.name} carries {size}-byte records, at least one")
+        return SyncMessage(type=kind, payload=records)
+    if kind is MessageType.SKETCH_ASK:
+        count = raw[1]
+        if not _is_uint(count) or not 1 <= count <= MAX_SYMBOLS:
+            raise _violation("malformed", f"SKETCH_ASK asks for 1 to {MAX_SYMBOLS} symbols")
+        return SyncMessage(type=kind, count=count)
     if kind is MessageType.ERROR:
         reason = raw[1]
         if type(reason) is not str or len(reason) > MAX_ERROR_REASON_BYTES:
@@ -352,11 +471,12 @@ def _decode_body(kind: MessageType, raw: list[object]) -> SyncMessage:
 class _State(Enum):
     SEND_HELLO = "send-hello"  # initiator, before anything
     AWAIT_HELLO = "await-hello"
+    SKETCHING = "sketching"  # initiator: a SKETCH_ASK is out
     RECONCILING = "reconciling"
-    SEND_REQUESTS = "send-requests"  # initiator: OPS, WANT, DONE going out
-    AWAIT_OPS = "await-ops"  # initiator: answers to its WANT, until DONE
-    AWAIT_REQUESTS = "await-requests"  # responder: RECONCILE, OPS, WANT until DONE
-    SEND_ANSWERS = "send-answers"  # responder: OPS answering WANT, then DONE
+    SEND_REQUESTS = "send-requests"  # initiator: OPS, wants, DONE going out
+    AWAIT_OPS = "await-ops"  # initiator: answers to its wants, until DONE
+    AWAIT_REQUESTS = "await-requests"  # responder: SKETCH_ASK, RECONCILE, OPS, wants until DONE
+    SEND_ANSWERS = "send-answers"  # responder: OPS answering the wants, then DONE
     FINISHED = "finished"
 
 
@@ -375,17 +495,31 @@ class _Counters:
 
 @dataclass(slots=True)
 class _Outbox:
-    """Frames ready to go, and ids whose OPS frames are built on demand (so a large answer is
-    never all in memory at once), then one closing frame."""
+    """Frames ready to go, and ids whose OPS and WANT frames are built on demand (so a large
+    answer is never all in memory at once), then one closing frame."""
 
     frames: deque[bytes] = field(default_factory=deque)
     op_ids: deque[bytes] = field(default_factory=deque)
+    short_want_ids: deque[bytes] = field(default_factory=deque)
     want_ids: deque[bytes] = field(default_factory=deque)
     final: bytes | None = None
 
 
+@dataclass(slots=True)
+class _Acceptance:
+    """Which pushed or answered operations we take (rule 3), beyond ids asked for by full id."""
+
+    short_ids: set[bytes] = field(default_factory=set)
+    """Short ids we asked for: every operation with one of them."""
+    unknown_budget: int = 0
+    """How many more operations we take that are not our items (after sending coded symbols,
+    holding nothing, or asking for all)."""
+    taken: set[bytes] = field(default_factory=set)
+    """Ids taken through the two ways above, each once."""
+
+
 class SyncSession:
-    """One side of one sync conversation (module rules 1-6).
+    """One side of one sync conversation (module rules 1-7).
 
     ``items`` is this node's set snapshot (it must not change while the session runs); ``ops``
     gives the bytes of operations to send. The initiator reconciles when ``reconcile`` is True
@@ -419,11 +553,21 @@ class SyncSession:
         self._fingerprint = items.fingerprint(MIN_BOUND, INFINITY)
         self._state = _State.SEND_HELLO if initiator else _State.AWAIT_HELLO
         self._peer_max_frame = MIN_FRAME_BYTES
+        self._peer_count = 0
+        self._peer_fingerprint = b""
+        self._mode = SyncMode.NONE
         self._reconciler: ReconcileSession | None = None
+        self._encoder: SketchEncoder | None = None  # responder
+        self._decoder: SketchDecoder | None = None  # initiator
+        self._asked = 0  # coded symbols asked for in the SKETCH_ASK that is out
         self._equal = False
         self._expected: set[bytes] = set()  # ids we accept in OPS (rule 3)
+        self._acceptance = _Acceptance()
+        self._own_ids: frozenset[bytes] | None = None
         self._peer_wants: list[bytes] = []
         self._peer_wants_seen: set[bytes] = set()
+        self._peer_wants_short: set[bytes] = set()
+        self._peer_wants_all = False
         self._outbox = _Outbox()
         self._events: deque[OpsReceived] = deque()
         self._counters = _Counters()
@@ -458,6 +602,11 @@ class SyncSession:
 
     def result(self) -> SyncResult:
         counters = self._counters
+        symbols = 0
+        if self._encoder is not None:
+            symbols = self._encoder.produced
+        elif self._decoder is not None:
+            symbols = self._decoder.received
         return SyncResult(
             initiator=self.initiator,
             equal=self._equal,
@@ -471,6 +620,8 @@ class SyncSession:
             bytes_sent=counters.bytes_sent,
             bytes_received=counters.bytes_received,
             error=self._error,
+            mode=self._mode,
+            sketch_symbols=symbols,
         )
 
     # -- driving -----------------------------------------------------------------------------
@@ -534,6 +685,7 @@ class SyncSession:
 
     def _dispatch(self, message: SyncMessage) -> None:
         kind, state = message.type, self._state
+        requests = state is _State.AWAIT_REQUESTS
         if kind is MessageType.ERROR:
             self._error = SyncError(
                 f"the peer ended the session: {message.reason}",
@@ -546,30 +698,51 @@ class SyncSession:
         if state is _State.AWAIT_HELLO and kind is MessageType.HELLO:
             assert message.hello is not None
             self._on_hello(message.hello)
+        elif kind is MessageType.SKETCH_ASK and requests and self._may_sketch():
+            self._on_sketch_ask(message.count)
+        elif kind is MessageType.SKETCH and state is _State.SKETCHING:
+            self._on_sketch(message.payload)
         elif kind is MessageType.RECONCILE and (
-            state is _State.RECONCILING
-            or (state is _State.AWAIT_REQUESTS and not self.initiator and self._may_reconcile())
+            state is _State.RECONCILING or (requests and self._may_reconcile())
         ):
             self._on_reconcile(message.payload)
         elif kind is MessageType.OPS and state in (_State.AWAIT_OPS, _State.AWAIT_REQUESTS):
             self._on_ops(message.ops)
-        elif kind is MessageType.WANT and state is _State.AWAIT_REQUESTS:
+        elif kind is MessageType.WANT and requests:
             self._on_want(message.payload)
+        elif kind is MessageType.WANT_SHORT and requests:
+            self._on_want_short(message.payload)
+        elif kind is MessageType.WANT_ALL and requests and not self._peer_wants_all:
+            self._peer_wants_all = True
+            self._mode = SyncMode.ALL
         elif kind is MessageType.DONE and state is _State.AWAIT_OPS:
             self._state = _State.FINISHED
-        elif kind is MessageType.DONE and state is _State.AWAIT_REQUESTS:
+        elif kind is MessageType.DONE and requests:
             if self._reconciler is not None and not self._reconciler.done:
                 raise _violation("unexpected-message", "DONE in the middle of reconciliation")
             self._answer_wants()
         else:
             raise _violation("unexpected-message", f"{kind.name} is not expected now")
 
+    def _requests_started(self) -> bool:
+        """Whether the initiator has begun its requests (which follow any reconciliation)."""
+        return bool(
+            self._peer_wants
+            or self._peer_wants_short
+            or self._peer_wants_all
+            or self._counters.ops_received
+        )
+
     def _may_reconcile(self) -> bool:
         """A responder accepts RECONCILE only while reconciliation can still be going on: the sets
-        differ, and no OPS or WANT has come yet (they follow reconciliation)."""
-        if self._equal or self._peer_wants or self._counters.ops_received:
+        differ, and no OPS or want has come yet (they follow reconciliation). RECONCILE may follow
+        SKETCH_ASKs (a sketch that did not decode), never the other way round."""
+        if self._equal or self._requests_started():
             return False
         return self._reconciler is None or not self._reconciler.done
+
+    def _may_sketch(self) -> bool:
+        return not self._equal and not self._requests_started() and self._reconciler is None
 
     def _on_hello(self, hello: Hello) -> None:
         if hello.version != SYNC_VERSION:
@@ -580,19 +753,103 @@ class SyncSession:
         if hello.max_frame_bytes < MIN_FRAME_BYTES:
             raise _violation("bad-hello", f"max_frame_bytes below {MIN_FRAME_BYTES}")
         self._peer_max_frame = hello.max_frame_bytes
+        self._peer_count = hello.item_count
+        self._peer_fingerprint = hello.fingerprint
         self._equal = hello.item_count == self._count and hello.fingerprint == self._fingerprint
         if not self.initiator:
             self._outbox.frames.append(
                 encode_hello(self._count, self._fingerprint, self.limits.max_frame_bytes)
             )
             self._state = _State.AWAIT_REQUESTS
+            if self._count == 0 and not self._equal:
+                # Rule 3: we hold nothing, so whatever the initiator pushes is new to us.
+                self._acceptance.unknown_budget = hello.item_count
+                self._mode = SyncMode.ALL
             return
-        if self._reconcile_wanted and not self._equal:
-            self._reconciler = self._new_reconciler()
-            self._state = _State.RECONCILING
-            self._queue_reconcile_message()
-        else:
+        if not self._reconcile_wanted or self._equal:
             self._send_requests()
+        elif self._peer_count == 0 or self._count == 0:
+            self._mode = SyncMode.ALL
+            self._send_requests()
+        elif self.limits.sketch and self._sketch_first_ask() <= MAX_SYMBOLS:
+            self._mode = SyncMode.SKETCH
+            self._decoder = SketchDecoder(self._short_ids(), key=self._sketch_key())
+            self._state = _State.SKETCHING
+            self._ask_symbols(self._sketch_first_ask())
+        else:
+            self._start_range()
+
+    # -- the sketch (SPEC §9.7) ----------------------------------------------------------------
+
+    def _sketch_key(self) -> bytes:
+        if self.initiator:
+            return sketch_key(self._fingerprint, self._peer_fingerprint)
+        return sketch_key(self._peer_fingerprint, self._fingerprint)
+
+    def _short_ids(self) -> list[bytes]:
+        return [item_id[:SHORT_ID_SIZE] for _, item_id in self._items.items(MIN_BOUND, INFINITY)]
+
+    def _symbol_limit(self) -> int:
+        return sketch_symbol_limit(self.limits.max_frame_bytes, self._peer_max_frame)
+
+    def _sketch_first_ask(self) -> int:
+        """The reference policy's first ask: enough for the difference of the set sizes."""
+        at_least = abs(self._count - self._peer_count)
+        return max(_SKETCH_FIRST_ASK, math.ceil(_SKETCH_SYMBOLS_PER_ID * at_least) + _SKETCH_SLACK)
+
+    def _ask_symbols(self, total: int) -> None:
+        """Ask for coded symbols up to ``total`` received (at most one SKETCH's worth now)."""
+        assert self._decoder is not None
+        received = self._decoder.received
+        count = min(total - received, self._symbol_limit(), MAX_SYMBOLS - received)
+        self._asked = count
+        self._outbox.frames.append(encode_sketch_ask(count))
+
+    def _on_sketch_ask(self, count: int) -> None:
+        self._count_round()
+        produced = 0 if self._encoder is None else self._encoder.produced
+        if count > self._symbol_limit() or produced + count > MAX_SYMBOLS:
+            raise _violation("bad-sketch-ask", f"{count} more coded symbols is over the limits")
+        if self._encoder is None:
+            self._encoder = SketchEncoder(self._short_ids(), key=self._sketch_key())
+            self._mode = SyncMode.SKETCH
+        self._outbox.frames.append(encode_sketch(self._encoder.next_symbols(count)))
+        # Rule 3: no decoder peels more elements than it received symbols.
+        self._acceptance.unknown_budget = self._encoder.produced
+
+    def _on_sketch(self, symbols: bytes) -> None:
+        self._count_round()
+        decoder = self._decoder
+        assert decoder is not None
+        if len(symbols) != self._asked * SYMBOL_SIZE:
+            raise _violation("bad-sketch", f"{self._asked} coded symbols were asked for")
+        try:
+            decoder.receive(symbols)
+        except SketchError:
+            # Short-id collisions do this on honest sets too: not the peer's fault (rule 6).
+            self._start_range()
+            return
+        if decoder.decoded:
+            self._send_requests()
+            return
+        estimate = decoder.estimate_difference()
+        received = decoder.received
+        if (
+            received >= MAX_SYMBOLS
+            or received >= _SKETCH_GIVE_UP_PER_ID * estimate + _SKETCH_GIVE_UP_SLACK
+        ):
+            self._start_range()
+            return
+        target = math.ceil(_SKETCH_SYMBOLS_PER_ID * estimate) + _SKETCH_SLACK
+        self._ask_symbols(max(target, math.ceil(_SKETCH_GROWTH * received)))
+
+    # -- range reconciliation (SPEC §9.6) ------------------------------------------------------
+
+    def _start_range(self) -> None:
+        self._mode = SyncMode.SKETCH_THEN_RANGE if self._decoder is not None else SyncMode.RANGE
+        self._reconciler = self._new_reconciler()
+        self._state = _State.RECONCILING
+        self._queue_reconcile_message()
 
     def _new_reconciler(self) -> ReconcileSession:
         try:
@@ -616,14 +873,18 @@ class SyncSession:
         if self._reconciler.done:
             self._reconciled()
 
-    def _on_reconcile(self, payload: bytes) -> None:
+    def _count_round(self) -> None:
         self._counters.rounds += 1
         if self._counters.rounds > self.limits.max_rounds:
             raise SyncError("reconciliation took too many rounds", reason="too-many-rounds")
+
+    def _on_reconcile(self, payload: bytes) -> None:
+        self._count_round()
         if self._reconciler is None:
             # The responder's reconciler is made on the first RECONCILE: only now is it needed.
             self._reconciler = self._new_reconciler()
             self._state = _State.RECONCILING
+            self._mode = SyncMode.SKETCH_THEN_RANGE if self._encoder else SyncMode.RANGE
         try:
             self._reconciler.receive(payload)
         except ReconcileError as error:
@@ -639,32 +900,82 @@ class SyncSession:
             self._send_requests()
         else:
             self._expected = set(need)
+            self._acceptance.unknown_budget = 0  # what range reconciliation found is exact
             self._state = _State.AWAIT_REQUESTS
 
+    # -- requests and answers ------------------------------------------------------------------
+
     def _send_requests(self) -> None:
-        """Initiator: OPS for what the peer lacks, WANT for what we lack, then DONE."""
+        """Initiator: OPS for what the peer lacks, the wants for what we lack, then DONE."""
         have: list[bytes] = []
         want = list(self._targeted)
+        short_wants: list[bytes] = []
+        wanted_all = 0
         if self._reconciler is not None:
-            have = self._in_item_order(self._reconciler.have_ids)
+            have = self._item_ids(ids=self._reconciler.have_ids)
             # What we hold but is not an item (pending, or arrived since the snapshot) is not
             # asked for again: a session cut short by a limit must not fetch the same ops anew.
             need = sorted(self._reconciler.need_ids)
             held = self._ops.get_encoded(need)
             want = list(dict.fromkeys([*(i for i in need if i not in held), *want]))
+        elif self._decoder is not None:
+            have = self._item_ids(short_ids=self._decoder.local_only)
+            short_wants = sorted(self._decoder.remote_only)
+            self._counters.needed = len(short_wants)
+        elif self._mode is SyncMode.ALL and self._peer_count == 0:
+            have = self._item_ids(everything=True)
+        elif self._mode is SyncMode.ALL:
+            self._outbox.frames.append(encode_want_all())
+            wanted_all = self._counters.needed = self._peer_count
+            self._acceptance.unknown_budget = self._peer_count
         self._outbox.op_ids.extend(have)
+        self._outbox.short_want_ids.extend(short_wants)
         self._outbox.want_ids.extend(want)
         self._outbox.final = encode_done()
         self._expected = set(want)
-        self._counters.wanted = len(want)
+        self._acceptance.short_ids = set(short_wants)
+        self._counters.wanted = len(want) + len(short_wants) + wanted_all
         self._state = _State.SEND_REQUESTS
 
-    def _in_item_order(self, ids: frozenset[bytes]) -> list[bytes]:
-        """Our ``ids`` sorted as items (timestamp, then id), so parents tend to go before what
-        references them and the peer holds fewer operations as pending."""
-        if not ids:
+    def _item_ids(
+        self,
+        *,
+        ids: frozenset[bytes] = frozenset(),
+        short_ids: frozenset[bytes] | set[bytes] = frozenset(),
+        everything: bool = False,
+    ) -> list[bytes]:
+        """Our item ids that are in ``ids``, or have one of ``short_ids``, or all of them, sorted
+        as items (timestamp, then id), so parents tend to go before what references them and the
+        peer holds fewer operations as pending."""
+        if not (ids or short_ids or everything):
             return []
-        return [i for _, i in self._items.items(MIN_BOUND, INFINITY) if i in ids]
+        every = (item_id for _, item_id in self._items.items(MIN_BOUND, INFINITY))
+        if everything:
+            return list(every)
+        return [i for i in every if i in ids or i[:SHORT_ID_SIZE] in short_ids]
+
+    def _take(self, op_id: bytes) -> bool:
+        """Whether to take the operation ``op_id`` the peer sent (rule 3); False: skip it
+        (we hold it already). Raises for one we did not ask for."""
+        if op_id in self._expected:
+            self._expected.discard(op_id)
+            return True
+        acceptance = self._acceptance
+        if op_id in acceptance.taken:
+            raise _violation("unsolicited-operation", "an operation sent twice")
+        if op_id[:SHORT_ID_SIZE] in acceptance.short_ids:
+            acceptance.taken.add(op_id)
+            return True
+        if acceptance.unknown_budget <= 0:
+            raise _violation("unsolicited-operation", "an operation we did not ask for")
+        acceptance.unknown_budget -= 1
+        acceptance.taken.add(op_id)
+        if self.initiator:
+            return True  # after WANT_ALL
+        if self._own_ids is None:
+            self._own_ids = frozenset(self._item_ids(everything=True))
+        # An initiator whose short id matched two of its items sends both: one may be ours.
+        return op_id not in self._own_ids
 
     def _on_ops(self, ops: tuple[bytes, ...]) -> None:
         accepted: list[bytes] = []
@@ -672,28 +983,40 @@ class SyncSession:
             op_id = claimed_id(data)
             if op_id is None:
                 raise _violation("bad-operation", "bytes that are not a signed operation")
-            if op_id not in self._expected:
-                raise _violation("unsolicited-operation", "an operation we did not ask for")
-            self._expected.discard(op_id)
-            accepted.append(data)
+            if self._take(op_id):
+                accepted.append(data)
         self._counters.ops_received += len(accepted)
-        self._events.append(OpsReceived(ops=tuple(accepted)))
+        if accepted:
+            self._events.append(OpsReceived(ops=tuple(accepted)))
+
+    def _check_want_budget(self, count: int) -> None:
+        if len(self._peer_wants) + len(self._peer_wants_short) + count > self.limits.max_wanted_ids:
+            raise SyncError("the peer asked for too many operations", reason="too-many-wants")
 
     def _on_want(self, payload: bytes) -> None:
-        count = len(payload) // ID_SIZE
-        if len(self._peer_wants) + count > self.limits.max_wanted_ids:
-            raise SyncError("the peer asked for too many operations", reason="too-many-wants")
+        self._check_want_budget(len(payload) // ID_SIZE)
         for start in range(0, len(payload), ID_SIZE):
             op_id = payload[start : start + ID_SIZE]
             if op_id not in self._peer_wants_seen:
                 self._peer_wants_seen.add(op_id)
                 self._peer_wants.append(op_id)
 
+    def _on_want_short(self, payload: bytes) -> None:
+        self._check_want_budget(len(payload) // SHORT_ID_SIZE)
+        for start in range(0, len(payload), SHORT_ID_SIZE):
+            self._peer_wants_short.add(payload[start : start + SHORT_ID_SIZE])
+
     def _answer_wants(self) -> None:
         # In item order too, so what a limit cuts short leaves the peer with parents, not
         # operations waiting for them; wanted ids that are not items (pending here) go last.
+        # WANT_ALL is served up to max_wanted_ids (the next session, no longer empty, does the
+        # rest).
         wanted = frozenset(self._peer_wants)
-        ordered = self._in_item_order(wanted)
+        ordered = self._item_ids(
+            ids=wanted, short_ids=self._peer_wants_short, everything=self._peer_wants_all
+        )
+        if self._peer_wants_all:
+            ordered = ordered[: self.limits.max_wanted_ids]
         listed = set(ordered)
         self._outbox.op_ids.extend(ordered)
         self._outbox.op_ids.extend(i for i in self._peer_wants if i not in listed)
@@ -704,7 +1027,9 @@ class SyncSession:
 
     def _has_outgoing(self) -> bool:
         box = self._outbox
-        return bool(box.frames or box.op_ids or box.want_ids or box.final is not None)
+        return bool(
+            box.frames or box.op_ids or box.short_want_ids or box.want_ids or box.final is not None
+        )
 
     def _frame_limit(self) -> int:
         return min(self._peer_max_frame, self.limits.max_frame_bytes)
@@ -717,8 +1042,10 @@ class SyncSession:
             frame = self._build_ops_frame()
             if frame is not None:
                 return frame
+        if box.short_want_ids:
+            return encode_want_short(self._take_batch(box.short_want_ids, SHORT_ID_SIZE))
         if box.want_ids:
-            return self._build_want_frame()
+            return encode_want(self._take_batch(box.want_ids, ID_SIZE))
         if box.final is not None:
             final, box.final = box.final, None
             if self._state is _State.SEND_REQUESTS:
@@ -755,11 +1082,10 @@ class SyncSession:
         self._counters.ops_sent += len(batch)
         return encode_ops(batch)
 
-    def _build_want_frame(self) -> bytes:
-        limit = (self._frame_limit() - _OPS_HEADER) // ID_SIZE
-        ids = self._outbox.want_ids
-        batch = [ids.popleft() for _ in range(min(len(ids), limit))]
-        return encode_want(batch)
+    def _take_batch(self, ids: deque[bytes], size: int) -> list[bytes]:
+        """As many of ``ids`` (each ``size`` bytes) as one want frame holds."""
+        limit = (self._frame_limit() - _OPS_HEADER) // size
+        return [ids.popleft() for _ in range(min(len(ids), limit))]
 
     def _end(self, error: SyncError) -> None:
         """End the session: an ERROR frame tells the peer why (rule 6)."""

@@ -33,6 +33,7 @@ import trio
 from libp2p.abc import INetStream
 from libp2p.network.stream.exceptions import StreamEOF, StreamError
 
+from p2pcomments.core.sync_protocol import PROTOCOL_ID
 from p2pcomments.net.errors import (
     FrameTimeout,
     FrameTooLarge,
@@ -55,7 +56,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SYNC_PROTOCOL: Final = "/p2pcomments/sync/1.0.0"
+SYNC_PROTOCOL: Final = PROTOCOL_ID
 DEFAULT_MAX_FRAME_SIZE: Final = 1024 * 1024
 DEFAULT_FRAME_TIMEOUT: Final = 30.0
 _MAX_VARINT_BYTES: Final = 4  # 2**28 - 1 bytes: far above any frame limit we accept

@@ -4,6 +4,7 @@ error only; protocol/vectors/sync_messages.json holds what the code does."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import subprocess
@@ -27,12 +28,15 @@ from p2pcomments.core.ops import (
     make_operation,
 )
 from p2pcomments.core.reconcile import INFINITY, MIN_BOUND, SortedItems
+from p2pcomments.core.sketch import MAX_SYMBOLS, SYMBOL_SIZE
 from p2pcomments.core.sync_protocol import (
     MIN_FRAME_BYTES,
+    SYNC_VERSION,
     MessageType,
     OpsReceived,
     SyncError,
     SyncLimits,
+    SyncMode,
     SyncSession,
     claimed_id,
     decode_message,
@@ -41,8 +45,14 @@ from p2pcomments.core.sync_protocol import (
     encode_hello,
     encode_ops,
     encode_reconcile,
+    encode_sketch,
+    encode_sketch_ask,
     encode_want,
+    encode_want_all,
+    encode_want_short,
     reconcile_message_limit,
+    sketch_key,
+    sketch_symbol_limit,
 )
 
 POOL_SIZE = 400
@@ -119,18 +129,23 @@ subsets = st.sets(st.integers(0, POOL_SIZE - 1), max_size=POOL_SIZE)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(a=subsets, b=subsets, small=st.booleans())
-def test_two_sides_converge_to_the_union(a: set[int], b: set[int], small: bool) -> None:
-    options: dict[str, object] = {}
+@given(a=subsets, b=subsets, small=st.booleans(), sketch=st.booleans())
+def test_two_sides_converge_to_the_union(
+    a: set[int], b: set[int], small: bool, sketch: bool
+) -> None:
+    limits = SyncLimits(sketch=sketch)
     if small:  # small frames and reconcile messages: many rounds, deferred ranges, split OPS
-        options["limits"] = SyncLimits(
+        limits = SyncLimits(
             max_frame_bytes=MIN_FRAME_BYTES,
             max_ops_frame_bytes=MIN_FRAME_BYTES,
             branching=3,
             id_list_threshold=4,
+            sketch=sketch,
         )
     ops = pool()
-    side_a, side_b, initiator, responder, _ = sync([ops[i] for i in a], [ops[i] for i in b])
+    side_a, side_b, initiator, responder, _ = sync(
+        [ops[i] for i in a], [ops[i] for i in b], limits=limits
+    )
     assert initiator.done
     assert responder.done
     assert initiator.error is None
@@ -145,6 +160,13 @@ def test_two_sides_converge_to_the_union(a: set[int], b: set[int], small: bool) 
     assert result.ops_sent == len(a - b)
     assert result.ops_received == len(b - a)
     assert result.equal == (a == b)
+    if a == b:
+        assert result.mode is SyncMode.NONE
+    elif not a or not b:
+        assert result.mode is SyncMode.ALL  # nothing to reconcile against an empty side
+    else:
+        assert result.mode is (SyncMode.SKETCH if sketch else SyncMode.RANGE)
+    assert responder.result().mode is result.mode
 
 
 def test_equal_sets_end_after_hellos_and_dones() -> None:
@@ -163,9 +185,9 @@ def test_equal_sets_end_after_hellos_and_dones() -> None:
     assert initiator.done
 
 
-def test_message_order_when_sets_differ() -> None:
+def test_message_order_when_sets_differ_range() -> None:
     ops = pool()
-    _, _, _, _, transcript = sync(ops[:30], ops[20:60])
+    _, _, _, _, transcript = sync(ops[:30], ops[20:60], limits=SyncLimits(sketch=False))
     kinds = [(name, decode_message(frame).type) for name, frame in transcript]
     assert kinds[:2] == [("a", MessageType.HELLO), ("b", MessageType.HELLO)]
     body = kinds[2:]
@@ -177,6 +199,64 @@ def test_message_order_when_sets_differ() -> None:
     initiator_part = list(itertools.takewhile(lambda k: k[0] == "a", rest))
     assert [k for _, k in initiator_part] == [MessageType.OPS, MessageType.WANT, MessageType.DONE]
     assert [k for _, k in rest[len(initiator_part) :]] == [MessageType.OPS, MessageType.DONE]
+
+
+def test_message_order_when_sets_differ_sketch() -> None:
+    ops = pool()
+    _, _, initiator, _, transcript = sync(ops[:150], ops[100:260])
+    kinds = [(name, decode_message(frame).type) for name, frame in transcript]
+    assert kinds[:2] == [("a", MessageType.HELLO), ("b", MessageType.HELLO)]
+    body = kinds[2:]
+    sketch = list(
+        itertools.takewhile(lambda k: k[1] in (MessageType.SKETCH_ASK, MessageType.SKETCH), body)
+    )
+    assert sketch == [("a", MessageType.SKETCH_ASK), ("b", MessageType.SKETCH)] * (len(sketch) // 2)
+    rest = body[len(sketch) :]
+    assert rest == [
+        ("a", MessageType.OPS),
+        ("a", MessageType.WANT_SHORT),
+        ("a", MessageType.DONE),
+        ("b", MessageType.OPS),
+        ("b", MessageType.DONE),
+    ]
+    result = initiator.result()
+    assert result.mode is SyncMode.SKETCH
+    # 210 differing ids; about 1.4-1.7 coded symbols each, at 20 bytes.
+    assert 210 <= result.sketch_symbols <= 2 * 210
+    assert result.needed == 110
+    assert result.rounds == len(sketch) // 2
+
+
+@pytest.mark.parametrize(
+    ("empty", "middle"),
+    [
+        ("initiator", [MessageType.WANT_ALL, MessageType.DONE, MessageType.OPS]),
+        ("responder", [MessageType.OPS, MessageType.DONE]),
+    ],
+)
+def test_an_empty_side_receives_everything_unreconciled(
+    empty: str, middle: list[MessageType]
+) -> None:
+    ops = pool()[:120]
+    held, nothing = (list(ops), [])
+    a_ops, b_ops = (nothing, held) if empty == "initiator" else (held, nothing)
+    side_a, side_b, initiator, _, transcript = sync(a_ops, b_ops)
+    kinds = [decode_message(frame).type for _, frame in transcript]
+    assert kinds == [MessageType.HELLO, MessageType.HELLO, *middle, MessageType.DONE]
+    receiver = side_a if empty == "initiator" else side_b
+    assert ids_of(receiver.received) == {op.id for op in ops}
+    assert initiator.result().mode is SyncMode.ALL
+
+
+def test_want_all_is_served_up_to_the_want_limit() -> None:
+    ops = pool()
+    side_a, side_b = Side([]), Side(ops[:50])
+    initiator = side_a.session(initiator=True)
+    responder = side_b.session(initiator=False, limits=SyncLimits(max_wanted_ids=20))
+    converse(initiator, responder, side_a, side_b)
+    assert initiator.error is None
+    assert responder.error is None
+    assert len(side_a.received) == 20  # the next session is no longer empty-handed
 
 
 def test_targeted_want_fetches_without_reconciling() -> None:
@@ -235,7 +315,9 @@ def ended_with(session: SyncSession, reason: str, *, peer_fault: bool) -> None:
     [
         (b"", "malformed"),
         (b"\xc1", "malformed"),
-        (msgpack.packb([9]), "malformed"),
+        (msgpack.packb([10]), "malformed"),
+        (encode_sketch(bytes(SYMBOL_SIZE)), "unexpected-message"),  # no SKETCH to a responder
+        (encode_sketch_ask(MAX_SYMBOLS), "bad-sketch-ask"),  # more than one frame holds
         (msgpack.packb({"a": 1}), "malformed"),
         (b"\x91\xcc\x04", "non-canonical"),  # DONE with an 8-bit type
         (encode_ops([b"not an operation"]), "bad-operation"),
@@ -264,7 +346,7 @@ def test_a_hello_announcing_tiny_frames_is_a_violation() -> None:
 
 def test_another_version_ends_the_session_without_blame() -> None:
     responder = Side([]).session(initiator=False)
-    responder.receive_frame(msgpack.packb([0, 2, 0, b"\x00" * 16, 2**20]), now=0.0)
+    responder.receive_frame(msgpack.packb([0, SYNC_VERSION + 1, 0, b"\x00" * 16, 2**20]), now=0.0)
     ended_with(responder, "unsupported-version", peer_fault=False)
 
 
@@ -306,6 +388,7 @@ def test_too_many_rounds_ends_the_session_without_blame() -> None:
         max_rounds=1,
         branching=2,
         id_list_threshold=1,
+        sketch=False,
     )
     _, _, initiator, responder, _ = sync(ops[:200], ops[100:], limits=limits)
     assert initiator.done
@@ -365,6 +448,10 @@ def valid_frames() -> list[bytes]:
         encode_want([ops[0].id]),
         encode_done(),
         encode_error("busy"),
+        encode_sketch_ask(40),
+        encode_sketch(bytes(range(40)) * 2),
+        encode_want_short([ops[0].id[:8]]),
+        encode_want_all(),
     ]
 
 
@@ -457,6 +544,12 @@ def test_message_vectors_decode_to_their_fields(vector: dict[str, Any]) -> None:
         assert [op.hex() for op in message.ops] == fields["operations"]
     elif vector["name"] == "WANT":
         assert message.payload.hex() == "".join(fields["ids"])
+    elif vector["name"] == "WANT_SHORT":
+        assert message.payload.hex() == "".join(fields["short_ids"])
+    elif vector["name"] == "SKETCH_ASK":
+        assert message.count == fields["count"]
+    elif vector["name"] == "SKETCH":
+        assert message.payload.hex() == fields["symbols"]
     elif vector["name"] == "ERROR":
         assert message.reason == fields["reason"]
 
@@ -479,6 +572,7 @@ def test_session_vectors_replay(vector: dict[str, Any]) -> None:
         max_ops_frame_bytes=min(vector["max_frame_bytes"], 256 * 1024),
         branching=vector["reconcile_policy"]["branching"],
         id_list_threshold=vector["reconcile_policy"]["id_list_threshold"],
+        sketch=vector["initiator_sketches"],
     )
     frames = [(f["from"], bytes.fromhex(f["hex"])) for f in vector["frames"]]
     for role in ("initiator", "responder"):
@@ -505,6 +599,15 @@ def test_session_vectors_replay(vector: dict[str, Any]) -> None:
         assert session.error is None
         received = sorted(decode_operation(d, verify=False).id.hex() for d in side.received)
         assert received == vector[f"{role}_received"]
+    held = {
+        role: SortedItems(
+            (op.timestamp_ms, op.id)
+            for op in (decode_operation(bytes.fromhex(h)) for h in vector[f"{role}_operations"])
+        )
+        for role in ("initiator", "responder")
+    }
+    fingerprints = [held[role].fingerprint(MIN_BOUND, INFINITY) for role in held]
+    assert sketch_key(*fingerprints).hex() == vector["sketch_key"]
 
 
 def test_claimed_id_is_the_operation_id_without_decoding() -> None:
@@ -513,3 +616,110 @@ def test_claimed_id_is_the_operation_id_without_decoding() -> None:
     assert claimed_id(b"") is None
     assert claimed_id(b"\x99" + bytes(100)) is None  # no 64-byte signature at the end
     assert claimed_id(pool()[0].encoded[:-1]) is None
+
+
+# -- the sketch mode's bounds ------------------------------------------------------------------
+
+
+class IdsOnly:
+    """A side whose items are bare ids (no operation bytes): for what reconciliation finds."""
+
+    def __init__(self, items: Iterable[tuple[int, bytes]]) -> None:
+        self.items = SortedItems(items)
+
+    def get_encoded(self, op_ids: Sequence[bytes]) -> Mapping[bytes, bytes]:
+        return {}
+
+
+def synthetic(n: int) -> tuple[int, bytes]:
+    return (1_000 + n, hashlib.sha256(b"synthetic %d" % n).digest())
+
+
+def converse_ids(a: IdsOnly, b: IdsOnly, limits: SyncLimits) -> tuple[SyncSession, SyncSession]:
+    initiator = SyncSession(a.items, a, initiator=True, now=0.0, limits=limits)
+    responder = SyncSession(b.items, b, initiator=False, now=0.0, limits=limits)
+    progress = True
+    while progress:
+        progress = False
+        for source, target in ((initiator, responder), (responder, initiator)):
+            while (frame := source.next_frame()) is not None:
+                progress = True
+                if not target.done:
+                    target.receive_frame(frame, now=0.0)
+    return initiator, responder
+
+
+def test_a_sketch_that_cannot_decode_falls_back_to_range_reconciliation() -> None:
+    """Two of the responder's operations share a short id (an author ground them): their cells
+    are never pure, so the initiator gives up on the sketch and reconciles by range."""
+    shared = [synthetic(n) for n in range(300)]
+    twin_a, twin_b = synthetic(1000), synthetic(1001)
+    twin_b = (twin_b[0], twin_a[1][:8] + twin_b[1][8:])
+    a = IdsOnly([*shared, synthetic(2000)])
+    b = IdsOnly([*shared, twin_a, twin_b, synthetic(2001)])
+    initiator, responder = converse_ids(a, b, SyncLimits())
+    assert initiator.error is None
+    assert responder.error is None
+    result = initiator.result()
+    assert result.mode is SyncMode.SKETCH_THEN_RANGE
+    assert responder.result().mode is SyncMode.SKETCH_THEN_RANGE
+    assert result.needed == 3  # the twins and 2001, found by range reconciliation
+    assert 0 < result.sketch_symbols < 200  # gave up early, not at MAX_SYMBOLS
+
+
+def test_sketch_rounds_count_against_the_round_limit() -> None:
+    a = IdsOnly([synthetic(n) for n in range(0, 3000)])
+    b = IdsOnly([synthetic(n) for n in range(400, 3400)])
+    initiator, responder = converse_ids(a, b, SyncLimits(max_rounds=1))
+    errors = [s.error for s in (initiator, responder) if s.error is not None]
+    assert {e.reason for e in errors} == {"too-many-rounds"}
+
+
+def test_a_sketch_of_the_wrong_length_is_a_violation() -> None:
+    side = Side(pool()[:30])
+    initiator = side.session(initiator=True)
+    initiator.next_frame()
+    initiator.receive_frame(encode_hello(3, b"\x01" * 16, 2**20), now=0.0)
+    ask = decode_message(initiator.next_frame() or b"")
+    assert ask.type is MessageType.SKETCH_ASK
+    initiator.receive_frame(encode_sketch(bytes(SYMBOL_SIZE * (ask.count + 1))), now=0.0)
+    ended_with(initiator, "bad-sketch", peer_fault=True)
+
+
+def test_pushes_beyond_the_symbols_sent_are_unsolicited() -> None:
+    """A responder that sent k coded symbols takes at most k pushed operations (rule 3)."""
+    ops = pool()
+    responder = responder_after_hello(Side(ops[:20]))
+    responder.receive_frame(encode_sketch_ask(3), now=0.0)
+    assert decode_message(responder.next_frame() or b"").type is MessageType.SKETCH
+    responder.receive_frame(encode_ops([op.encoded for op in ops[100:103]]), now=0.0)
+    assert not responder.done
+    responder.receive_frame(encode_ops([ops[103].encoded]), now=0.0)
+    ended_with(responder, "unsolicited-operation", peer_fault=True)
+
+
+def test_a_pushed_operation_we_hold_is_skipped_not_blamed() -> None:
+    ops = pool()
+    side = Side(ops[:20])
+    responder = responder_after_hello(side)
+    responder.receive_frame(encode_sketch_ask(3), now=0.0)
+    responder.next_frame()
+    responder.receive_frame(encode_ops([ops[0].encoded, ops[100].encoded]), now=0.0)
+    side.absorb(responder)
+    assert ids_of(side.received) == {ops[100].id}
+    assert responder.error is None
+
+
+def test_no_sketch_after_range_reconciliation_began() -> None:
+    responder = responder_after_hello(Side(pool()[:40]))
+    responder.receive_frame(
+        encode_reconcile(b"\x92\x01\x91\x94\x00\xc4\x00\x01\xc4\x10" + bytes(16)), now=0.0
+    )
+    assert decode_message(responder.next_frame() or b"").type is MessageType.RECONCILE
+    responder.receive_frame(encode_sketch_ask(10), now=0.0)
+    ended_with(responder, "unexpected-message", peer_fault=True)
+
+
+def test_sketch_limits_follow_the_frame_size() -> None:
+    assert sketch_symbol_limit(2**20, 2**20) == 256 * 1024 // SYMBOL_SIZE
+    assert sketch_symbol_limit(MIN_FRAME_BYTES, 2**20) == (MIN_FRAME_BYTES - 16) // SYMBOL_SIZE
