@@ -72,6 +72,8 @@ from p2pcomments.store.lock import DataDirLock
 from p2pcomments.store.op_store import OpState, OpStore, WriteBatch, WriteTicket
 
 if TYPE_CHECKING:
+    from trio_typing import TaskStatus  # what mypy sees behind trio.TASK_STATUS_IGNORED (server.py)
+
     from p2pcomments.net.interface import NetworkService
 
 __all__ = [
@@ -535,7 +537,13 @@ class Node:
 
     # -- ingest (rule 3) -----------------------------------------------------------------------
 
-    async def ingest(self, encoded_ops: Sequence[bytes], *, source: str = "local") -> list[Outcome]:
+    async def ingest(
+        self,
+        encoded_ops: Sequence[bytes],
+        *,
+        source: str = "local",
+        task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> list[Outcome]:
         """Decode, verify, apply and durably store operations from outside (network, import).
 
         Returns one outcome per item, in order, as it stands when the call returns: an item that
@@ -548,6 +556,10 @@ class Node:
         task, which applies finished chunks in order and queues each chunk's commit at once, so
         verifying, applying and committing overlap. If the call is cancelled, what was applied
         is still committed and announced before the cancellation goes on.
+
+        Started with ``nursery.start``, it reports started once every item is applied and its
+        commit queued, so a caller with a stream of batches can decode the next one while this
+        one commits, and still apply them in order.
         """
         self._check_writable()
         blobs = list(encoded_ops)
@@ -559,6 +571,7 @@ class Node:
                 committing.append(self._apply_chunk(_decode_all(blobs), outcomes, position))
             else:
                 await self._decode_and_apply(blobs, source, outcomes, position, committing)
+            task_status.started()
         except BaseException:
             await self._settle(committing, source, raise_errors=False)
             raise
@@ -625,9 +638,9 @@ class Node:
             # so its head is always chunk `index`.
             for index in range(len(chunks)):
                 await queued[index].wait()
-                try:
-                    await committing[0][0].wait()
-                except Exception:  # a failed commit stays queued for `_settle` to raise
+                ticket = committing[0][0]
+                await ticket.wait_settled()
+                if not ticket.committed:  # a failed commit stays queued for `_settle` to raise
                     return
                 self._announce(committing.popleft()[1], source)
 
@@ -642,6 +655,8 @@ class Node:
                 queued[index].set()
                 decoded[index] = []
                 ahead.release()
+            # Everything is applied and queued: `_settle` waits for and announces the rest.
+            nursery.cancel_scope.cancel()
 
     def _apply_chunk(
         self,

@@ -150,6 +150,11 @@ class WriteTicket:
         """Whether the job is settled and committed (so `wait` would return at once)."""
         return self._done.is_set() and self._error is None
 
+    async def wait_settled(self) -> None:
+        """Return once the job is settled, committed or not (see `committed`). Unlike `wait`,
+        it can be cancelled."""
+        await self._done.wait()
+
     async def wait(self) -> None:
         """Return once the job is committed; raise `StoreError` if it was not.
 

@@ -314,3 +314,23 @@ async def test_a_cancelled_ingest_commits_what_it_applied(
         assert node.store.count(OpState.APPLIED) == held  # memory and disk agree
     async with open_node(data_dir, clock=clock) as node:
         assert node.statistics().operations == held
+
+
+@pytest.mark.trio
+async def test_a_started_ingest_reports_once_applied_and_commits_behind(
+    data_dir: Path, stranger: SigningKey, clock: FakeClock
+) -> None:
+    thread = _thread(stranger, clock())
+    ops = [thread]
+    for index in range(600):
+        ops.append(_comment(stranger, ops[-1], thread, clock() + 1 + index))
+    gate = threading.Event()
+    async with open_node(data_dir, create_identity=True, clock=clock) as node:
+        node.store._submit(lambda connection: gate.wait(5), lambda error: None)  # hold the writer
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(node.ingest, [op.encoded for op in ops])
+                assert node.replica.operation_count() == len(ops)  # applied, in order
+                assert node.store.count() == 0  # and still committing
+                gate.set()
+        assert node.store.count(OpState.APPLIED) == len(ops)
