@@ -66,6 +66,7 @@ from p2pcomments.core.sync_protocol import (
     SyncError,
     SyncLimits,
     SyncSession,
+    claimed_id,
     encode_error,
 )
 from p2pcomments.errors import ConflictError, InvalidOperation, NotFound, P2PCommentsError
@@ -101,7 +102,12 @@ _SYNC_FRAME_TIMEOUT: Final = 30.0
 _ERROR_FLUSH_SECONDS: Final = 1.0
 _MAX_FETCH_IDS: Final = 10_000  # ids per targeted fetch session
 _MAX_TRACKED_ATTEMPTS: Final = 100_000
-_INGEST_AHEAD: Final = 2  # OPS frames received but not yet ingested, per session
+# OPS frames received but not yet ingested, per session (each at most our max_frame_bytes), and
+# the most operations handed to one `Node.ingest` call: frames that queued up while the last call
+# ran go together, since each call ends by waiting for its last commit and starts by waiting for
+# its first chunk's signatures, and fewer calls leave fewer such gaps in a catch-up.
+_INGEST_AHEAD: Final = 8
+_MAX_INGEST_BATCH: Final = 5_000
 # A session that ends at one of these limits (ours or the peer's) after moving operations is
 # followed at once by another, up to this many per round.
 _LIMIT_REASONS: Final = frozenset(
@@ -114,10 +120,16 @@ _BUSY: Final = "busy"
 _DECLINE_SECONDS: Final = 5.0
 _BUSY_ATTEMPTS: Final = 6
 _BUSY_BACKOFF: Final = 0.1
-# Gossip batching (rule 2): at most one publish per this many seconds while busy, and at most
-# this many operations per publish call (the gossip layer splits them into payloads that fit).
+# Gossip batching (rule 2): at most one publish per this many seconds while busy, or per the
+# bulk interval after a publish of at least _BULK_OPS operations (an import: every pubsub message
+# and every ingest call it makes costs each node a fixed share of CPU, so bulk traffic goes in
+# fewer, larger messages); at most this many operations per publish call, and per message (a
+# receiver's validator checks a whole message at once, ~60 us per operation, on its event loop).
 _PUBLISH_INTERVAL: Final = 0.025
+_BULK_OPS: Final = 100
+_BULK_INTERVAL: Final = 0.15
 _MAX_PUBLISH_BATCH: Final = 2_000
+_MAX_MESSAGE_OPS: Final = 1_000
 _jitter = random.SystemRandom()
 
 
@@ -232,6 +244,19 @@ class _Pair:
     """Set once nothing is in flight with the peer any more."""
 
 
+def _not_held(replica: Replica, ops: Sequence[bytes]) -> list[bytes]:
+    """``ops`` less those held here with the same bytes, found without decoding or verifying them
+    (`Node.ingest` would check every signature before it found them duplicates)."""
+    fresh: list[bytes] = []
+    get = replica.get
+    for data in ops:
+        op_id = claimed_id(data)
+        held = get(op_id) if op_id is not None else None
+        if held is None or held.encoded != data:
+            fresh.append(data)
+    return fresh
+
+
 def _declined(session: SyncSession) -> bool:
     error = session.error
     return error is not None and error.from_peer and error.reason == _BUSY
@@ -298,7 +323,7 @@ class NodeNetwork:
             validate_batch=self._validate_batch,
             on_batch=self._on_gossip_batch,
             # We batch ourselves (`_publish_applied`), without delaying a lone operation.
-            config=GossipConfig(coalesce_window=0),
+            config=GossipConfig(coalesce_window=0, max_batch_ops=_MAX_MESSAGE_OPS),
         )
         serve_framed(
             self._host,
@@ -432,10 +457,12 @@ class NodeNetwork:
     ) -> None:
         """Rule 2, with adaptive batching: an operation after a quiet spell leaves at once (the
         lowest latency), while under load what arrives within `_PUBLISH_INTERVAL` of the last
-        publish waits and leaves with it, so a burst becomes few large messages per topic."""
+        publish (`_BULK_INTERVAL` after a bulk one) waits and leaves with it, so a burst becomes
+        few large messages per topic."""
         with self.node.subscribe_applied() as batches:
             task_status.started()
             last_publish = -math.inf
+            hold = _PUBLISH_INTERVAL
             while True:
                 try:
                     first = await batches.receive()
@@ -443,7 +470,7 @@ class NodeNetwork:
                     return  # the node is closing
                 received = [first]
                 count = len(first.ops)
-                with trio.move_on_at(last_publish + _PUBLISH_INTERVAL):
+                with trio.move_on_at(last_publish + hold):
                     while count < _MAX_PUBLISH_BATCH:
                         batch = await batches.receive()
                         received.append(batch)
@@ -457,6 +484,7 @@ class NodeNetwork:
                     count += len(batch.ops)
                 if await self._publish(received):
                     last_publish = trio.current_time()
+                    hold = _BULK_INTERVAL if count >= _BULK_OPS else _PUBLISH_INTERVAL
 
     async def _publish(self, batches: list[AppliedBatch]) -> bool:
         """Publish what ``batches`` hold for gossip, grouped by topic; whether anything went."""
@@ -484,8 +512,10 @@ class NodeNetwork:
         for op in ops:
             if op.kind is Kind.THREAD and op.id in followed_threads:
                 changed = True  # a followed thread arrived: its site decides its topic
+            if not local:
+                continue
             thread_id = op.thread_id
-            if local and thread_id is not None:
+            if thread_id is not None:
                 state = self.node.replica.threads.get(thread_id)
                 site = state.payload.site if state is not None else None
                 try:
@@ -506,13 +536,16 @@ class NodeNetwork:
         """The pubsub validator: synchronous, never raises (Gossip also guards it)."""
         replica = self.node.replica
         accepted: list[tuple[bytes, Operation]] = []
+        verified = self._verified
         for data in ops:
+            if data in verified:  # another message brought it: checked already
+                continue
             try:
                 op = decode_operation(data, verify=False)
             except InvalidOperation as error:
                 return self._reject_batch(forwarder, error.reason)
             held = replica.get(op.id)
-            if (held is not None and held.encoded == data) or data in self._verified:
+            if held is not None and held.encoded == data:
                 continue
             try:
                 verify_signature(op.author, op.id, op.signature)
@@ -522,11 +555,10 @@ class NodeNetwork:
             if reason is not None:
                 return self._reject_batch(forwarder, reason)
             accepted.append((data, op))
-        cache = self._verified
         for data, op in accepted:
-            cache[data] = (op, forwarder)
-        while len(cache) > self.config.verified_cache_size:
-            cache.popitem(last=False)
+            verified[data] = (op, forwarder)
+        while len(verified) > self.config.verified_cache_size:
+            verified.popitem(last=False)
         return True
 
     def _reject_batch(self, forwarder: str, reason: str) -> bool:
@@ -553,8 +585,10 @@ class NodeNetwork:
         try:
             if verified:
                 outcomes += await self.node.ingest_verified(verified, source="gossip")
+            # Held already (the validator skipped those), or evicted from the cache: ingest
+            # checks what is not held.
+            unverified = _not_held(self.node.replica, unverified)
             if unverified:
-                # Held already (skipped by the validator) or evicted from the cache: ingest checks.
                 outcomes += await self.node.ingest(unverified, source="gossip")
         except P2PCommentsError as error:  # the store failed or the node is closing: not a peer's
             logger.warning("could not store a gossip batch: %s", error)
@@ -934,12 +968,21 @@ class NodeNetwork:
         self, peer: str, received: trio.MemoryReceiveChannel[tuple[bytes, ...]]
     ) -> None:
         async with received:
-            async for ops in received:
+            async for first in received:
+                ops = list(first)
+                while len(ops) < _MAX_INGEST_BATCH:
+                    try:
+                        ops += received.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
                 await self._charge(peer, len(ops))
-                outcomes = await self.node.ingest(ops, source="sync")
+                fresh = _not_held(self.node.replica, ops)
+                outcomes = await self.node.ingest(fresh, source="sync") if fresh else []
                 # Held already: gossip (or a session with another peer) brought it meanwhile.
-                self._stats.sync_ops_duplicate += sum(
-                    1 for outcome in outcomes if isinstance(outcome, Duplicate)
+                self._stats.sync_ops_duplicate += (
+                    len(ops)
+                    - len(fresh)
+                    + sum(1 for outcome in outcomes if isinstance(outcome, Duplicate))
                 )
                 self._after_ingest(peer, outcomes, blame=True)
 
