@@ -534,8 +534,22 @@ def part_d(results: Results, group: Cluster, source: Daemon) -> Daemon:
         f"{done - ready:.1f} s",
         flush=True,
     )
+    # A session's counters move when it ends, just after its last operations were stored.
+    wait_until(
+        lambda: joiner.api.statistics()["network"]["sync_rounds"] >= 1,
+        timeout=30,
+        interval=0.1,
+        message="the joiner's first sync round to end",
+    )
     network = joiner.api.statistics()["network"]
-    moved = ("sync_rounds", "sync_ops_received", "fetch_sessions", "fetch_ids_requested")
+    moved = (
+        "sync_rounds",
+        "sync_ops_received",
+        "sync_ops_duplicate",
+        "sync_refused",
+        "fetch_sessions",
+        "fetch_ids_requested",
+    )
     print("  joiner: " + ", ".join(f"{key} {network.get(key)}" for key in moved))
     verify = raw_verify_rate(source.api.export())
     results.add("d", f"catch-up ops/s ({expected:,} ops, from listening)", f"{rate:,.0f}")

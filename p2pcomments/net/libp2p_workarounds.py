@@ -61,6 +61,11 @@ Host and swarm (used by ``host.P2PHost``):
 16. Pubsub and GossipSub must run outside ``async with host.run(...)`` (started before, stopped
     after): nested inside, shutdown under load crashed with "Nursery is closed to new arrivals".
     ``P2PHost.run`` does this; 16 SIGTERMs under 300 msg/s load all exited cleanly.
+17. ``Swarm.dial_peer`` starts a dial per address (one or two, at most one per transport class)
+    and after each, the last included, waits up to ``_HAPPY_EYEBALLS_DELAY`` (250 ms) for it to
+    *fail*, so every connect took 250 ms or more, even to a single address (a joiner's first
+    sync, a reconnect after a restart). `apply_process_patches` sets it to 0: the addresses are
+    dialled at once, and the swarm closes connections over its per-peer limit itself.
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ from libp2p.abc import IHost, INetConn, INetStream, ISecureTransport
 from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
 from libp2p.custom_types import TMuxerClass, TProtocol
+from libp2p.network import swarm as libp2p_swarm
 from libp2p.network.swarm import Swarm
 from libp2p.peer.id import ID
 from libp2p.pubsub import mcache as libp2p_mcache
@@ -91,6 +97,7 @@ from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 
 __all__ = [
+    "DIAL_HEAD_START",
     "GOSSIP_PROTOCOLS",
     "HEARTBEAT_INTERVAL",
     "OUTBOUND_QUEUE_SIZE",
@@ -121,6 +128,8 @@ SUBSCRIPTION_CHANNEL_SIZE: Final = 1024
 HEARTBEAT_INTERVAL: Final = 1
 # (7)
 GOSSIP_PROTOCOLS: Final = (PROTOCOL_ID_V11,)
+# (17) Seconds one address's dial gets before the next one's starts.
+DIAL_HEAD_START: Final = 0.0
 
 # (4) logger name -> message prefixes to drop. Each line is logged per dial attempt or per message.
 _NOISY_MESSAGES: Final[Mapping[str, tuple[str, ...]]] = {
@@ -186,7 +195,8 @@ def suppressed_log_counts() -> dict[str, int]:
 
 
 def apply_process_patches() -> None:
-    """Apply the process-wide patches 1-4. Idempotent; call before building any Pubsub."""
+    """Apply the process-wide patches 1-4 and 17. Idempotent; call before building any Pubsub
+    or dialling."""
     global _patched
     with _patch_lock:
         if _patched:
@@ -195,6 +205,7 @@ def apply_process_patches() -> None:
         libp2p_pubsub.RpcQueue = _LargeRpcQueue  # type: ignore[attr-defined]
         libp2p_pubsub.SUBSCRIPTION_CHANNEL_SIZE = SUBSCRIPTION_CHANNEL_SIZE
         libp2p_mcache.default_msg_id_fn = content_message_id
+        libp2p_swarm._HAPPY_EYEBALLS_DELAY = DIAL_HEAD_START
         for name, prefixes in _NOISY_MESSAGES.items():
             log_filter = NoisyLogFilter(prefixes)
             logging.getLogger(name).addFilter(log_filter)

@@ -26,13 +26,21 @@ Rules:
    them: a sync session with only a WANT, gathered for `NetworkConfig.fetch_delay`, each id tried
    at most `NetworkConfig.max_fetch_attempts` times (then the periodic sync finds it).
 5. Sync runs when a connection opens (the dialling side starts it), every ``sync_interval`` with
-   one random connected peer, and on demand (`NodeNetwork.sync_now`). Its item set is a snapshot
-   of the store's applied operations, shared by sessions while nothing new is applied. At most one
-   full session and one fetch session run towards a peer at a time, and a peer gets at most
-   ``max_sync_streams_per_peer`` concurrent sessions from us as responder.
-6. A peer's fault in sync (a protocol violation, an operation core rejects) is a strike against it
-   (`P2PHost.report_invalid`); enough strikes disconnect and ban it. Timeouts, closed streams and
-   limits reached are not faults. Nothing a peer sends raises out of a handler or a task.
+   one random connected peer that no session is running with, and on demand
+   (`NodeNetwork.sync_now`). Its item set is a snapshot of the store's applied operations,
+   shared by sessions while nothing new is applied.
+6. One session per peer pair (SPEC §9.4), whichever side opened it: a session is in flight from
+   the moment it is decided (before its snapshot is built) until everything it received is
+   ingested. Meanwhile we open none with that peer (background rounds skip it, `sync_now` and
+   fetches wait) and decline one it opens with ERROR ``busy``, except when both sides opened
+   at once, the peer has not answered ours yet and its peer id (bytes) is smaller than ours:
+   then its session goes on and ours is declined. Across peers, an id one of our sessions asked
+   for is not asked of another peer (nor fetched) until that session is over; if it did not
+   bring it, it is fetched then.
+7. A peer's fault in sync (a protocol violation, an operation core rejects) is a strike against it
+   (`P2PHost.report_invalid`); enough strikes disconnect and ban it. Timeouts, closed streams,
+   declined sessions and limits reached are not faults. Nothing a peer sends raises out of a
+   handler or a task.
 """
 
 from __future__ import annotations
@@ -41,10 +49,10 @@ import logging
 import math
 import random
 import time
-from collections import Counter, OrderedDict, defaultdict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
@@ -52,8 +60,15 @@ from libp2p.peer.id import ID
 
 from p2pcomments.core.ops import Kind, Operation, decode_operation, verify_signature
 from p2pcomments.core.reconcile import SortedItems
-from p2pcomments.core.replica import Outcome, Pending, Rejected, Replica
-from p2pcomments.core.sync_protocol import PROTOCOL_ID, SyncError, SyncLimits, SyncSession
+from p2pcomments.core.replica import Duplicate, Outcome, Pending, Rejected, Replica
+from p2pcomments.core.sync_protocol import (
+    PROTOCOL_ID,
+    SyncError,
+    SyncLimits,
+    SyncSession,
+    claimed_id,
+    encode_error,
+)
 from p2pcomments.errors import ConflictError, InvalidOperation, NotFound, P2PCommentsError
 from p2pcomments.follows import FollowList, site_topic, thread_topic
 from p2pcomments.net.errors import NetError, StreamProtocolError
@@ -87,17 +102,34 @@ _SYNC_FRAME_TIMEOUT: Final = 30.0
 _ERROR_FLUSH_SECONDS: Final = 1.0
 _MAX_FETCH_IDS: Final = 10_000  # ids per targeted fetch session
 _MAX_TRACKED_ATTEMPTS: Final = 100_000
-_INGEST_AHEAD: Final = 2  # OPS frames received but not yet ingested, per session
+# OPS frames received but not yet ingested, per session (each at most our max_frame_bytes), and
+# the most operations handed to one `Node.ingest` call: frames that queued up while the last call
+# ran go together, since each call ends by waiting for its last commit and starts by waiting for
+# its first chunk's signatures, and fewer calls leave fewer such gaps in a catch-up.
+_INGEST_AHEAD: Final = 8
+_MAX_INGEST_BATCH: Final = 5_000
 # A session that ends at one of these limits (ours or the peer's) after moving operations is
 # followed at once by another, up to this many per round.
 _LIMIT_REASONS: Final = frozenset(
     {"session-bytes", "deadline", "too-many-rounds", "too-many-wants"}
 )
 _MAX_SESSIONS_PER_ROUND: Final = 16
-# Gossip batching (rule 2): at most one publish per this many seconds while busy, and at most
-# this many operations per publish call (the gossip layer splits them into payloads that fit).
+# Rule 6: the ERROR reason of a declined session; how long a decline may take; how often (and
+# after what first pause, doubling) `sync_now` tries again when the peer is still busy.
+_BUSY: Final = "busy"
+_DECLINE_SECONDS: Final = 5.0
+_BUSY_ATTEMPTS: Final = 6
+_BUSY_BACKOFF: Final = 0.1
+# Gossip batching (rule 2): at most one publish per this many seconds while busy, or per the
+# bulk interval after a publish of at least _BULK_OPS operations (an import: every pubsub message
+# and every ingest call it makes costs each node a fixed share of CPU, so bulk traffic goes in
+# fewer, larger messages); at most this many operations per publish call, and per message (a
+# receiver's validator checks a whole message at once, ~60 us per operation, on its event loop).
 _PUBLISH_INTERVAL: Final = 0.025
+_BULK_OPS: Final = 100
+_BULK_INTERVAL: Final = 0.15
 _MAX_PUBLISH_BATCH: Final = 2_000
+_MAX_MESSAGE_OPS: Final = 1_000
 _jitter = random.SystemRandom()
 
 
@@ -115,7 +147,10 @@ class _Stats:
     sync_equal: int = 0
     sync_failed: int = 0
     sync_violations: int = 0
+    sync_declined: int = 0
+    sync_refused: int = 0
     sync_ops_received: int = 0
+    sync_ops_duplicate: int = 0
     sync_ops_sent: int = 0
     sync_bytes_received: int = 0
     sync_bytes_sent: int = 0
@@ -139,6 +174,96 @@ class _ReplicaOps:
             if op is not None:
                 found[op_id] = op.encoded
         return found
+
+
+class _InitiatorOps(_ReplicaOps):
+    """The `OpSource` of a session we open, keeping track of what our sessions ask for (rule 6).
+
+    An initiator asks its `OpSource` which of the ids reconciliation found it needs are held
+    here after all, and asks the peer for the rest. So an id not held is *asked* from that
+    moment (counted in ``asked``, shared by our sessions, until `release`); one that another
+    session of ours has asked already is answered as held, with empty bytes, so no second peer
+    is asked for it, and listed in `left_to_others`. Those empty bytes are never sent: such an
+    id is not an item here, and a session only sends its items.
+    """
+
+    def __init__(self, replica: Replica, asked: Counter[bytes]) -> None:
+        super().__init__(replica)
+        self._asked_by_all = asked
+        self._asked: set[bytes] = set()
+        self.left_to_others: set[bytes] = set()
+
+    def get_encoded(self, op_ids: Sequence[bytes]) -> Mapping[bytes, bytes]:
+        found: dict[bytes, bytes] = {}
+        get = self._replica.get
+        asked_by_all, asked = self._asked_by_all, self._asked
+        for op_id in op_ids:
+            op = get(op_id)
+            if op is not None:
+                found[op_id] = op.encoded
+            elif op_id in asked:
+                continue
+            elif asked_by_all[op_id]:
+                found[op_id] = b""
+                self.left_to_others.add(op_id)
+            else:
+                asked.add(op_id)
+                asked_by_all[op_id] += 1
+        return found
+
+    def ask(self, op_ids: Iterable[bytes]) -> None:
+        """Count ids the session asks for without asking us (a targeted fetch) as asked."""
+        for op_id in op_ids:
+            if op_id not in self._asked:
+                self._asked.add(op_id)
+                self._asked_by_all[op_id] += 1
+
+    def release(self) -> None:
+        """The session is over and what it received ingested: nothing of it is asked any more."""
+        asked_by_all = self._asked_by_all
+        for op_id in self._asked:
+            if asked_by_all[op_id] <= 1:
+                del asked_by_all[op_id]
+            else:
+                asked_by_all[op_id] -= 1
+        self._asked.clear()
+
+
+@dataclass(slots=True)
+class _Pair:
+    """The sync sessions in flight between us and one peer (rule 6): normally one, two only
+    while both sides' simultaneous sessions are being sorted out."""
+
+    outgoing: bool = False
+    """We opened one (a round or a fetch), from before its snapshot until it is ingested."""
+    answered: bool = False
+    """The peer answered one we opened with its HELLO (it serves it)."""
+    incoming: int = 0
+    """Sessions the peer opened that we serve."""
+    idle: trio.Event = field(default_factory=trio.Event)
+    """Set once nothing is in flight with the peer any more."""
+
+
+def _not_held(replica: Replica, ops: Sequence[bytes]) -> list[bytes]:
+    """``ops`` less those held here with the same bytes, found without decoding or verifying them
+    (`Node.ingest` would check every signature before it found them duplicates)."""
+    fresh: list[bytes] = []
+    get = replica.get
+    for data in ops:
+        op_id = claimed_id(data)
+        held = get(op_id) if op_id is not None else None
+        if held is None or held.encoded != data:
+            fresh.append(data)
+    return fresh
+
+
+def _declined(session: SyncSession) -> bool:
+    error = session.error
+    return error is not None and error.from_peer and error.reason == _BUSY
+
+
+def _peer_id_bytes(peer_id: str) -> bytes:
+    return ID.from_base58(peer_id).to_bytes()
 
 
 def context_violation(replica: Replica, op: Operation) -> str | None:
@@ -167,7 +292,7 @@ def context_violation(replica: Replica, op: Operation) -> str | None:
 
 
 class NodeNetwork:
-    """One Node on the network (module rules 1-6)."""
+    """One Node on the network (module rules 1-7)."""
 
     def __init__(
         self,
@@ -198,7 +323,7 @@ class NodeNetwork:
             validate_batch=self._validate_batch,
             on_batch=self._on_gossip_batch,
             # We batch ourselves (`_publish_applied`), without delaying a lone operation.
-            config=GossipConfig(coalesce_window=0),
+            config=GossipConfig(coalesce_window=0, max_batch_ops=_MAX_MESSAGE_OPS),
         )
         serve_framed(
             self._host,
@@ -213,9 +338,9 @@ class NodeNetwork:
             rate=config.sync_ops_per_second, burst=config.sync_ops_burst
         )
         self._verified: OrderedDict[bytes, tuple[Operation, str]] = OrderedDict()
-        self._sync_locks: defaultdict[str, trio.Lock] = defaultdict(trio.Lock)
-        self._fetch_locks: defaultdict[str, trio.Lock] = defaultdict(trio.Lock)
-        self._serving: Counter[str] = Counter()  # peer → sessions it runs with us right now
+        self._peer_id_bytes = _peer_id_bytes(self._host.peer_id)
+        self._pairs: dict[str, _Pair] = {}  # peers a session is in flight with (rule 6)
+        self._asked: Counter[bytes] = Counter()  # id → our sessions in flight that asked for it
         self._fetch_wanted: dict[str, set[bytes]] = {}
         self._fetch_attempts: dict[bytes, int] = {}
         self._fetch_wakeup = trio.Event()
@@ -332,10 +457,12 @@ class NodeNetwork:
     ) -> None:
         """Rule 2, with adaptive batching: an operation after a quiet spell leaves at once (the
         lowest latency), while under load what arrives within `_PUBLISH_INTERVAL` of the last
-        publish waits and leaves with it, so a burst becomes few large messages per topic."""
+        publish (`_BULK_INTERVAL` after a bulk one) waits and leaves with it, so a burst becomes
+        few large messages per topic."""
         with self.node.subscribe_applied() as batches:
             task_status.started()
             last_publish = -math.inf
+            hold = _PUBLISH_INTERVAL
             while True:
                 try:
                     first = await batches.receive()
@@ -343,7 +470,7 @@ class NodeNetwork:
                     return  # the node is closing
                 received = [first]
                 count = len(first.ops)
-                with trio.move_on_at(last_publish + _PUBLISH_INTERVAL):
+                with trio.move_on_at(last_publish + hold):
                     while count < _MAX_PUBLISH_BATCH:
                         batch = await batches.receive()
                         received.append(batch)
@@ -357,6 +484,7 @@ class NodeNetwork:
                     count += len(batch.ops)
                 if await self._publish(received):
                     last_publish = trio.current_time()
+                    hold = _BULK_INTERVAL if count >= _BULK_OPS else _PUBLISH_INTERVAL
 
     async def _publish(self, batches: list[AppliedBatch]) -> bool:
         """Publish what ``batches`` hold for gossip, grouped by topic; whether anything went."""
@@ -384,8 +512,10 @@ class NodeNetwork:
         for op in ops:
             if op.kind is Kind.THREAD and op.id in followed_threads:
                 changed = True  # a followed thread arrived: its site decides its topic
+            if not local:
+                continue
             thread_id = op.thread_id
-            if local and thread_id is not None:
+            if thread_id is not None:
                 state = self.node.replica.threads.get(thread_id)
                 site = state.payload.site if state is not None else None
                 try:
@@ -406,13 +536,16 @@ class NodeNetwork:
         """The pubsub validator: synchronous, never raises (Gossip also guards it)."""
         replica = self.node.replica
         accepted: list[tuple[bytes, Operation]] = []
+        verified = self._verified
         for data in ops:
+            if data in verified:  # another message brought it: checked already
+                continue
             try:
                 op = decode_operation(data, verify=False)
             except InvalidOperation as error:
                 return self._reject_batch(forwarder, error.reason)
             held = replica.get(op.id)
-            if (held is not None and held.encoded == data) or data in self._verified:
+            if held is not None and held.encoded == data:
                 continue
             try:
                 verify_signature(op.author, op.id, op.signature)
@@ -422,11 +555,10 @@ class NodeNetwork:
             if reason is not None:
                 return self._reject_batch(forwarder, reason)
             accepted.append((data, op))
-        cache = self._verified
         for data, op in accepted:
-            cache[data] = (op, forwarder)
-        while len(cache) > self.config.verified_cache_size:
-            cache.popitem(last=False)
+            verified[data] = (op, forwarder)
+        while len(verified) > self.config.verified_cache_size:
+            verified.popitem(last=False)
         return True
 
     def _reject_batch(self, forwarder: str, reason: str) -> bool:
@@ -453,13 +585,17 @@ class NodeNetwork:
         try:
             if verified:
                 outcomes += await self.node.ingest_verified(verified, source="gossip")
+            # Held already (the validator skipped those), or evicted from the cache: ingest
+            # checks what is not held.
+            unverified = _not_held(self.node.replica, unverified)
             if unverified:
-                # Held already (skipped by the validator) or evicted from the cache: ingest checks.
                 outcomes += await self.node.ingest(unverified, source="gossip")
         except P2PCommentsError as error:  # the store failed or the node is closing: not a peer's
             logger.warning("could not store a gossip batch: %s", error)
             return
-        self._stats.gossip_ops_applied += sum(1 for o in outcomes if not isinstance(o, Rejected))
+        self._stats.gossip_ops_applied += sum(
+            1 for o in outcomes if not isinstance(o, Rejected | Duplicate)
+        )
         if not self._host.is_connected(sender):
             sender = origin
         self._after_ingest(sender, outcomes, blame=False)
@@ -492,6 +628,10 @@ class NodeNetwork:
             return
         self._fetch_wakeup.set()
 
+    def _defer_fetch(self, peer: str, ids: Iterable[bytes]) -> None:
+        """Ask again later, not counted as an attempt: woken when a session ends (rule 6)."""
+        self._fetch_wanted.setdefault(peer, set()).update(ids)
+
     async def _fetch_loop(self) -> None:
         while True:
             await self._fetch_wakeup.wait()
@@ -502,7 +642,11 @@ class NodeNetwork:
                 self._fetch_attempts.clear()
             async with trio.open_nursery() as nursery:
                 for peer, ids in requests.items():
-                    still = sorted(i for i in ids if self.node.replica.get(i) is None)
+                    missing = sorted(i for i in ids if self.node.replica.get(i) is None)
+                    coming = [i for i in missing if i in self._asked]
+                    if coming:  # another session of ours asked for them: see what it brings
+                        self._defer_fetch(peer, coming)
+                    still = [i for i in missing if i not in self._asked]
                     if not still:
                         continue
                     if not self._host.is_connected(peer):
@@ -510,20 +654,28 @@ class NodeNetwork:
                         if not peers:
                             continue
                         peer = _jitter.choice(peers)
+                    if peer in self._pairs:  # a session with it is moving operations already
+                        self._defer_fetch(peer, still)
+                        continue
                     for op_id in still:
                         self._fetch_attempts[op_id] = self._fetch_attempts.get(op_id, 0) + 1
                     nursery.start_soon(self._fetch_from, peer, still[:_MAX_FETCH_IDS])
 
     async def _fetch_from(self, peer: str, ids: list[bytes]) -> None:
-        self._stats.fetch_sessions += 1
-        self._stats.fetch_ids_requested += len(ids)
         try:
-            async with self._fetch_locks[peer]:
-                await self._initiate(peer, reconcile=False, want=ids)
+            async with self._opening(peer, wait=False) as pair:
+                if pair is None:  # a session with it began meanwhile
+                    self._defer_fetch(peer, ids)
+                    return
+                self._stats.fetch_sessions += 1
+                self._stats.fetch_ids_requested += len(ids)
+                session = await self._initiate(peer, pair, reconcile=False, want=ids)
+            if _declined(session):
+                self._request_fetch(peer, ids)  # counted as an attempt: a peer may stay busy
         except P2PCommentsError as error:
             logger.warning("fetching from %s failed: %s", peer, error)
 
-    # -- sync (rules 5-6) -----------------------------------------------------------------------
+    # -- sync (rules 5-7) -----------------------------------------------------------------------
 
     async def _items(self) -> SortedItems:
         """The item snapshot sessions reconcile, rebuilt only after something was applied."""
@@ -547,10 +699,6 @@ class NodeNetwork:
 
     async def _on_peer_disconnected(self, peer_id: str) -> None:
         self._connected_since.pop(peer_id, None)
-        for locks in (self._sync_locks, self._fetch_locks):
-            lock = locks.get(peer_id)
-            if lock is not None and not lock.locked():
-                del locks[peer_id]
         self._sync_rate.forget(peer_id)
 
     def _we_dialled(self, peer_id: str) -> bool:
@@ -567,37 +715,93 @@ class NodeNetwork:
             return
         while True:
             await trio.sleep(interval * _jitter.uniform(0.8, 1.2))
-            peers = self._host.peers()
+            # A peer a session is running with is being synced already (rule 6).
+            peers = [peer for peer in self._host.peers() if peer not in self._pairs]
             if peers:
                 await self._sync_quietly(_jitter.choice(peers))
 
     async def _sync_quietly(self, peer_id: str) -> None:
-        """A background round: its failure is logged, never raised into the nursery. Skipped
-        while the peer is syncing with us: a second session would only resend what the first is
-        already moving (a joiner's catch-up received 2.8x its ops that way)."""
-        if self._serving[peer_id]:
-            return
+        """A background round, skipped while a session with the peer is in flight (rule 6); its
+        failure is logged, never raised into the nursery."""
         try:
-            await self._sync_with(peer_id)
+            await self._sync_with(peer_id, wait=False)
         except P2PCommentsError as error:  # the store failed, the node is closing...
             logger.warning("sync with %s failed: %s", peer_id, error)
 
-    async def _sync_with(self, peer_id: str) -> SyncCounts:
+    # -- one session per peer pair (rule 6)
+
+    @asynccontextmanager
+    async def _opening(self, peer_id: str, *, wait: bool) -> AsyncIterator[_Pair | None]:
+        """Hold the pair's slot for sessions we open. When a session with the peer is in flight
+        already: wait for its end, or (``wait`` False) yield None and hold nothing."""
+        while (pair := self._pairs.get(peer_id)) is not None:
+            if not wait:
+                yield None
+                return
+            await pair.idle.wait()
+        pair = self._pairs[peer_id] = _Pair(outgoing=True)
+        try:
+            yield pair
+        finally:
+            pair.outgoing = False
+            self._release(peer_id, pair)
+
+    def _admits(self, peer_id: str, pair: _Pair | None) -> bool:
+        """Whether to serve a session the peer opens now (rule 6's tie-break)."""
+        if pair is None:
+            return True
+        if pair.incoming or not pair.outgoing or pair.answered:
+            return False
+        return _peer_id_bytes(peer_id) < self._peer_id_bytes
+
+    def _release(self, peer_id: str, pair: _Pair) -> None:
+        if pair.outgoing or pair.incoming:
+            return
+        if self._pairs.get(peer_id) is pair:
+            del self._pairs[peer_id]
+        pair.idle.set()
+        if self._fetch_wanted:
+            self._fetch_wakeup.set()
+
+    async def _decline(self, stream: FramedStream) -> None:
+        """Rule 6: the peer speaks first (its HELLO); the answer is ERROR ``busy``."""
+        self._stats.sync_refused += 1
+        with trio.move_on_after(_DECLINE_SECONDS):
+            try:
+                await stream.read_frame()
+                await stream.write_frame(encode_error(_BUSY))
+            except NetError as error:
+                logger.debug("declining a session of %s: %s", stream.peer_id, error)
+
+    # -- rounds and sessions
+
+    async def _sync_with(self, peer_id: str, *, wait: bool) -> SyncCounts | None:
         """One sync round with ``peer_id``: a session, and more while one ends at a size or time
-        limit having moved operations (a large backlog takes several sessions)."""
+        limit having moved operations (a large backlog takes several sessions). None when a
+        session with the peer is in flight and not ``wait``; with ``wait``, a round the peer
+        declines (it is still busy with the last one) is tried again a few times."""
+        for attempt in range(_BUSY_ATTEMPTS if wait else 1):
+            if attempt:
+                await trio.sleep(_BUSY_BACKOFF * 2 ** (attempt - 1))
+            async with self._opening(peer_id, wait=wait) as pair:
+                if pair is None:
+                    return None
+                counts = await self._round(peer_id, pair)
+            if counts.failed.get(peer_id) != _BUSY:
+                break
+        return counts
+
+    async def _round(self, peer_id: str, pair: _Pair) -> SyncCounts:
         received = sent = 0
-        async with self._sync_locks[peer_id]:
-            for round_number in range(_MAX_SESSIONS_PER_ROUND):
-                if round_number and self._serving[peer_id]:
-                    break  # the peer took over: its session moves the rest
-                session = await self._initiate(peer_id, reconcile=True, want=())
-                result = session.result()
-                received += result.ops_received
-                sent += result.ops_sent
-                error = result.error
-                progressed = result.ops_received or result.ops_sent
-                if error is None or error.reason not in _LIMIT_REASONS or not progressed:
-                    break
+        for _ in range(_MAX_SESSIONS_PER_ROUND):
+            session = await self._initiate(peer_id, pair, reconcile=True, want=())
+            result = session.result()
+            received += result.ops_received
+            sent += result.ops_sent
+            error = result.error
+            progressed = result.ops_received or result.ops_sent
+            if error is None or error.reason not in _LIMIT_REASONS or not progressed:
+                break
         return SyncCounts(
             peers_synced=0 if error is not None else 1,
             received=received,
@@ -607,8 +811,9 @@ class NodeNetwork:
 
     async def sync_now(self, peer_id: str | None = None) -> SyncCounts:
         """Run a sync round now, with ``peer_id`` or with every connected peer at once, and
-        return when it is over. Raises `NotFound` when ``peer_id`` is not connected and
-        `ConflictError` when the network is not running."""
+        return when it is over (after the session in flight with a peer, if one is). Raises
+        `NotFound` when ``peer_id`` is not connected and `ConflictError` when the network is not
+        running."""
         if not self._running:
             raise ConflictError("the network is not running", reason="network-off")
         if peer_id is not None:
@@ -620,7 +825,9 @@ class NodeNetwork:
         results: list[SyncCounts] = []
 
         async def one(peer: str) -> None:
-            results.append(await self._sync_with(peer))
+            counts = await self._sync_with(peer, wait=True)
+            assert counts is not None  # with wait=True, a round always runs
+            results.append(counts)
 
         async with trio.open_nursery() as nursery:
             for peer in peers:
@@ -636,13 +843,37 @@ class NodeNetwork:
         )
 
     async def _initiate(
-        self, peer_id: str, *, reconcile: bool, want: Sequence[bytes]
+        self, peer_id: str, pair: _Pair, *, reconcile: bool, want: Sequence[bytes]
     ) -> SyncSession:
-        """Open a sync stream to ``peer_id`` and run one session as initiator."""
+        """Open a sync stream to ``peer_id`` and run one session as initiator (``pair`` is the
+        slot it holds, rule 6)."""
+        ops = _InitiatorOps(self.node.replica, self._asked)
+        ops.ask(want)
+        try:
+            session = await self._run_initiator(peer_id, pair, ops, reconcile=reconcile, want=want)
+        finally:
+            ops.release()
+            if self._fetch_wanted:
+                self._fetch_wakeup.set()  # what waited for this session's ids may go now
+        # What we left to another session and it did not bring: fetch it now (rule 6).
+        left = [i for i in ops.left_to_others if self.node.replica.get(i) is None]
+        if left:
+            self._request_fetch(peer_id, left)
+        return session
+
+    async def _run_initiator(
+        self,
+        peer_id: str,
+        pair: _Pair,
+        ops: _InitiatorOps,
+        *,
+        reconcile: bool,
+        want: Sequence[bytes],
+    ) -> SyncSession:
         items = await self._items()
         session = SyncSession(
             items,
-            self._ops,
+            ops,
             initiator=True,
             now=trio.current_time(),
             limits=self.sync_limits,
@@ -658,7 +889,7 @@ class NodeNetwork:
                 max_frame_size=self.sync_limits.max_frame_bytes,
                 frame_timeout=_SYNC_FRAME_TIMEOUT,
             ) as stream:
-                await self._drive(stream, session)
+                await self._drive(stream, session, pair)
         except NetError as error:  # could not open the stream (dial failed, banned)
             session.abort(SyncError(str(error), reason=error.reason))
         self._account(peer_id, session)
@@ -667,35 +898,42 @@ class NodeNetwork:
     async def _serve_sync(self, stream: FramedStream) -> None:
         """A peer's sync session, as responder (registered with `serve_framed`)."""
         peer = stream.peer_id
-        self._serving[peer] += 1  # before the snapshot: building it can take a while
+        pair = self._pairs.get(peer)
+        if not self._admits(peer, pair):
+            await self._decline(stream)
+            return
+        if pair is None:
+            pair = self._pairs[peer] = _Pair()
+        pair.incoming += 1  # before the snapshot: building it can take a while
         try:
             items = await self._items()
             session = SyncSession(
                 items, self._ops, initiator=False, now=trio.current_time(), limits=self.sync_limits
             )
             self._stats.sync_served += 1
-            await self._drive(stream, session)
+            await self._drive(stream, session, None)
         finally:
-            self._serving[peer] -= 1
-            if not self._serving[peer]:
-                del self._serving[peer]
+            pair.incoming -= 1
+            self._release(peer, pair)
         self._account(peer, session)
 
-    async def _drive(self, stream: FramedStream, session: SyncSession) -> None:
+    async def _drive(self, stream: FramedStream, session: SyncSession, pair: _Pair | None) -> None:
         """Run ``session`` over ``stream`` to its end. Received operations are ingested by a
         second task, a few frames behind the conversation, so reading and verifying the next
-        frame overlaps with storing the last; this returns once all of them are ingested."""
+        frame overlaps with storing the last; this returns once all of them are ingested.
+        ``pair`` is the slot of a session we opened: it learns when the peer answers."""
         send, receive = trio.open_memory_channel[tuple[bytes, ...]](_INGEST_AHEAD)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._ingest_received, stream.peer_id, receive)
             async with send:
-                await self._converse(stream, session, send)
+                await self._converse(stream, session, send, pair)
 
     async def _converse(
         self,
         stream: FramedStream,
         session: SyncSession,
         received: trio.MemorySendChannel[tuple[bytes, ...]],
+        pair: _Pair | None,
     ) -> None:
         """Carry frames between the session and the stream until it is over (the protocol is
         half-duplex: write everything we have, then read one frame)."""
@@ -709,6 +947,8 @@ class NodeNetwork:
                         return
                     data = await stream.read_frame()
                     session.receive_frame(data, now=trio.current_time())
+                    if pair is not None and session.error is None:
+                        pair.answered = True  # its HELLO came: the peer took our session
                     while (event := session.next_event()) is not None:
                         await received.send(event.ops)
             session.handle_timer(trio.current_time())
@@ -728,9 +968,22 @@ class NodeNetwork:
         self, peer: str, received: trio.MemoryReceiveChannel[tuple[bytes, ...]]
     ) -> None:
         async with received:
-            async for ops in received:
+            async for first in received:
+                ops = list(first)
+                while len(ops) < _MAX_INGEST_BATCH:
+                    try:
+                        ops += received.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
                 await self._charge(peer, len(ops))
-                outcomes = await self.node.ingest(ops, source="sync")
+                fresh = _not_held(self.node.replica, ops)
+                outcomes = await self.node.ingest(fresh, source="sync") if fresh else []
+                # Held already: gossip (or a session with another peer) brought it meanwhile.
+                self._stats.sync_ops_duplicate += (
+                    len(ops)
+                    - len(fresh)
+                    + sum(1 for outcome in outcomes if isinstance(outcome, Duplicate))
+                )
                 self._after_ingest(peer, outcomes, blame=True)
 
     async def _charge(self, peer: str, cost: int) -> None:
@@ -751,6 +1004,9 @@ class NodeNetwork:
         if error is None:
             stats.sync_rounds += 1
             stats.sync_equal += result.equal
+            return
+        if _declined(session):
+            stats.sync_declined += 1
             return
         stats.sync_failed += 1
         stats.last_sync_error = error.reason
@@ -805,7 +1061,10 @@ class NodeNetwork:
             "sync_equal": stats.sync_equal,
             "sync_failed": stats.sync_failed,
             "sync_violations": stats.sync_violations,
+            "sync_declined": stats.sync_declined,
+            "sync_refused": stats.sync_refused,
             "sync_ops_received": stats.sync_ops_received,
+            "sync_ops_duplicate": stats.sync_ops_duplicate,
             "sync_ops_sent": stats.sync_ops_sent,
             "sync_bytes_received": stats.sync_bytes_received,
             "sync_bytes_sent": stats.sync_bytes_sent,

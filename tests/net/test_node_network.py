@@ -30,6 +30,7 @@ from p2pcomments.core.sync_protocol import (
     MessageType,
     SyncLimits,
     decode_message,
+    encode_done,
     encode_hello,
     encode_ops,
 )
@@ -330,6 +331,83 @@ async def test_a_backlog_over_the_session_limit_takes_several_sessions(tmp_path:
             assert counts.received == 501
             assert b.node.replica.operation_count() == 501
             assert b.network.statistics()["sync_failed"] >= 2  # sessions that hit the limit
+
+
+async def comments_on_a_new_thread(peer: Peer, title: str, count: int) -> list[bytes]:
+    thread = await peer.node.create_thread(title)
+    ids = [thread.id]
+    for n in range(count):
+        ids.append((await peer.node.comment(thread.id, f"{title} {n}")).id)
+    return ids
+
+
+@pytest.mark.trio
+async def test_rounds_both_sides_open_at_once_move_each_operation_once(tmp_path: Path) -> None:
+    """Both sides start a round with the other at the same moment, three times over: one session
+    per pair goes on (the other is declined, or waits), so nothing is sent twice."""
+    with trio.fail_after(60):
+        async with open_peers(tmp_path, 2, sync_on_connect=False) as (a, b):
+            await connect(a, b)
+            moved = 0
+            for round_number in range(3):
+                a_only = await comments_on_a_new_thread(a, f"a{round_number}", 40)
+                b_only = await comments_on_a_new_thread(b, f"b{round_number}", 30)
+                moved += len(a_only) + len(b_only)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(a.network.sync_now, b.peer_id)
+                    nursery.start_soon(b.network.sync_now, a.peer_id)
+                assert all(op_id in b.node.replica for op_id in a_only)
+                assert all(op_id in a.node.replica for op_id in b_only)
+            stats = [peer.network.statistics() for peer in (a, b)]
+            assert sum(s["sync_ops_received"] for s in stats) == moved, stats
+            assert sum(s["sync_ops_sent"] for s in stats) == moved, stats
+            assert sum(s["sync_ops_duplicate"] for s in stats) == 0, stats
+            assert sum(s["sync_refused"] for s in stats) == sum(s["sync_declined"] for s in stats)
+            assert sum(s["sync_failed"] for s in stats) == 0, stats
+
+
+@pytest.mark.trio
+async def test_a_session_in_flight_makes_the_peer_decline_another(tmp_path: Path) -> None:
+    with trio.fail_after(30):
+        async with open_peers(tmp_path, 2, sync_on_connect=False) as (a, b):
+            await connect(a, b)
+            hello = encode_hello(0, b"\x00" * 16, 2**20)
+            async with open_framed_stream(b.network.host, a.peer_id, PROTOCOL_ID) as first:
+                await first.write_frame(hello)
+                answer = decode_message(await first.read_frame())
+                assert answer.type is MessageType.HELLO  # a serves this one
+                async with open_framed_stream(b.network.host, a.peer_id, PROTOCOL_ID) as second:
+                    await second.write_frame(hello)
+                    refusal = decode_message(await second.read_frame())
+                    assert (refusal.type, refusal.reason) == (MessageType.ERROR, "busy")
+                # While it is in flight, a opens nothing with b: its round waits for the end.
+                with trio.move_on_after(0.3) as waited:
+                    await a.network.sync_now(b.peer_id)
+                assert waited.cancelled_caught
+                await first.write_frame(encode_done())
+                assert decode_message(await first.read_frame()).type is MessageType.DONE
+            counts = await a.network.sync_now(b.peer_id)
+            assert counts.peers_synced == 1
+            stats = a.network.statistics()
+            assert stats["sync_refused"] == 1
+            assert stats["sync_failed"] == 0
+
+
+@pytest.mark.trio
+async def test_an_operation_is_asked_of_one_peer_at_a_time(tmp_path: Path) -> None:
+    """A joiner syncing with two peers that hold the same backlog at once receives it once."""
+    with trio.fail_after(60):
+        async with open_peers(tmp_path, 3, sync_on_connect=False) as (a, b, joiner):
+            backlog = await comments_on_a_new_thread(a, "shared", 300)
+            encoded = [op.encoded for op_id in backlog if (op := a.node.replica.get(op_id))]
+            await b.node.ingest(encoded, source="import")
+            await connect(a, joiner)
+            await connect(b, joiner)
+            counts = await joiner.network.sync_now()
+            assert counts.peers_synced == 2, counts
+            assert counts.received == len(backlog), counts
+            assert joiner.node.replica.operation_count() == len(backlog)
+            assert joiner.network.statistics()["sync_ops_duplicate"] == 0
 
 
 def test_context_violation_judges_only_what_it_can() -> None:
