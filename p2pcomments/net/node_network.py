@@ -34,9 +34,10 @@ Rules:
    ingested. Meanwhile we open none with that peer (background rounds skip it, `sync_now` and
    fetches wait) and decline one it opens with ERROR ``busy``, except when both sides opened
    at once, the peer has not answered ours yet and its peer id (bytes) is smaller than ours:
-   then its session goes on and ours is declined. Across peers, an id one of our sessions asked
-   for is not asked of another peer (nor fetched) until that session is over; if it did not
-   bring it, it is fetched then.
+   then its session goes on and ours is declined. Across peers, we run one reconciling session
+   at a time (a sketch or WANT_ALL asks for what it lacks without naming every id in full), and
+   an id one of our sessions asked for is not asked of another peer (nor fetched) until that
+   session is over; if it did not bring it, it is fetched then.
 7. A peer's fault in sync (a protocol violation, an operation core rejects) is a strike against it
    (`P2PHost.report_invalid`); enough strikes disconnect and ban it. Timeouts, closed streams,
    declined sessions and limits reached are not faults. Nothing a peer sends raises out of a
@@ -341,6 +342,7 @@ class NodeNetwork:
         self._peer_id_bytes = _peer_id_bytes(self._host.peer_id)
         self._pairs: dict[str, _Pair] = {}  # peers a session is in flight with (rule 6)
         self._asked: Counter[bytes] = Counter()  # id → our sessions in flight that asked for it
+        self._reconciling = trio.Lock()  # held by the one reconciling session we run (rule 6)
         self._fetch_wanted: dict[str, set[bytes]] = {}
         self._fetch_attempts: dict[bytes, int] = {}
         self._fetch_wakeup = trio.Event()
@@ -850,7 +852,16 @@ class NodeNetwork:
         ops = _InitiatorOps(self.node.replica, self._asked)
         ops.ask(want)
         try:
-            session = await self._run_initiator(peer_id, pair, ops, reconcile=reconcile, want=want)
+            if reconcile:
+                # Rule 6 across peers needs each id in full before it is asked for; a sketch
+                # (short ids) or WANT_ALL (none) asks without that, so two reconciling sessions
+                # of ours would both fetch what both peers hold. They run one at a time.
+                async with self._reconciling:
+                    session = await self._run_initiator(
+                        peer_id, pair, ops, reconcile=True, want=want
+                    )
+            else:
+                session = await self._run_initiator(peer_id, pair, ops, reconcile=False, want=want)
         finally:
             ops.release()
             if self._fetch_wanted:
