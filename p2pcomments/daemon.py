@@ -23,6 +23,7 @@ Rules:
 from __future__ import annotations
 
 import errno
+import gc
 import secrets
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -120,6 +121,10 @@ async def run_daemon(
 
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with open_node(data_dir, passphrase=passphrase) as node:
+            # The loaded operations live as long as the process and hold no reference cycles:
+            # keep the cyclic GC from walking all of them in every full collection (that cost
+            # ~10% of ingest throughput with 100k operations held). Refcounting still frees them.
+            gc.freeze()
             closing = trio.Event()
             token = secrets.token_urlsafe(32)
             async with trio.open_nursery() as services:
