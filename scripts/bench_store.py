@@ -16,7 +16,6 @@ node could reach.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import random
 import statistics
@@ -37,6 +36,7 @@ from p2pcomments.core.ops import (
     ThreadPayload,
     make_operation,
 )
+from p2pcomments.daemon import tune_gc
 from p2pcomments.node import open_node
 from p2pcomments.store.data_dir import database_path
 
@@ -208,15 +208,19 @@ def main() -> None:
     parser.add_argument(
         "--callers", type=int, default=1, help="ingest calls in flight at once (default 1)"
     )
+    parser.add_argument(
+        "--default-gc", action="store_true", help="keep Python's GC defaults (no tune_gc)"
+    )
     args = parser.parse_args()
 
     print(f"making {args.n:,} signed operations (not timed)...", flush=True)
     ops, render_thread = make_ops(args.n, args.threads, args.body_bytes)
     blobs = [op.encoded for op in ops]
-    # The workload is the harness's, not the code's under test: keep the cyclic GC from walking
-    # its objects in every full collection while the measured code runs (a node holds no such
-    # pile of operations it is not using; without this the pipeline's figure drops ~10%).
-    gc.freeze()
+    # The daemon's GC settings (what ingests in practice); they also freeze the workload, which
+    # is the harness's, out of the collector. `--default-gc` measures without them.
+    if not args.default_gc:
+        tune_gc()
+    print(f"  GC: {'defaults' if args.default_gc else 'the daemon settings (daemon.tune_gc)'}")
     print(f"  mean operation size {sum(map(len, blobs)) / len(blobs):.0f} bytes")
 
     with tempfile.TemporaryDirectory(prefix="p2pc-bench-") as temporary:
