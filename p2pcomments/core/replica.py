@@ -157,9 +157,9 @@ class Replica:
             return Applied(op_id=op_id)
         thread_id = op.thread
         assert thread_id is not None
-        needed = (thread_id, *op.parents)
         applied = self._thread_of
-        if not all(map(applied.__contains__, needed)):
+        if thread_id not in applied or not all(map(applied.__contains__, op.parents)):
+            needed = (thread_id, *op.parents)
             # Decide only once every parent is known (applied, rejected or a profile), so the
             # outcome and its reason don't depend on the order in which they arrived.
             missing = {
@@ -195,6 +195,8 @@ class Replica:
         return Rejected(op_id=op.id, reason=reason, message=message)
 
     def _release(self, first: bytes) -> tuple[tuple[Operation, Applied | Rejected], ...]:
+        if first not in self._waiting_on:  # the common case: nothing waited for it
+            return ()
         released: list[tuple[Operation, Applied | Rejected]] = []
         arrived = [first]
         while arrived:
