@@ -51,6 +51,7 @@ from p2pcomments.core.ops import (
     ReactPayload,
     RetractPayload,
     ThreadPayload,
+    claimed_id,
     decode_operation,
     load_stored_operation,
     make_operation,
@@ -306,10 +307,19 @@ def _load(store: OpStore) -> _Loaded:
     return _Loaded(replica=replica, unloadable=unloadable, seconds=time.perf_counter() - started)
 
 
-def _decode_all(blobs: Sequence[bytes]) -> list[Operation | Rejected]:
-    """Decode and verify each item; a bad one becomes a `Rejected` (rule 3)."""
+def _decode_all(
+    blobs: Sequence[bytes], held: Callable[[bytes], Operation | None]
+) -> list[Operation | Rejected]:
+    """Decode and verify each item; a bad one becomes a `Rejected` (rule 3). An item whose
+    exact bytes are held already (``held`` looks up an id) is that operation, neither decoded
+    nor verified again: applying it reports it `Duplicate`, as for any copy."""
     results: list[Operation | Rejected] = []
     for data in blobs:
+        op_id = claimed_id(data)
+        known = held(op_id) if op_id is not None else None
+        if known is not None and known.encoded == data:
+            results.append(known)
+            continue
         try:
             op = decode_operation(data, verify=False)
         except InvalidOperation as error:
@@ -568,7 +578,8 @@ class Node:
         committing: deque[tuple[WriteTicket, list[Operation]]] = deque()
         try:
             if len(blobs) <= _INLINE_DECODE:
-                committing.append(self._apply_chunk(_decode_all(blobs), outcomes, position))
+                decoded = _decode_all(blobs, self.replica.get)
+                committing.append(self._apply_chunk(decoded, outcomes, position))
             else:
                 await self._decode_and_apply(blobs, source, outcomes, position, committing)
             task_status.started()
@@ -626,7 +637,7 @@ class Node:
             for index in in_order:
                 await ahead.acquire()
                 decoded[index] = await trio.to_thread.run_sync(
-                    _decode_all, chunks[index], limiter=self._decode_limiter
+                    _decode_all, chunks[index], self.replica.get, limiter=self._decode_limiter
                 )
                 ready[index].set()
 

@@ -48,6 +48,7 @@ __all__ = [
     "ReactPayload",
     "RetractPayload",
     "ThreadPayload",
+    "claimed_id",
     "decode_operation",
     "load_stored_operation",
     "make_operation",
@@ -69,7 +70,9 @@ MAX_DEPS: Final = 16
 MAX_TIMESTAMP_MS: Final = 2**63 - 1
 
 _UNSIGNED_HEADER: Final = b"\x98"  # fixarray of 8
+_SIGNED_HEADER: Final = 0x99  # fixarray of 9
 _SIGNATURE_TAIL: Final = 2 + 64  # bin8 header (0xc4 0x40) + 64 signature bytes
+_MIN_OPERATION_BYTES: Final = 1 + 8 + _SIGNATURE_TAIL  # nine fields, the last the signature
 
 # Bodies may hold newlines and tabs; every other C0/C1 control character, and lone surrogates, is
 # refused so that what a reader sees is what was signed.
@@ -516,6 +519,21 @@ def load_stored_operation(data: bytes) -> Operation:
         raise _fail("malformed", f"stored operation does not decode: {error}") from None
     op_id = hashlib.sha256(_UNSIGNED_HEADER + data[1:-_SIGNATURE_TAIL]).digest()
     return _build(op_id, kind, fields, payload, signature, bytes(data))
+
+
+def claimed_id(data: bytes) -> bytes | None:
+    """The id ``data`` has if it is an operation, without decoding it (SPEC §4: the unsigned
+    form is ``0x98 || signed[1 : len - 66]``), or None when it can't be one (not a 9-element
+    array ending in a 64-byte ``bin 8``, or over the size limit).
+
+    Cheap enough to check every received operation against the ids asked for, or held; whether
+    the operation is valid is still decided by `decode_operation`, and a forgery that claims an
+    id is rejected there."""
+    if not _MIN_OPERATION_BYTES <= len(data) <= MAX_OPERATION_BYTES or data[0] != _SIGNED_HEADER:
+        return None
+    if data[-_SIGNATURE_TAIL : -_SIGNATURE_TAIL + 2] != b"\xc4\x40":
+        return None
+    return hashlib.sha256(_UNSIGNED_HEADER + data[1:-_SIGNATURE_TAIL]).digest()
 
 
 def verify_signature(author: bytes, op_id: bytes, signature: bytes) -> None:

@@ -62,7 +62,7 @@ from typing import Final, Protocol, TypeGuard
 
 import msgpack
 
-from p2pcomments.core.ops import MAX_OPERATION_BYTES
+from p2pcomments.core.ops import claimed_id
 from p2pcomments.core.reconcile import (
     DEFAULT_BRANCHING,
     DEFAULT_ID_LIST_THRESHOLD,
@@ -131,8 +131,6 @@ MAX_ERROR_REASON_BYTES: Final = 64
 ID_SIZE: Final = 32
 _OPS_HEADER: Final = 1 + 1 + 5  # outer fixarray, type, array32 header at most
 _BIN_HEADER_MAX: Final = 5
-_SIGNATURE_TAIL: Final = 2 + 64  # bin 8 header of 64 bytes, then the signature
-_MIN_OPERATION_BYTES: Final = 1 + 8 + _SIGNATURE_TAIL  # nine fields, the last the signature
 _FETCH_CHUNK: Final = 64
 _SKETCH_KEY_DOMAIN: Final = b"p2pcomments/sync/v2/sketch-key\x00"
 # The reference ask policy (SPEC §9.7.4): coded symbols per differing id expected, plus slack.
@@ -260,21 +258,6 @@ class SyncResult:
     error: SyncError | None
     mode: SyncMode = SyncMode.NONE
     sketch_symbols: int = 0
-
-
-def claimed_id(data: bytes) -> bytes | None:
-    """The id ``data`` has if it is an operation, without decoding it (SPEC §4: the unsigned
-    form is ``0x98 || signed[1 : len - 66]``), or None when it can't be one (not a 9-element
-    array ending in a 64-byte ``bin 8``, or over the size limit).
-
-    Cheap enough to check every received operation against the ids asked for (rule 3); whether
-    the operation is valid is decided when it is ingested, and a forgery that claims a wanted id
-    is rejected there (and counts against the peer)."""
-    if not _MIN_OPERATION_BYTES <= len(data) <= MAX_OPERATION_BYTES or data[0] != 0x99:
-        return None
-    if data[-_SIGNATURE_TAIL : -_SIGNATURE_TAIL + 2] != b"\xc4\x40":
-        return None
-    return hashlib.sha256(b"\x98" + data[1:-_SIGNATURE_TAIL]).digest()
 
 
 def reconcile_message_limit(our_max_frame: int, their_max_frame: int) -> int:

@@ -67,7 +67,6 @@ from p2pcomments.core.sync_protocol import (
     SyncError,
     SyncLimits,
     SyncSession,
-    claimed_id,
     encode_error,
 )
 from p2pcomments.errors import ConflictError, InvalidOperation, NotFound, P2PCommentsError
@@ -243,19 +242,6 @@ class _Pair:
     """Sessions the peer opened that we serve."""
     idle: trio.Event = field(default_factory=trio.Event)
     """Set once nothing is in flight with the peer any more."""
-
-
-def _not_held(replica: Replica, ops: Sequence[bytes]) -> list[bytes]:
-    """``ops`` less those held here with the same bytes, found without decoding or verifying them
-    (`Node.ingest` would check every signature before it found them duplicates)."""
-    fresh: list[bytes] = []
-    get = replica.get
-    for data in ops:
-        op_id = claimed_id(data)
-        held = get(op_id) if op_id is not None else None
-        if held is None or held.encoded != data:
-            fresh.append(data)
-    return fresh
 
 
 def _declined(session: SyncSession) -> bool:
@@ -588,8 +574,7 @@ class NodeNetwork:
             if verified:
                 outcomes += await self.node.ingest_verified(verified, source="gossip")
             # Held already (the validator skipped those), or evicted from the cache: ingest
-            # checks what is not held.
-            unverified = _not_held(self.node.replica, unverified)
+            # checks what is not held, and reports what is as Duplicate.
             if unverified:
                 outcomes += await self.node.ingest(unverified, source="gossip")
         except P2PCommentsError as error:  # the store failed or the node is closing: not a peer's
@@ -987,13 +972,10 @@ class NodeNetwork:
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
                 await self._charge(peer, len(ops))
-                fresh = _not_held(self.node.replica, ops)
-                outcomes = await self.node.ingest(fresh, source="sync") if fresh else []
+                outcomes = await self.node.ingest(ops, source="sync")
                 # Held already: gossip (or a session with another peer) brought it meanwhile.
-                self._stats.sync_ops_duplicate += (
-                    len(ops)
-                    - len(fresh)
-                    + sum(1 for outcome in outcomes if isinstance(outcome, Duplicate))
+                self._stats.sync_ops_duplicate += sum(
+                    1 for outcome in outcomes if isinstance(outcome, Duplicate)
                 )
                 self._after_ingest(peer, outcomes, blame=True)
 

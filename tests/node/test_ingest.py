@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import msgpack
@@ -284,10 +284,12 @@ async def test_a_cancelled_ingest_commits_what_it_applied(
     later_chunks = threading.Event()
     real_decode_all = node_module._decode_all
 
-    def gated_decode_all(blobs: Sequence[bytes]) -> list[Operation | Rejected]:
+    def gated_decode_all(
+        blobs: Sequence[bytes], held: Callable[[bytes], Operation | None]
+    ) -> list[Operation | Rejected]:
         if blobs[0] != thread.encoded:
             later_chunks.wait(10)
-        return real_decode_all(blobs)
+        return real_decode_all(blobs, held)
 
     monkeypatch.setattr(node_module, "_decode_all", gated_decode_all)
     async with open_node(data_dir, create_identity=True, clock=clock) as node:
@@ -334,3 +336,32 @@ async def test_a_started_ingest_reports_once_applied_and_commits_behind(
                 assert node.store.count() == 0  # and still committing
                 gate.set()
         assert node.store.count(OpState.APPLIED) == len(ops)
+
+
+@pytest.mark.trio
+async def test_held_bytes_are_duplicates_without_a_second_signature_check(
+    data_dir: Path, stranger: SigningKey, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    thread = _thread(stranger, clock())
+    ops = [thread]
+    for index in range(300):
+        ops.append(_comment(stranger, ops[-1], thread, clock() + 1 + index))
+    async with open_node(data_dir, create_identity=True, clock=clock) as node:
+        await node.ingest([op.encoded for op in ops])
+        checked: list[bytes] = []
+        real_verify = node_module.verify_signature
+
+        def counting_verify(author: bytes, op_id: bytes, signature: bytes) -> None:
+            checked.append(op_id)
+            real_verify(author, op_id, signature)
+
+        monkeypatch.setattr(node_module, "verify_signature", counting_verify)
+        again = await node.ingest([op.encoded for op in ops])
+        assert all(isinstance(outcome, Duplicate) for outcome in again)
+        assert checked == []
+        # Same claimed id, other bytes (a forged signature): checked, and refused.
+        forged = ops[5].encoded[:-1] + bytes([ops[5].encoded[-1] ^ 1])
+        (outcome,) = await node.ingest([forged])
+        assert isinstance(outcome, Rejected)
+        assert outcome.reason == "bad-signature"
+        assert checked == [ops[5].id]
