@@ -135,7 +135,6 @@ async def run_daemon(
     """
     from p2pcomments.node import open_node
 
-    gc.set_threshold(*GC_THRESHOLDS)  # loading the store is a stream of operations too
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with open_node(data_dir, passphrase=passphrase) as node:
             tune_gc()

@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     encodings = [op.encoded for op in ops]
     # The workload is the harness's, not the code's under test: keep the cyclic GC from walking
     # its objects in every full collection while the measured code runs (a node holds no such
-    # pile of operations it is not using; without this the pipeline's figure drops ~10%).
+    # pile of operations it is not using; without this apply/verify read 0.67 instead of 0.71).
     gc.freeze()
     mean_size = sum(map(len, encodings)) / len(encodings)
     print(

@@ -6,7 +6,7 @@ Usage: .venv/bin/python scripts/bench_store.py [--n 100000] [--batch 1000] [--th
 Operations (~300-byte bodies, ~100 threads, 20 authors, replies and causal deps like real
 traffic) are made and signed before timing starts. Ingest feeds them to `Node.ingest` in batches,
 in causal order, into a fresh data dir, twice: as a stream (each batch started with
-``nursery.start``, as the sync session does, so one applies while the last commits) and by
+``nursery.start``, so one applies while the last commits) and by
 callers that await each batch; each figure runs until every operation is durable and includes
 decoding, signature checks, applying to the replica and the group commit. "Raw verify" is PyNaCl
 alone on the same operations in the same run, single-threaded: the ceiling a single-threaded
@@ -112,7 +112,7 @@ def raw_verify_rate(ops: list[Operation]) -> float:
     return len(ops) / (time.perf_counter() - started)
 
 
-STREAM_IN_FLIGHT = 2  # batches committing while the next is applied, as a sync session does
+STREAM_IN_FLIGHT = 2  # batches committing while the next is applied
 
 
 async def ingest_all(
@@ -121,8 +121,8 @@ async def ingest_all(
     """Ingest ``blobs`` in batches and return (seconds until all are durable, operations held).
 
     ``stream``: one feeder that starts each batch with ``nursery.start`` (it returns once the
-    batch is applied), so the next batch is decoded and applied while earlier ones commit, the
-    way the network's sync session feeds the node. Otherwise ``callers`` calls are in flight at a
+    batch is applied), so the next batch is decoded and applied while earlier ones commit.
+    Otherwise ``callers`` calls are in flight at a
     time (like peers' gossip handlers), each awaited until durable, each batch after the ones it
     depends on have been handed out."""
     batches = [blobs[offset : offset + batch] for offset in range(0, len(blobs), batch)]

@@ -43,6 +43,15 @@ def _comment(key: SigningKey, parent: Operation, thread: Operation, at: int) -> 
     )
 
 
+def _chain(key: SigningKey, clock: FakeClock, comments: int) -> list[Operation]:
+    """A thread and ``comments`` comments, each replying to the one before."""
+    thread = _thread(key, clock())
+    ops = [thread]
+    for index in range(comments):
+        ops.append(_comment(key, ops[-1], thread, clock() + 1 + index))
+    return ops
+
+
 def _forged(op: Operation) -> bytes:
     """The same operation with one bit of its signature flipped."""
     data = bytearray(op.encoded)
@@ -93,10 +102,7 @@ async def test_bad_bytes_are_rejected_not_raised_and_not_stored(
 async def test_a_large_mixed_batch_is_verified_in_parallel_and_reported_in_order(
     node: Node, stranger: SigningKey, clock: FakeClock
 ) -> None:
-    thread = _thread(stranger, clock())
-    ops = [thread]
-    for index in range(600):
-        ops.append(_comment(stranger, ops[-1], thread, clock() + 1 + index))
+    ops = _chain(stranger, clock, 600)
     blobs = [op.encoded for op in ops]
     forged_at = {100, 350, 599}
     for index in forged_at:
@@ -256,10 +262,7 @@ async def test_a_duplicate_is_reported_only_once_its_first_copy_is_durable(
 async def test_operations_released_across_pipeline_chunks_read_applied(
     data_dir: Path, stranger: SigningKey, clock: FakeClock
 ) -> None:
-    thread = _thread(stranger, clock())
-    ops = [thread]
-    for index in range(700):
-        ops.append(_comment(stranger, ops[-1], thread, clock() + 1 + index))
+    ops = _chain(stranger, clock, 700)
     async with open_node(data_dir, create_identity=True, clock=clock) as node:
         outcomes = await node.ingest([op.encoded for op in reversed(ops)])
         assert all(isinstance(outcome, Applied) for outcome in outcomes)
@@ -275,10 +278,8 @@ async def test_operations_released_across_pipeline_chunks_read_applied(
 async def test_a_cancelled_ingest_commits_what_it_applied(
     data_dir: Path, stranger: SigningKey, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    thread = _thread(stranger, clock())
-    ops = [thread]
-    for index in range(3000):
-        ops.append(_comment(stranger, ops[-1], thread, clock() + 1 + index))
+    ops = _chain(stranger, clock, 3000)
+    thread = ops[0]
     # Only the first chunk decodes until the test has cancelled; the others wait in their worker
     # threads, so the cancellation always lands mid-ingest however fast this machine is.
     later_chunks = threading.Event()
@@ -322,10 +323,7 @@ async def test_a_cancelled_ingest_commits_what_it_applied(
 async def test_a_started_ingest_reports_once_applied_and_commits_behind(
     data_dir: Path, stranger: SigningKey, clock: FakeClock
 ) -> None:
-    thread = _thread(stranger, clock())
-    ops = [thread]
-    for index in range(600):
-        ops.append(_comment(stranger, ops[-1], thread, clock() + 1 + index))
+    ops = _chain(stranger, clock, 600)
     gate = threading.Event()
     async with open_node(data_dir, create_identity=True, clock=clock) as node:
         node.store._submit(lambda connection: gate.wait(5), lambda error: None)  # hold the writer
@@ -342,10 +340,7 @@ async def test_a_started_ingest_reports_once_applied_and_commits_behind(
 async def test_held_bytes_are_duplicates_without_a_second_signature_check(
     data_dir: Path, stranger: SigningKey, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    thread = _thread(stranger, clock())
-    ops = [thread]
-    for index in range(300):
-        ops.append(_comment(stranger, ops[-1], thread, clock() + 1 + index))
+    ops = _chain(stranger, clock, 300)
     async with open_node(data_dir, create_identity=True, clock=clock) as node:
         await node.ingest([op.encoded for op in ops])
         checked: list[bytes] = []
