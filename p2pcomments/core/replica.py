@@ -59,6 +59,33 @@ class ApplyResult:
     released: tuple[tuple[Operation, Applied | Rejected], ...] = field(default=())
 
 
+# Every applied operation gets an `Applied` in an `ApplyResult`. These build them by setting the
+# slots directly: the frozen dataclasses' __init__ costs twice as much, on the path every
+# operation takes (scripts/bench_core.py).
+_new = object.__new__
+_SET_APPLIED_ID = Applied.__dict__["op_id"].__set__
+_SET_OUTCOME = ApplyResult.__dict__["outcome"].__set__
+_SET_RELEASED = ApplyResult.__dict__["released"].__set__
+
+
+def _applied(op_id: bytes) -> Applied:
+    applied: Applied = _new(Applied)
+    _SET_APPLIED_ID(applied, op_id)
+    return applied
+
+
+def _result(
+    outcome: Outcome, released: tuple[tuple[Operation, Applied | Rejected], ...] = ()
+) -> ApplyResult:
+    result: ApplyResult = _new(ApplyResult)
+    _SET_OUTCOME(result, outcome)
+    _SET_RELEASED(result, released)
+    return result
+
+
+_SETTLED = (Applied, Rejected)
+
+
 class Replica:
     """Threads, profiles and pending operations of one node, in memory."""
 
@@ -145,50 +172,64 @@ class Replica:
                 outcome=Rejected(op_id=op_id, reason=rejected, message="rejected before")
             )
         outcome = self._try_apply(op)
-        if not isinstance(outcome, Applied | Rejected):
-            return ApplyResult(outcome=outcome)
-        return ApplyResult(outcome=outcome, released=self._release(op_id))
+        if not isinstance(outcome, _SETTLED):
+            return _result(outcome)
+        return _result(outcome, self._release(op_id))
 
     def _try_apply(self, op: Operation) -> Applied | Pending | Rejected:
         op_id = op.id
         if op.kind is Kind.THREAD:
             self.threads[op_id] = ThreadState(op)
             self._thread_of[op_id] = op_id
-            return Applied(op_id=op_id)
+            return _applied(op_id)
         thread_id = op.thread
         assert thread_id is not None
-        applied = self._thread_of
-        if thread_id not in applied or not all(map(applied.__contains__, op.parents)):
-            needed = (thread_id, *op.parents)
-            # Decide only once every parent is known (applied, rejected or a profile), so the
-            # outcome and its reason don't depend on the order in which they arrived.
-            missing = {
-                p
-                for p in needed
-                if p not in applied and p not in self._rejected and p not in self._profile_ops
-            }
-            if missing:
-                self._pending[op_id] = (op, missing)
-                for missing_id in missing:
-                    self._waiting_on.setdefault(missing_id, set()).add(op_id)
-                return Pending(op_id=op_id, missing=frozenset(missing))
-            for parent in needed:
-                if parent in self._rejected:
-                    return self._reject(op, "bad-reference", "depends on an invalid operation")
-                if parent in self._profile_ops:
-                    return self._reject(op, "wrong-thread", "references a profile, not a thread")
         state = self.threads.get(thread_id)
-        if state is None:
-            return self._reject(
-                op, "wrong-thread", "its thread id names an operation that is not a thread"
-            )
+        # The common case is that the thread holds every parent; that is asked of the thread, not
+        # of the replica-wide index, which is larger and colder in the cache (applying is bound by
+        # memory more than by arithmetic: scripts/bench_core.py).
+        if state is None or not state.holds_all(op.parents):
+            unready = self._wait_or_reject(op, thread_id)
+            if unready is not None:
+                return unready
+            if state is None:
+                return self._reject(
+                    op, "wrong-thread", "its thread id names an operation that is not a thread"
+                )
         try:
-            state.check(op)
+            state.check(op)  # a parent applied in another thread is rejected here
         except InvalidOperation as error:
             return self._reject(op, error.reason, error.message)
         state.apply(op)
         self._thread_of[op_id] = thread_id
-        return Applied(op_id=op_id)
+        return _applied(op_id)
+
+    def _wait_or_reject(self, op: Operation, thread_id: bytes) -> Pending | Rejected | None:
+        """For an operation some parent of which its thread does not hold: Pending while a parent
+        is unknown, Rejected if one was rejected or is a profile, None if all are applied."""
+        op_id = op.id
+        applied = self._thread_of
+        if thread_id in applied and all(map(applied.__contains__, op.parents)):
+            return None
+        needed = (thread_id, *op.parents)
+        # Decide only once every parent is known (applied, rejected or a profile), so the
+        # outcome and its reason don't depend on the order in which they arrived.
+        missing = {
+            p
+            for p in needed
+            if p not in applied and p not in self._rejected and p not in self._profile_ops
+        }
+        if missing:
+            self._pending[op_id] = (op, missing)
+            for missing_id in missing:
+                self._waiting_on.setdefault(missing_id, set()).add(op_id)
+            return Pending(op_id=op_id, missing=frozenset(missing))
+        for parent in needed:
+            if parent in self._rejected:
+                return self._reject(op, "bad-reference", "depends on an invalid operation")
+            if parent in self._profile_ops:
+                return self._reject(op, "wrong-thread", "references a profile, not a thread")
+        return None  # pragma: no cover - every parent is applied, rejected or a profile
 
     def _reject(self, op: Operation, reason: str, message: str) -> Rejected:
         self._rejected[op.id] = reason

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import insort
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -51,6 +52,7 @@ _SUPPRESSIBLE: Final = frozenset({Kind.COMMENT, Kind.EDIT, Kind.REACT})
 _EMPTY: Final[frozenset[bytes]] = frozenset()
 
 OrderKey = tuple[int, int, bytes]  # (height, timestamp_ms, id)
+_Causal = tuple[int, frozenset[bytes], int]  # (height, control ops in the past, edits bit mask)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,14 +162,26 @@ class _Comment:
     def __init__(self, op: Operation, key: OrderKey) -> None:
         self.op = op
         self.key = key
-        self.children: list[OrderKey] = []
-        self.edits: list[Operation] = []
-        self.reactions: list[Operation] = []
+        # Most comments never get a reply, edit or reaction: until one does, these hold the shared
+        # empty tuple, not three lists per comment that the cyclic GC would walk again and again
+        # (half the tracked objects a large thread held, a third of decode+apply time in GC).
+        self.children: list[OrderKey] | tuple[()] = ()
+        self.edits: list[Operation] | tuple[()] = ()
+        self.reactions: list[Operation] | tuple[()] = ()
         self.winning_edit: Operation | None = None
         self.body: str = op.payload.body  # type: ignore[union-attr]
         self.retracted = False
         self.hide_winner: Operation | None = None
         self.parent_edited_after = False
+
+
+def _insert_sorted(keys: list[OrderKey], key: OrderKey) -> None:
+    # A new comment is nearly always the highest of its siblings (its height is greater than
+    # theirs): one comparison with the last, where bisecting compares keys all over memory.
+    if not keys or keys[-1] < key:
+        keys.append(key)
+    else:
+        insort(keys, key)
 
 
 def _lww_key(op: Operation) -> tuple[int, bytes]:
@@ -187,13 +201,14 @@ class ThreadState:
         self.owner = thread_op.author
         self.payload = payload
         self.ops: dict[bytes, Operation] = {thread_op.id: thread_op}
-        self._height: dict[bytes, int] = {thread_op.id: 0}
-        # Ids of control operations (moderator changes, close, reopen) in each op's causal past,
-        # itself included. Control operations are rare, so these sets are small and mostly shared.
-        self._control: dict[bytes, frozenset[bytes]] = {thread_op.id: _EMPTY}
+        # What each operation's causal past holds, in one entry per operation (one lookup per
+        # parent, not three: applying is bound by memory, not arithmetic):
+        # - its height (rule 3);
+        # - the ids of control operations (moderator changes, close, reopen) in its past, itself
+        #   included; control operations are rare, so these sets are small and mostly shared;
+        # - a bit mask of the edits in its past (rule 7); `_edit_bit` gives each edit's bit.
+        self._causal: dict[bytes, _Causal] = {thread_op.id: (0, _EMPTY, 0)}
         self._controls: list[Operation] = []
-        # Bit masks of the edits in each op's causal past (rule 7), and each edit's bit.
-        self._edit_mask: dict[bytes, int] = {thread_op.id: 0}
         self._edit_bit: dict[bytes, int] = {}
         # Rule 6 bookkeeping: closes in arrival order, the reopens that saw each, what each close
         # suppresses now, and the union of those.
@@ -229,7 +244,8 @@ class ThreadState:
             return tuple(sorted(self._heads))
 
         def preference(head: bytes) -> tuple[bool, int, bytes]:
-            return (head in self._control[head], self._height[head], head)
+            height, control, _ = self._causal[head]
+            return (head in control, height, head)
 
         return tuple(sorted(sorted(self._heads, key=preference, reverse=True)[:limit]))
 
@@ -248,18 +264,22 @@ class ThreadState:
     def is_suppressed(self, op_id: bytes) -> bool:
         return op_id in self._suppressed
 
+    def holds_all(self, op_ids: Iterable[bytes]) -> bool:
+        """Whether every one of ``op_ids`` is applied here."""
+        return all(map(self._causal.__contains__, op_ids))
+
     # -- validating and applying ---------------------------------------------------------------
 
     def check(self, op: Operation) -> None:
         """Raise `InvalidOperation` unless ``op`` is valid here. Every parent must be present."""
-        ops = self.ops
+        causal = self._causal  # what `apply` reads next: asking it here warms it for that
         for parent in op.parents:
-            if parent not in ops:
+            if parent not in causal:
                 raise InvalidOperation(
                     "references an operation of another thread", reason="wrong-thread"
                 )
         kind = op.kind
-        target = ops[op.refs[0]]
+        target = self.ops[op.refs[0]]
         if kind is Kind.COMMENT:
             if target.kind is not Kind.COMMENT and target.kind is not Kind.THREAD:
                 raise InvalidOperation(
@@ -299,22 +319,24 @@ class ThreadState:
         op_id = op.id
         parents = op.parents
         self.ops[op_id] = op
-        height = self._height
-        self._height[op_id] = 1 + max(map(height.__getitem__, parents))
-        control = self._past_controls(op)
+        causal = self._causal
+        height, control, mask = causal[parents[0]]
+        for parent in parents[1:]:
+            other_height, other_control, other_mask = causal[parent]
+            if other_height > height:
+                height = other_height
+            if other_control is not control and not other_control <= control:
+                control = control | other_control
+            mask |= other_mask
+        height += 1
         kind = op.kind
         action = op.payload.action if kind is Kind.MODERATE else None  # type: ignore[union-attr]
         if action in THREAD_LEVEL_ACTIONS:  # moderator changes, close, reopen
             control = control | {op_id}
-        self._control[op_id] = control
-        edit_mask = self._edit_mask
-        mask = 0
-        for parent in parents:
-            mask |= edit_mask[parent]
         if kind is Kind.EDIT:
             mask |= 1 << len(self._edit_bit)
             self._edit_bit[op_id] = len(self._edit_bit)
-        edit_mask[op_id] = mask
+        causal[op_id] = (height, control, mask)
         heads = self._heads
         heads.difference_update(parents)
         heads.add(op_id)
@@ -324,10 +346,13 @@ class ThreadState:
             if self._closes and self._suppress_on_arrival(op_id, control):
                 self._suppressed.add(op_id)
         if kind is Kind.COMMENT:
-            self._add_comment(op)
+            self._add_comment(op, height)
         elif kind is Kind.EDIT:
             entry = self._comments[op.refs[0]]
-            entry.edits.append(op)
+            if isinstance(entry.edits, list):
+                entry.edits.append(op)
+            else:
+                entry.edits = [op]
             if op_id not in self._suppressed:
                 current = entry.winning_edit
                 if current is None or _lww_key(op) > _lww_key(current):
@@ -340,7 +365,10 @@ class ThreadState:
             self._comments[op.refs[0]].retracted = True
         elif kind is Kind.REACT:
             entry = self._comments[op.refs[0]]
-            entry.reactions.append(op)
+            if isinstance(entry.reactions, list):
+                entry.reactions.append(op)
+            else:
+                entry.reactions = [op]
             if op_id not in self._suppressed:
                 self._offer_reaction(op)
         elif action is ModAction.HIDE or action is ModAction.UNHIDE:
@@ -356,15 +384,18 @@ class ThreadState:
             self._controls.append(op)
             self._moderators = self._current_moderators()
 
-    def _add_comment(self, op: Operation) -> None:
-        key = (self._height[op.id], op.timestamp_ms, op.id)
+    def _add_comment(self, op: Operation, height: int) -> None:
+        key = (height, op.timestamp_ms, op.id)
         entry = _Comment(op, key)
         self._comments[op.id] = entry
         parent = self._comments.get(op.refs[0])
         if parent is None:
-            insort(self._top, key)
+            _insert_sorted(self._top, key)
             return
-        insort(parent.children, key)
+        if isinstance(parent.children, list):
+            _insert_sorted(parent.children, key)
+        else:
+            parent.children = [key]
         if parent.winning_edit is not None:
             entry.parent_edited_after = not self._edit_in_past(parent.winning_edit.id, op.id)
 
@@ -377,11 +408,11 @@ class ThreadState:
     # -- causality -----------------------------------------------------------------------------
 
     def _past_controls(self, op: Operation) -> frozenset[bytes]:
-        control = self._control
+        causal = self._causal
         parents = op.parents
-        result = control[parents[0]]
+        result = causal[parents[0]][1]
         for parent in parents[1:]:
-            other = control[parent]
+            other = causal[parent][1]
             if other is not result and not other <= result:
                 result = result | other
         return result
@@ -400,7 +431,7 @@ class ThreadState:
     def _edit_in_past(self, edit_id: bytes, op_id: bytes) -> bool:
         """Whether the edit ``edit_id`` is in the causal past of ``op_id``. Every operation keeps
         a bit mask of the edits in its past (the OR of its parents'), so this is one bit test."""
-        return bool(self._edit_mask[op_id] >> self._edit_bit[edit_id] & 1)
+        return bool(self._causal[op_id][2] >> self._edit_bit[edit_id] & 1)
 
     def _moderator_in(self, key: bytes, controls: frozenset[bytes]) -> bool:
         """Rule 2 over a set of control operations: an add for ``key`` that no remove saw."""
@@ -415,7 +446,7 @@ class ThreadState:
                 adds.append(control_id)
             elif payload.action is ModAction.REMOVE_MODERATOR:
                 removes.append(control_id)
-        return any(not any(add in self._control[remove] for remove in removes) for add in adds)
+        return any(not any(add in self._causal[remove][1] for remove in removes) for add in adds)
 
     def _current_moderators(self) -> frozenset[bytes]:
         everything = frozenset(c.id for c in self._controls)
@@ -563,4 +594,4 @@ class ThreadState:
 
     def operations(self) -> list[Operation]:
         """Every operation here in a causal order (each after all of its parents)."""
-        return sorted(self.ops.values(), key=lambda op: (self._height[op.id], op.id))
+        return sorted(self.ops.values(), key=lambda op: (self._causal[op.id][0], op.id))

@@ -561,3 +561,41 @@ def test_errors_are_typed() -> None:
     assert isinstance(error, ValueError)
     assert error.http_status == 422
     assert error.to_dict() == {"code": "malformed", "message": error.message}
+
+
+@pytest.mark.parametrize("code", range(0x100))
+def test_every_character_below_256_is_judged_as_spec_section_3_says(code: int) -> None:
+    # ASCII text is checked with byte tables, other text with a regular expression: both must
+    # refuse exactly C0 controls but tab and newline (bodies), all C0 (single lines), DEL and C1.
+    char = chr(code)
+    control = code < 0x20 or 0x7F <= code <= 0x9F
+    body_ok = not control or char in "\t\n"
+    for text in (f"a{char}b", f"é{char}b"):  # ASCII, then the same with a non-ASCII letter
+        comment = CommentPayload(body=text)
+        if body_ok:
+            make_operation(ALICE, comment, timestamp_ms=TS, thread=THREAD, refs=(THREAD,))
+        else:
+            with pytest.raises(InvalidOperation) as caught:
+                make_operation(ALICE, comment, timestamp_ms=TS, thread=THREAD, refs=(THREAD,))
+            assert caught.value.reason == "bad-text"
+        profile = ProfilePayload(name=text)
+        if not control:
+            make_operation(ALICE, profile, timestamp_ms=TS)
+        else:
+            with pytest.raises(InvalidOperation) as caught:
+                make_operation(ALICE, profile, timestamp_ms=TS)
+            assert caught.value.reason == "bad-text"
+
+
+def test_verify_signature_refuses_wrong_lengths_with_a_typed_error() -> None:
+    op = EVERY_KIND["edit"]
+    for author, op_id, signature in (
+        (op.author[:31], op.id, op.signature),
+        (op.author + b"\x00", op.id, op.signature),
+        (op.author, op.id[:31], op.signature),
+        (op.author, op.id, op.signature[:63]),
+        (op.author, op.id, op.signature + b"\x00"),
+    ):
+        with pytest.raises(InvalidOperation) as caught:
+            verify_signature(author, op_id, signature)
+        assert caught.value.reason == "bad-signature"
