@@ -52,10 +52,9 @@ from p2pcomments.core.ops import (
     RetractPayload,
     ThreadPayload,
     claimed_id,
-    decode_operation,
+    decode_operations,
     load_stored_operation,
     make_operation,
-    verify_signature,
 )
 from p2pcomments.core.replica import Applied, Outcome, Pending, Rejected, Replica
 from p2pcomments.core.textform import TextKind, format_id
@@ -63,6 +62,7 @@ from p2pcomments.core.thread_state import ThreadState, ThreadView
 from p2pcomments.errors import (
     AuthorizationError,
     ConflictError,
+    DecodeError,
     InvalidOperation,
     NotFound,
     PassphraseError,
@@ -313,26 +313,30 @@ def _decode_all(
     """Decode and verify each item; a bad one becomes a `Rejected` (rule 3). An item whose
     exact bytes are held already (``held`` looks up an id) is that operation, neither decoded
     nor verified again: applying it reports it `Duplicate`, as for any copy."""
-    results: list[Operation | Rejected] = []
+    known_ops: list[Operation | None] = []
+    fresh: list[bytes] = []
     for data in blobs:
         op_id = claimed_id(data)
         known = held(op_id) if op_id is not None else None
         if known is not None and known.encoded == data:
+            known_ops.append(known)
+        else:
+            known_ops.append(None)
+            fresh.append(data)
+    decoded = iter(zip(fresh, decode_operations(fresh), strict=True))
+    results: list[Operation | Rejected] = []
+    for known in known_ops:
+        if known is not None:
             results.append(known)
             continue
-        try:
-            op = decode_operation(data, verify=False)
-        except InvalidOperation as error:
-            results.append(
-                Rejected(op_id=_undecodable_id(data), reason=error.reason, message=error.message)
-            )
-            continue
-        try:
-            verify_signature(op.author, op.id, op.signature)
-        except InvalidOperation as error:
-            results.append(Rejected(op_id=op.id, reason=error.reason, message=error.message))
-            continue
-        results.append(op)
+        data, op = next(decoded)
+        if isinstance(op, InvalidOperation):
+            # A DecodeError: not an operation, so no id of its own; otherwise it parsed.
+            op_id = _undecodable_id(data) if isinstance(op, DecodeError) else claimed_id(data)
+            assert op_id is not None
+            results.append(Rejected(op_id=op_id, reason=op.reason, message=op.message))
+        else:
+            results.append(op)
     return results
 
 

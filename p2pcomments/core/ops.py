@@ -20,8 +20,10 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import partial
 from typing import Any, Final
 
 import msgpack
@@ -50,6 +52,7 @@ __all__ = [
     "ThreadPayload",
     "claimed_id",
     "decode_operation",
+    "decode_operations",
     "load_stored_operation",
     "make_operation",
     "verify_signature",
@@ -476,6 +479,39 @@ def decode_operation(data: bytes, *, verify: bool = True) -> Operation:
     another exception. ``verify=False`` skips only the signature check, for bytes this node already
     verified and stored itself.
     """
+    op = _parse(data, _packb)
+    if verify:
+        verify_signature(op.author, op.id, op.signature)
+    return op
+
+
+def decode_operations(items: Sequence[bytes]) -> list[Operation | InvalidOperation]:
+    """`decode_operation` for many items: each becomes its `Operation`, or the error that
+    `decode_operation` would raise for it. A `DecodeError` means the bytes are not an operation;
+    any other `InvalidOperation` (a bad signature) means they are one, of id `claimed_id`.
+
+    Faster per item than `decode_operation` (scripts/bench_core.py): every item is parsed before
+    any signature is checked, which keeps libsodium's code and tables in the CPU's caches while it
+    verifies, and one msgpack packer serves the whole batch (a new one costs half a re-encoding).
+    The packer is this call's own, so calls from several threads at once are safe."""
+    pack = msgpack.Packer(use_bin_type=True).pack
+    results: list[Operation | InvalidOperation] = []
+    for data in items:
+        try:
+            results.append(_parse(data, pack))
+        except InvalidOperation as error:
+            results.append(error)
+    for index, op in enumerate(results):
+        # What verify_signature does, inline: _parse checked every length it checks.
+        if type(op) is Operation:
+            signed = op.signature + OP_SIGNING_DOMAIN + op.id
+            if _crypto_sign_open(_NULL, _NULL, signed, len(signed), op.author) != 0:
+                results[index] = InvalidOperation(_BAD_SIGNATURE, reason="bad-signature")
+    return results
+
+
+def _parse(data: bytes, pack: Callable[[tuple[Any, ...]], bytes]) -> Operation:
+    """Everything `decode_operation` checks but the signature; ``pack`` re-encodes fields."""
     if type(data) is not bytes:
         data = bytes(data)
     if len(data) > MAX_OPERATION_BYTES:
@@ -493,14 +529,12 @@ def decode_operation(data: bytes, *, verify: bool = True) -> Operation:
         raise _fail("bad-field", "signature must be 64 bytes")
     kind, payload = _check_envelope(fields)
     try:
-        canonical = msgpack.packb(fields, use_bin_type=True)
+        canonical = pack(fields)
     except (ValueError, TypeError, OverflowError) as error:  # pragma: no cover - shape was checked
         raise _fail("malformed", f"cannot re-encode: {error}") from None
     if canonical != data:
         raise _fail("non-canonical", "operation is not in its canonical msgpack form")
     op_id = hashlib.sha256(_UNSIGNED_HEADER + data[1:-_SIGNATURE_TAIL]).digest()
-    if verify:
-        verify_signature(fields[2], op_id, signature)
     return _build(op_id, kind, fields, payload, signature, data)
 
 
@@ -560,11 +594,13 @@ def verify_signature(author: bytes, op_id: bytes, signature: bytes) -> None:
     # buffer (libsodium allows NULL there), which skips two allocations and a copy per operation:
     # 2 µs of the 56 µs a verification takes (scripts/bench_core.py).
     if type(author) is not bytes or len(author) != 32 or len(signature) != 64 or len(op_id) != 32:
-        raise InvalidOperation("signature does not match the author's key", reason="bad-signature")
+        raise InvalidOperation(_BAD_SIGNATURE, reason="bad-signature")
     signed = signature + OP_SIGNING_DOMAIN + op_id
     if _crypto_sign_open(_NULL, _NULL, signed, len(signed), author) != 0:
-        raise InvalidOperation("signature does not match the author's key", reason="bad-signature")
+        raise InvalidOperation(_BAD_SIGNATURE, reason="bad-signature")
 
 
+_packb: Callable[[tuple[Any, ...]], bytes] = partial(msgpack.packb, use_bin_type=True)
 _crypto_sign_open = _sodium_lib.crypto_sign_open
 _NULL = _sodium_ffi.NULL
+_BAD_SIGNATURE: Final = "signature does not match the author's key"

@@ -12,8 +12,13 @@ import msgpack
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from p2pcomments.core.ops import Operation, decode_operation, load_stored_operation
-from p2pcomments.errors import InvalidOperation
+from p2pcomments.core.ops import (
+    Operation,
+    decode_operation,
+    decode_operations,
+    load_stored_operation,
+)
+from p2pcomments.errors import DecodeError, InvalidOperation
 
 from .strategies import KEYS, budget, operations
 from .wire import comment_fields, encode, sign_fields
@@ -193,3 +198,36 @@ def test_stored_operations_load_back_identical(op: Operation) -> None:
 def test_loading_broken_stored_bytes_raises_a_typed_error(data: bytes) -> None:
     with contextlib.suppress(InvalidOperation):
         load_stored_operation(data)
+
+
+_batch_items = st.lists(
+    st.one_of(
+        operations().map(lambda op: op.encoded),
+        st.tuples(operations(), operations(), _mutations()).map(
+            lambda args: _mutate(args[0].encoded, args[1].encoded, args[2])
+        ),
+        st.tuples(operations(), operations()).map(  # parses, but signed by another
+            lambda pair: pair[0].encoded[:-64] + pair[1].signature
+        ),
+        st.binary(max_size=60),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=budget(2))
+@given(items=_batch_items)
+def test_decoding_a_batch_judges_each_item_as_decoding_it_alone(items: list[bytes]) -> None:
+    """`decode_operations` verifies after parsing the whole batch; the outcome per item must not
+    change: the same operation, or an error of the same type and reason."""
+    batch = decode_operations(items)
+    assert len(batch) == len(items)
+    for data, result in zip(items, batch, strict=True):
+        alone = _decode_or_reason(data)
+        if isinstance(alone, Operation):
+            assert result == alone
+        else:
+            assert isinstance(result, InvalidOperation)
+            assert result.reason == alone
+            # A DecodeError means not an operation; anything else parsed, and has an id.
+            assert isinstance(result, DecodeError) == (alone != "bad-signature")

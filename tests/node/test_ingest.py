@@ -13,6 +13,7 @@ import trio.testing
 from nacl.signing import SigningKey
 
 from p2pcomments import node as node_module
+from p2pcomments.core import ops as ops_module
 from p2pcomments.core.ops import (
     MAX_OPERATION_BYTES,
     CommentPayload,
@@ -344,13 +345,13 @@ async def test_held_bytes_are_duplicates_without_a_second_signature_check(
     async with open_node(data_dir, create_identity=True, clock=clock) as node:
         await node.ingest([op.encoded for op in ops])
         checked: list[bytes] = []
-        real_verify = node_module.verify_signature
+        real_verify = ops_module.verify_signature
 
         def counting_verify(author: bytes, op_id: bytes, signature: bytes) -> None:
             checked.append(op_id)
             real_verify(author, op_id, signature)
 
-        monkeypatch.setattr(node_module, "verify_signature", counting_verify)
+        monkeypatch.setattr(ops_module, "verify_signature", counting_verify)
         again = await node.ingest([op.encoded for op in ops])
         assert all(isinstance(outcome, Duplicate) for outcome in again)
         assert checked == []
