@@ -345,13 +345,14 @@ async def test_held_bytes_are_duplicates_without_a_second_signature_check(
     async with open_node(data_dir, create_identity=True, clock=clock) as node:
         await node.ingest([op.encoded for op in ops])
         checked: list[bytes] = []
-        real_verify = ops_module.verify_signature
+        real_open = ops_module._crypto_sign_open  # every signature check ends in this call
 
-        def counting_verify(author: bytes, op_id: bytes, signature: bytes) -> None:
-            checked.append(op_id)
-            real_verify(author, op_id, signature)
+        def counting_open(m: object, mlen: object, signed: bytes, size: int, pk: bytes) -> int:
+            checked.append(signed[-32:])  # the signed message ends with the operation id
+            result: int = real_open(m, mlen, signed, size, pk)
+            return result
 
-        monkeypatch.setattr(ops_module, "verify_signature", counting_verify)
+        monkeypatch.setattr(ops_module, "_crypto_sign_open", counting_open)
         again = await node.ingest([op.encoded for op in ops])
         assert all(isinstance(outcome, Duplicate) for outcome in again)
         assert checked == []
