@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import insort
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -52,7 +52,9 @@ _SUPPRESSIBLE: Final = frozenset({Kind.COMMENT, Kind.EDIT, Kind.REACT})
 _EMPTY: Final[frozenset[bytes]] = frozenset()
 
 OrderKey = tuple[int, int, bytes]  # (height, timestamp_ms, id)
-_Causal = tuple[int, frozenset[bytes], int]  # (height, control ops in the past, edits bit mask)
+_Controls = tuple[bytes, ...]  # ids of control operations, sorted: a set, held as a tuple (below)
+_Causal = tuple[int, _Controls, int]  # (height, control ops in the past, edits bit mask)
+_NO_CONTROLS: Final[_Controls] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,6 +186,20 @@ def _insert_sorted(keys: list[OrderKey], key: OrderKey) -> None:
         insort(keys, key)
 
 
+def _union(controls: _Controls, others: _Controls) -> _Controls:
+    """The union of two sets of control ids, sharing either one when it holds the other."""
+    if not others or others is controls:
+        return controls
+    if not controls:
+        return others
+    merged = set(controls).union(others)
+    if len(merged) == len(controls):
+        return controls
+    if len(merged) == len(others):
+        return others
+    return tuple(sorted(merged))
+
+
 def _lww_key(op: Operation) -> tuple[int, bytes]:
     return (op.timestamp_ms, op.id)
 
@@ -205,9 +221,11 @@ class ThreadState:
         # parent, not three: applying is bound by memory, not arithmetic):
         # - its height (rule 3);
         # - the ids of control operations (moderator changes, close, reopen) in its past, itself
-        #   included; control operations are rare, so these sets are small and mostly shared;
+        #   included; control operations are rare, so these sets are small and mostly shared.
+        #   They are sorted tuples, not frozensets, so that the cyclic GC can stop tracking every
+        #   entry (a tuple of ints and bytes holds no cycle), which makes collections rarer;
         # - a bit mask of the edits in its past (rule 7); `_edit_bit` gives each edit's bit.
-        self._causal: dict[bytes, _Causal] = {thread_op.id: (0, _EMPTY, 0)}
+        self._causal: dict[bytes, _Causal] = {thread_op.id: (0, _NO_CONTROLS, 0)}
         self._controls: list[Operation] = []
         self._edit_bit: dict[bytes, int] = {}
         # Rule 6 bookkeeping: closes in arrival order, the reopens that saw each, what each close
@@ -279,7 +297,7 @@ class ThreadState:
                     "references an operation of another thread", reason="wrong-thread"
                 )
         kind = op.kind
-        target = self.ops[op.refs[0]]
+        target = self.ops[op.target]
         if kind is Kind.COMMENT:
             if target.kind is not Kind.COMMENT and target.kind is not Kind.THREAD:
                 raise InvalidOperation(
@@ -325,14 +343,14 @@ class ThreadState:
             other_height, other_control, other_mask = causal[parent]
             if other_height > height:
                 height = other_height
-            if other_control is not control and not other_control <= control:
-                control = control | other_control
+            if other_control is not control:
+                control = _union(control, other_control)
             mask |= other_mask
         height += 1
         kind = op.kind
         action = op.payload.action if kind is Kind.MODERATE else None  # type: ignore[union-attr]
         if action in THREAD_LEVEL_ACTIONS:  # moderator changes, close, reopen
-            control = control | {op_id}
+            control = _union(control, (op_id,))
         if kind is Kind.EDIT:
             mask |= 1 << len(self._edit_bit)
             self._edit_bit[op_id] = len(self._edit_bit)
@@ -348,7 +366,7 @@ class ThreadState:
         if kind is Kind.COMMENT:
             self._add_comment(op, height)
         elif kind is Kind.EDIT:
-            entry = self._comments[op.refs[0]]
+            entry = self._comments[op.target]
             if isinstance(entry.edits, list):
                 entry.edits.append(op)
             else:
@@ -362,9 +380,9 @@ class ThreadState:
                     for child_key in entry.children:
                         self._comments[child_key[2]].parent_edited_after = True
         elif kind is Kind.RETRACT:
-            self._comments[op.refs[0]].retracted = True
+            self._comments[op.target].retracted = True
         elif kind is Kind.REACT:
-            entry = self._comments[op.refs[0]]
+            entry = self._comments[op.target]
             if isinstance(entry.reactions, list):
                 entry.reactions.append(op)
             else:
@@ -372,7 +390,7 @@ class ThreadState:
             if op_id not in self._suppressed:
                 self._offer_reaction(op)
         elif action is ModAction.HIDE or action is ModAction.UNHIDE:
-            entry = self._comments[op.refs[0]]
+            entry = self._comments[op.target]
             winner = entry.hide_winner
             if winner is None or _lww_key(op) > _lww_key(winner):
                 entry.hide_winner = op
@@ -388,7 +406,7 @@ class ThreadState:
         key = (height, op.timestamp_ms, op.id)
         entry = _Comment(op, key)
         self._comments[op.id] = entry
-        parent = self._comments.get(op.refs[0])
+        parent = self._comments.get(op.target)
         if parent is None:
             _insert_sorted(self._top, key)
             return
@@ -400,21 +418,21 @@ class ThreadState:
             entry.parent_edited_after = not self._edit_in_past(parent.winning_edit.id, op.id)
 
     def _offer_reaction(self, op: Operation) -> None:
-        by_author = self._reactions.setdefault(op.refs[0], {})
+        by_author = self._reactions.setdefault(op.target, {})
         current = by_author.get(op.author)
         if current is None or _lww_key(op) > _lww_key(current):
             by_author[op.author] = op
 
     # -- causality -----------------------------------------------------------------------------
 
-    def _past_controls(self, op: Operation) -> frozenset[bytes]:
+    def _past_controls(self, op: Operation) -> _Controls:
         causal = self._causal
         parents = op.parents
         result = causal[parents[0]][1]
         for parent in parents[1:]:
             other = causal[parent][1]
-            if other is not result and not other <= result:
-                result = result | other
+            if other is not result:
+                result = _union(result, other)
         return result
 
     def _past(self, op_id: bytes) -> frozenset[bytes]:
@@ -433,7 +451,7 @@ class ThreadState:
         a bit mask of the edits in its past (the OR of its parents'), so this is one bit test."""
         return bool(self._causal[op_id][2] >> self._edit_bit[edit_id] & 1)
 
-    def _moderator_in(self, key: bytes, controls: frozenset[bytes]) -> bool:
+    def _moderator_in(self, key: bytes, controls: Collection[bytes]) -> bool:
         """Rule 2 over a set of control operations: an add for ``key`` that no remove saw."""
         adds = []
         removes = []
@@ -464,7 +482,7 @@ class ThreadState:
     # its whole past is here, so anything that arrives later is outside that past: a newcomer is
     # suppressed by every close unless it has seen a reopen of that close.
 
-    def _suppress_on_arrival(self, op_id: bytes, control: frozenset[bytes]) -> bool:
+    def _suppress_on_arrival(self, op_id: bytes, control: _Controls) -> bool:
         suppressed = False
         for close_id, reopens in self._reopens_by_close.items():
             if not any(reopen in control for reopen in reopens):
@@ -484,7 +502,7 @@ class ThreadState:
         self._suppressed |= newly
         self._refresh(changed)
 
-    def _apply_reopen(self, reopen_id: bytes, control: frozenset[bytes]) -> None:
+    def _apply_reopen(self, reopen_id: bytes, control: _Controls) -> None:
         self._controls.append(self.ops[reopen_id])
         past = self._past(reopen_id)
         for close_id in self._closes:
@@ -503,7 +521,7 @@ class ThreadState:
         touched: set[bytes] = set()
         for op_id in changed_ops:
             op = self.ops[op_id]
-            touched.add(op_id if op.kind is Kind.COMMENT else op.refs[0])
+            touched.add(op_id if op.kind is Kind.COMMENT else op.target)
         for comment_id in touched:
             entry = self._comments[comment_id]
             visible_edits = [e for e in entry.edits if e.id not in self._suppressed]
@@ -575,7 +593,7 @@ class ThreadState:
             id=op.id,
             author=op.author,
             author_name=names.get(op.author),
-            parent=op.refs[0],
+            parent=op.target,
             depth=depth,
             timestamp_ms=op.timestamp_ms,
             body=None if entry.retracted else entry.body,
