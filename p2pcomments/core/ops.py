@@ -20,10 +20,9 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from functools import partial
 from typing import Any, Final
 
 import msgpack
@@ -483,7 +482,7 @@ def decode_operation(data: bytes, *, verify: bool = True) -> Operation:
     another exception. ``verify=False`` skips only the signature check, for bytes this node already
     verified and stored itself.
     """
-    op = _parse(data, _packb)
+    op = _parse(data)
     if verify:
         verify_signature(op.author, op.id, op.signature)
     return op
@@ -496,13 +495,11 @@ def decode_operations(items: Sequence[bytes]) -> list[Operation | InvalidOperati
 
     Faster per item than `decode_operation` (scripts/bench_core.py): every item is parsed before
     any signature is checked, which keeps libsodium's code and tables in the CPU's caches while it
-    verifies, and one msgpack packer serves the whole batch (a new one costs half a re-encoding).
-    The packer is this call's own, so calls from several threads at once are safe."""
-    pack = msgpack.Packer(use_bin_type=True).pack
+    verifies."""
     results: list[Operation | InvalidOperation] = []
     for data in items:
         try:
-            results.append(_parse(data, pack))
+            results.append(_parse(data))
         except InvalidOperation as error:
             results.append(error)
     for index, op in enumerate(results):
@@ -514,8 +511,8 @@ def decode_operations(items: Sequence[bytes]) -> list[Operation | InvalidOperati
     return results
 
 
-def _parse(data: bytes, pack: Callable[[tuple[Any, ...]], bytes]) -> Operation:
-    """Everything `decode_operation` checks but the signature; ``pack`` re-encodes fields."""
+def _parse(data: bytes) -> Operation:
+    """Everything `decode_operation` checks but the signature."""
     if type(data) is not bytes:
         data = bytes(data)
     if len(data) > MAX_OPERATION_BYTES:
@@ -532,10 +529,17 @@ def _parse(data: bytes, pack: Callable[[tuple[Any, ...]], bytes]) -> Operation:
     if type(signature) is not bytes or len(signature) != 64:
         raise _fail("bad-field", "signature must be 64 bytes")
     kind, payload = _check_envelope(fields)
+    # A packer from the pool: making one (what msgpack.packb does) costs as much as packing. Taking
+    # and returning it are single list operations, atomic, so each thread packs with its own.
     try:
-        canonical = pack(fields)
+        packer = _PACKERS.pop()
+    except IndexError:
+        packer = msgpack.Packer(use_bin_type=True)
+    try:
+        canonical = packer.pack(fields)
     except (ValueError, TypeError, OverflowError) as error:  # pragma: no cover - shape was checked
-        raise _fail("malformed", f"cannot re-encode: {error}") from None
+        raise _fail("malformed", f"cannot re-encode: {error}") from None  # the packer is dropped
+    _PACKERS.append(packer)
     if canonical != data:
         raise _fail("non-canonical", "operation is not in its canonical msgpack form")
     op_id = hashlib.sha256(_UNSIGNED_HEADER + data[1:-_SIGNATURE_TAIL]).digest()
@@ -604,7 +608,7 @@ def verify_signature(author: bytes, op_id: bytes, signature: bytes) -> None:
         raise InvalidOperation(_BAD_SIGNATURE, reason="bad-signature")
 
 
-_packb: Callable[[tuple[Any, ...]], bytes] = partial(msgpack.packb, use_bin_type=True)
+_PACKERS: list[msgpack.Packer] = []  # idle packers; as many as threads ever decoded at once
 _crypto_sign_open = _sodium_lib.crypto_sign_open
 _NULL = _sodium_ffi.NULL
 _BAD_SIGNATURE: Final = "signature does not match the author's key"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 
 import msgpack
 import pytest
@@ -26,6 +27,7 @@ from p2pcomments.core.ops import (
     RetractPayload,
     ThreadPayload,
     decode_operation,
+    decode_operations,
     make_operation,
     verify_signature,
 )
@@ -599,3 +601,23 @@ def test_verify_signature_refuses_wrong_lengths_with_a_typed_error() -> None:
         with pytest.raises(InvalidOperation) as caught:
             verify_signature(author, op_id, signature)
         assert caught.value.reason == "bad-signature"
+
+
+def test_decoding_from_many_threads_at_once_gives_every_operation_back() -> None:
+    # Decoding re-encodes with packers from a shared pool; threads must never share one.
+    ops = [
+        make_operation(
+            ALICE,
+            CommentPayload(body=f"comment {i} " + "x" * (i % 300)),
+            timestamp_ms=TS + i,
+            thread=THREAD,
+            refs=(THREAD,),
+        )
+        for i in range(400)
+    ]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        singly = list(pool.map(lambda op: decode_operation(op.encoded), ops * 5))
+        batches = [ops[i : i + 50] for i in range(0, len(ops), 50)] * 5
+        batched = list(pool.map(lambda b: decode_operations([op.encoded for op in b]), batches))
+    assert singly == ops * 5
+    assert [op for batch in batched for op in batch] == ops * 5
