@@ -172,8 +172,8 @@ class Replica:
                 outcome=Rejected(op_id=op_id, reason=rejected, message="rejected before")
             )
         outcome = self._try_apply(op)
-        if not isinstance(outcome, _SETTLED):
-            return _result(outcome)
+        if op_id not in self._waiting_on or not isinstance(outcome, _SETTLED):
+            return _result(outcome)  # the common case: nothing waited for it
         return _result(outcome, self._release(op_id))
 
     def _try_apply(self, op: Operation) -> Applied | Pending | Rejected:

@@ -207,6 +207,29 @@ def _lww_key(op: Operation) -> tuple[int, bytes]:
 class ThreadState:
     """The operations of one thread and its incrementally maintained view."""
 
+    # Slots, not an instance dict: applying an operation reads a dozen of these, and each read
+    # through a dict is another cache line to fetch (applying is bound by memory, not arithmetic).
+    __slots__ = (
+        "_causal",
+        "_closed",
+        "_closes",
+        "_comments",
+        "_controls",
+        "_edit_bit",
+        "_heads",
+        "_moderators",
+        "_reactions",
+        "_reopens_by_close",
+        "_suppressed",
+        "_suppressing",
+        "_top",
+        "id",
+        "ops",
+        "owner",
+        "payload",
+        "thread_op",
+    )
+
     def __init__(self, thread_op: Operation) -> None:
         if thread_op.kind is not Kind.THREAD:
             raise InvalidOperation("a thread state starts from a thread operation")
@@ -234,7 +257,6 @@ class ThreadState:
         self._reopens_by_close: dict[bytes, list[bytes]] = {}
         self._suppressing: dict[bytes, set[bytes]] = {}
         self._suppressed: set[bytes] = set()
-        self._suppressible: list[bytes] = []
         self._comments: dict[bytes, _Comment] = {}
         self._top: list[OrderKey] = []
         self._reactions: dict[bytes, dict[bytes, Operation]] = {}  # comment → author → react
@@ -284,7 +306,11 @@ class ThreadState:
 
     def holds_all(self, op_ids: Iterable[bytes]) -> bool:
         """Whether every one of ``op_ids`` is applied here."""
-        return all(map(self._causal.__contains__, op_ids))
+        causal = self._causal
+        for op_id in op_ids:  # noqa: SIM110 - all(...) would allocate a generator per operation
+            if op_id not in causal:
+                return False
+        return True
 
     # -- validating and applying ---------------------------------------------------------------
 
@@ -338,15 +364,16 @@ class ThreadState:
         parents = op.parents
         self.ops[op_id] = op
         causal = self._causal
-        height, control, mask = causal[parents[0]]
-        for parent in parents[1:]:
-            other_height, other_control, other_mask = causal[parent]
-            if other_height > height:
-                height = other_height
-            if other_control is not control:
-                control = _union(control, other_control)
-            mask |= other_mask
-        height += 1
+        height = 0
+        control = _NO_CONTROLS
+        mask = 0
+        for parent in parents:
+            parent_height, parent_control, parent_mask = causal[parent]
+            if parent_height >= height:
+                height = parent_height + 1
+            if parent_control and parent_control is not control:
+                control = _union(control, parent_control)
+            mask |= parent_mask
         kind = op.kind
         action = op.payload.action if kind is Kind.MODERATE else None  # type: ignore[union-attr]
         if action in THREAD_LEVEL_ACTIONS:  # moderator changes, close, reopen
@@ -359,10 +386,8 @@ class ThreadState:
         heads.difference_update(parents)
         heads.add(op_id)
 
-        if kind in _SUPPRESSIBLE:
-            self._suppressible.append(op_id)
-            if self._closes and self._suppress_on_arrival(op_id, control):
-                self._suppressed.add(op_id)
+        if self._closes and kind in _SUPPRESSIBLE and self._suppress_on_arrival(op_id, control):
+            self._suppressed.add(op_id)
         if kind is Kind.COMMENT:
             self._add_comment(op, height)
         elif kind is Kind.EDIT:
@@ -494,7 +519,11 @@ class ThreadState:
         self._controls.append(self.ops[close_id])
         self._closes.append(close_id)
         past = self._past(close_id)
-        newly = {op_id for op_id in self._suppressible if op_id not in past}
+        newly = {
+            op_id
+            for op_id, op in self.ops.items()
+            if op.kind in _SUPPRESSIBLE and op_id not in past
+        }
         self._suppressing[close_id] = newly
         self._reopens_by_close[close_id] = []
         self._closed = True
