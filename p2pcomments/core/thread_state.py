@@ -53,8 +53,9 @@ _EMPTY: Final[frozenset[bytes]] = frozenset()
 
 OrderKey = tuple[int, int, bytes]  # (height, timestamp_ms, id)
 _Controls = tuple[bytes, ...]  # ids of control operations, sorted: a set, held as a tuple (below)
-_Causal = tuple[int, _Controls, int]  # (height, control ops in the past, edits bit mask)
 _NO_CONTROLS: Final[_Controls] = ()
+_HEIGHT_BITS: Final = 48  # height and edit mask share one int: mask << _HEIGHT_BITS | height
+_HEIGHT_MASK: Final = (1 << _HEIGHT_BITS) - 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -215,6 +216,7 @@ class ThreadState:
         "_closes",
         "_comments",
         "_controls",
+        "_controls_of",
         "_edit_bit",
         "_heads",
         "_moderators",
@@ -240,15 +242,16 @@ class ThreadState:
         self.owner = thread_op.author
         self.payload = payload
         self.ops: dict[bytes, Operation] = {thread_op.id: thread_op}
-        # What each operation's causal past holds, in one entry per operation (one lookup per
-        # parent, not three: applying is bound by memory, not arithmetic):
-        # - its height (rule 3);
-        # - the ids of control operations (moderator changes, close, reopen) in its past, itself
-        #   included; control operations are rare, so these sets are small and mostly shared.
-        #   They are sorted tuples, not frozensets, so that the cyclic GC can stop tracking every
-        #   entry (a tuple of ints and bytes holds no cycle), which makes collections rarer;
-        # - a bit mask of the edits in its past (rule 7); `_edit_bit` gives each edit's bit.
-        self._causal: dict[bytes, _Causal] = {thread_op.id: (0, _NO_CONTROLS, 0)}
+        # What each operation's causal past holds, read for every parent of a new operation:
+        # - `_causal`: its height (rule 3) and a bit mask of the edits in its past (rule 7; each
+        #   edit's bit is in `_edit_bit`), packed in one int. One lookup per parent, not two; and
+        #   a dict of ints is one the cyclic GC never tracks, nor walks (applying is bound by
+        #   memory, and by GC, more than by arithmetic: scripts/bench_core.py).
+        # - `_controls_of`: the ids of control operations (moderator changes, close, reopen) in
+        #   its past, itself included, for the few operations that have any. Sorted tuples, not
+        #   frozensets: they hold no cycle, so the GC can stop tracking them.
+        self._causal: dict[bytes, int] = {thread_op.id: 0}
+        self._controls_of: dict[bytes, _Controls] = {}
         self._controls: list[Operation] = []
         self._edit_bit: dict[bytes, int] = {}
         # Rule 6 bookkeeping: closes in arrival order, the reopens that saw each, what each close
@@ -284,8 +287,8 @@ class ThreadState:
             return tuple(sorted(self._heads))
 
         def preference(head: bytes) -> tuple[bool, int, bytes]:
-            height, control, _ = self._causal[head]
-            return (head in control, height, head)
+            is_control = head in self._controls_of.get(head, _NO_CONTROLS)
+            return (is_control, self._causal[head] & _HEIGHT_MASK, head)
 
         return tuple(sorted(sorted(self._heads, key=preference, reverse=True)[:limit]))
 
@@ -365,15 +368,13 @@ class ThreadState:
         self.ops[op_id] = op
         causal = self._causal
         height = 0
-        control = _NO_CONTROLS
         mask = 0
         for parent in parents:
-            parent_height, parent_control, parent_mask = causal[parent]
-            if parent_height >= height:
-                height = parent_height + 1
-            if parent_control and parent_control is not control:
-                control = _union(control, parent_control)
-            mask |= parent_mask
+            packed = causal[parent]
+            if packed & _HEIGHT_MASK >= height:
+                height = (packed & _HEIGHT_MASK) + 1
+            mask |= packed >> _HEIGHT_BITS
+        control = self._past_controls(op) if self._controls_of else _NO_CONTROLS
         kind = op.kind
         action = op.payload.action if kind is Kind.MODERATE else None  # type: ignore[union-attr]
         if action in THREAD_LEVEL_ACTIONS:  # moderator changes, close, reopen
@@ -381,7 +382,9 @@ class ThreadState:
         if kind is Kind.EDIT:
             mask |= 1 << len(self._edit_bit)
             self._edit_bit[op_id] = len(self._edit_bit)
-        causal[op_id] = (height, control, mask)
+        causal[op_id] = mask << _HEIGHT_BITS | height
+        if control:
+            self._controls_of[op_id] = control
         heads = self._heads
         heads.difference_update(parents)
         heads.add(op_id)
@@ -451,12 +454,11 @@ class ThreadState:
     # -- causality -----------------------------------------------------------------------------
 
     def _past_controls(self, op: Operation) -> _Controls:
-        causal = self._causal
-        parents = op.parents
-        result = causal[parents[0]][1]
-        for parent in parents[1:]:
-            other = causal[parent][1]
-            if other is not result:
+        controls_of = self._controls_of
+        result = _NO_CONTROLS
+        for parent in op.parents:
+            other = controls_of.get(parent)
+            if other is not None and other is not result:
                 result = _union(result, other)
         return result
 
@@ -474,7 +476,7 @@ class ThreadState:
     def _edit_in_past(self, edit_id: bytes, op_id: bytes) -> bool:
         """Whether the edit ``edit_id`` is in the causal past of ``op_id``. Every operation keeps
         a bit mask of the edits in its past (the OR of its parents'), so this is one bit test."""
-        return bool(self._causal[op_id][2] >> self._edit_bit[edit_id] & 1)
+        return bool(self._causal[op_id] >> _HEIGHT_BITS >> self._edit_bit[edit_id] & 1)
 
     def _moderator_in(self, key: bytes, controls: Collection[bytes]) -> bool:
         """Rule 2 over a set of control operations: an add for ``key`` that no remove saw."""
@@ -489,7 +491,8 @@ class ThreadState:
                 adds.append(control_id)
             elif payload.action is ModAction.REMOVE_MODERATOR:
                 removes.append(control_id)
-        return any(not any(add in self._causal[remove][1] for remove in removes) for add in adds)
+        controls_of = self._controls_of
+        return any(not any(add in controls_of[remove] for remove in removes) for add in adds)
 
     def _current_moderators(self) -> frozenset[bytes]:
         everything = frozenset(c.id for c in self._controls)
@@ -641,4 +644,4 @@ class ThreadState:
 
     def operations(self) -> list[Operation]:
         """Every operation here in a causal order (each after all of its parents)."""
-        return sorted(self.ops.values(), key=lambda op: (self._causal[op.id][0], op.id))
+        return sorted(self.ops.values(), key=lambda op: (self._causal[op.id] & _HEIGHT_MASK, op.id))
