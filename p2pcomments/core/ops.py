@@ -483,10 +483,8 @@ def decode_operation(data: bytes, *, verify: bool = True) -> Operation:
     verified and stored itself.
     """
     op = _parse(data)
-    if verify:  # verify_signature inline: _parse checked every length it checks
-        signed = op.signature + OP_SIGNING_DOMAIN + op.id
-        if _crypto_sign_open(_NULL, _NULL, signed, len(signed), op.author) != 0:
-            raise InvalidOperation(_BAD_SIGNATURE, reason="bad-signature")
+    if verify and not _signed_by_author(op):
+        raise InvalidOperation(_BAD_SIGNATURE, reason="bad-signature")
     return op
 
 
@@ -505,11 +503,8 @@ def decode_operations(items: Sequence[bytes]) -> list[Operation | InvalidOperati
         except InvalidOperation as error:
             results.append(error)
     for index, op in enumerate(results):
-        # What verify_signature does, inline: _parse checked every length it checks.
-        if type(op) is Operation:
-            signed = op.signature + OP_SIGNING_DOMAIN + op.id
-            if _crypto_sign_open(_NULL, _NULL, signed, len(signed), op.author) != 0:
-                results[index] = InvalidOperation(_BAD_SIGNATURE, reason="bad-signature")
+        if type(op) is Operation and not _signed_by_author(op):
+            results[index] = InvalidOperation(_BAD_SIGNATURE, reason="bad-signature")
     return results
 
 
@@ -608,6 +603,12 @@ def verify_signature(author: bytes, op_id: bytes, signature: bytes) -> None:
     signed = signature + OP_SIGNING_DOMAIN + op_id
     if _crypto_sign_open(_NULL, _NULL, signed, len(signed), author) != 0:
         raise InvalidOperation(_BAD_SIGNATURE, reason="bad-signature")
+
+
+def _signed_by_author(op: Operation) -> bool:
+    """`verify_signature` for a decoded operation, whose field lengths decoding has checked."""
+    signed = op.signature + OP_SIGNING_DOMAIN + op.id
+    return bool(_crypto_sign_open(_NULL, _NULL, signed, len(signed), op.author) == 0)
 
 
 _PACKERS: list[msgpack.Packer] = []  # idle packers; as many as threads ever decoded at once

@@ -167,7 +167,7 @@ class _Comment:
         self.key = key
         # Most comments never get a reply, edit or reaction: until one does, these hold the shared
         # empty tuple, not three lists per comment that the cyclic GC would walk again and again
-        # (half the tracked objects a large thread held, a third of decode+apply time in GC).
+        # (they were half the objects the GC tracked for a large thread).
         self.children: list[OrderKey] | tuple[()] = ()
         self.edits: list[Operation] | tuple[()] = ()
         self.reactions: list[Operation] | tuple[()] = ()
