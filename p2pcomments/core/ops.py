@@ -13,6 +13,9 @@ Rules this module enforces (protocol/SPEC.md §2-§4 states them for other imple
    is ever parsed further.
 5. Structure is checked per kind (which fields are nil, how many references, payload shape); rules
    that need other operations (parent exists, author matches) live in `core.thread_state`.
+6. A comment's payload is ``[body]`` or, for a comment imported from another system,
+   ``[body, provenance]`` (`Provenance`): who wrote it there, when, under which id. Provenance is
+   what the importer states, signed by the importer's key; nothing checks it against the source.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ __all__ = [
     "OP_SIGNING_DOMAIN",
     "PROTOCOL_VERSION",
     "CommentPayload",
+    "EntryKind",
     "EditPayload",
     "Kind",
     "ModAction",
@@ -46,6 +50,7 @@ __all__ = [
     "Operation",
     "Payload",
     "ProfilePayload",
+    "Provenance",
     "ReactPayload",
     "RetractPayload",
     "ThreadPayload",
@@ -69,6 +74,9 @@ MAX_NAME_BYTES: Final = 64
 MAX_REACTION_BYTES: Final = 32
 MAX_REASON_BYTES: Final = 512
 MAX_DEPS: Final = 16
+MAX_SOURCE_BYTES: Final = 32
+MAX_ORIGINAL_ID_BYTES: Final = 256
+MAX_ORIGINAL_AUTHOR_BYTES: Final = 256
 MAX_TIMESTAMP_MS: Final = 2**63 - 1
 
 _UNSIGNED_HEADER: Final = b"\x98"  # fixarray of 8
@@ -110,6 +118,14 @@ class ModAction(IntEnum):
     REOPEN = 6
 
 
+class EntryKind(IntEnum):
+    """What an imported entry was in the system it came from; the integer is on the wire."""
+
+    COMMENT = 1
+    PINGBACK = 2
+    TRACKBACK = 3
+
+
 THREAD_LEVEL_ACTIONS: Final = frozenset(
     {ModAction.ADD_MODERATOR, ModAction.REMOVE_MODERATOR, ModAction.CLOSE, ModAction.REOPEN}
 )
@@ -123,8 +139,23 @@ class ThreadPayload:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Provenance:
+    """Where an imported comment comes from (SPEC §2): the system (``"wordpress"``,
+    ``"disqus"``), the comment's id there, its author's name and URL there, its date there and
+    what kind of entry it was. The operation's own author is the importer."""
+
+    source: str
+    original_id: str
+    author_name: str
+    author_url: str | None
+    original_timestamp_ms: int
+    entry_kind: EntryKind = EntryKind.COMMENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CommentPayload:
     body: str
+    provenance: Provenance | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -248,10 +279,13 @@ def _payload_from_wire(kind: Kind, raw: object) -> Payload:
         raise _fail("bad-field", "payload must be an array")
     expected = _PAYLOAD_ARITY[kind]
     if len(raw) != expected:
+        if kind is Kind.COMMENT and len(raw) == 2:
+            return CommentPayload(body=_check_body(raw[0]), provenance=_provenance(raw[1]))
         raise _fail("bad-field", f"a {kind.name.lower()} payload has {expected} fields")
     if kind is Kind.COMMENT:
         comment = _new_operation(CommentPayload)  # the frozen __init__ costs three times as much
         _SET_COMMENT_BODY(comment, _check_body(raw[0]))
+        _SET_COMMENT_PROVENANCE(comment, None)
         return comment
     if kind is Kind.EDIT:
         edit = _new_operation(EditPayload)
@@ -293,6 +327,46 @@ def _check_body(value: object) -> str:
     return _check_text(value, "body", MAX_BODY_BYTES, multiline=True, empty=False)
 
 
+_ENTRY_KINDS: Final = frozenset(int(k) for k in EntryKind)
+
+
+def _provenance(raw: object) -> Provenance:
+    if type(raw) is not tuple or len(raw) != 6:
+        raise _fail("bad-field", "provenance is an array of 6 fields")
+    source_raw, original_id_raw, name_raw, url_raw, timestamp, entry_kind = raw
+    source = _check_text(source_raw, "source", MAX_SOURCE_BYTES, multiline=False, empty=False)
+    original_id = _check_text(
+        original_id_raw, "original id", MAX_ORIGINAL_ID_BYTES, multiline=False, empty=False
+    )
+    name = _check_text(
+        name_raw, "original author", MAX_ORIGINAL_AUTHOR_BYTES, multiline=False, empty=True
+    )
+    url = _check_optional_text(url_raw, "author url", MAX_URL_BYTES)
+    if type(timestamp) is not int or not 0 <= timestamp <= MAX_TIMESTAMP_MS:
+        raise _fail("bad-field", "original_timestamp_ms must be an integer in [0, 2^63)")
+    if type(entry_kind) is not int or entry_kind not in _ENTRY_KINDS:
+        raise _fail("bad-field", f"unknown entry kind {entry_kind!r}")
+    return Provenance(
+        source=source,
+        original_id=original_id,
+        author_name=name,
+        author_url=url,
+        original_timestamp_ms=timestamp,
+        entry_kind=EntryKind(entry_kind),
+    )
+
+
+def _provenance_to_wire(provenance: Provenance) -> tuple[Any, ...]:
+    return (
+        provenance.source,
+        provenance.original_id,
+        provenance.author_name,
+        provenance.author_url,
+        provenance.original_timestamp_ms,
+        int(provenance.entry_kind),
+    )
+
+
 _PAYLOAD_ARITY: Final = {
     Kind.THREAD: 3,
     Kind.COMMENT: 1,
@@ -311,7 +385,9 @@ def _payload_to_wire(payload: Payload) -> tuple[Any, ...]:
     match payload:
         case ThreadPayload(title=title, url=url, site=site):
             return (title, url, site)
-        case CommentPayload(body=body) | EditPayload(body=body):
+        case CommentPayload(body=body, provenance=provenance):
+            return (body,) if provenance is None else (body, _provenance_to_wire(provenance))
+        case EditPayload(body=body):
             return (body,)
         case RetractPayload():
             return ()
@@ -472,6 +548,7 @@ _new_operation = object.__new__
 
 
 _SET_COMMENT_BODY = CommentPayload.__dict__["body"].__set__
+_SET_COMMENT_PROVENANCE = CommentPayload.__dict__["provenance"].__set__
 _SET_EDIT_BODY = EditPayload.__dict__["body"].__set__
 
 
@@ -556,7 +633,10 @@ def load_stored_operation(data: bytes) -> Operation:
         raw_payload = fields[7]
         payload: Payload
         if kind is Kind.COMMENT:
-            payload = CommentPayload(body=raw_payload[0])
+            payload = CommentPayload(
+                body=raw_payload[0],
+                provenance=_provenance(raw_payload[1]) if len(raw_payload) == 2 else None,
+            )
         elif kind is Kind.EDIT:
             payload = EditPayload(body=raw_payload[0])
         elif kind is Kind.REACT:
