@@ -23,7 +23,9 @@ Rules (protocol/SPEC.md §5-§6 states them for other implementations):
    by default, and take no part in rules 4-5. The thread is closed while some close has no reopen
    that saw it.
 7. A reply is marked ``parent_edited_after`` when the edit that gives its parent's current body is
-   not in the reply's causal past: nobody can silently change what a reply answered.
+   not in the reply's causal past: nobody can silently change what a reply answered. Such a reply
+   names the version it answered (``answered``): of the parent's edits in its causal past, the
+   one with the greatest (timestamp, id), else the original. Suppressed edits are never that one.
 """
 
 from __future__ import annotations
@@ -73,7 +75,13 @@ class ReactionView:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommentView:
-    """One comment as the thread shows it. ``body`` is None once retracted."""
+    """One comment as the thread shows it. ``body`` is None once retracted.
+
+    Its history is ``original_body`` (at ``timestamp_ms``) then ``edits`` (by timestamp); both
+    are empty once retracted. ``answered`` is the parent's version a reply flagged
+    ``parent_edited_after`` answered (rule 7; the parent's own id for its original), else None.
+    Neither is in the digest: both follow from what is (the operations).
+    """
 
     id: bytes
     author: bytes
@@ -90,6 +98,8 @@ class CommentView:
     parent_edited_after: bool
     after_close: bool
     reply_count: int
+    original_body: str | None = None
+    answered: EditView | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -640,7 +650,26 @@ class ThreadState:
             parent_edited_after=entry.parent_edited_after,
             after_close=op.id in self._suppressed,
             reply_count=len(entry.children),
+            original_body=None if entry.retracted else op.payload.body,  # type: ignore[union-attr]
+            answered=self._answered(entry) if entry.parent_edited_after else None,
         )
+
+    def _answered(self, entry: _Comment) -> EditView | None:
+        """The version of its parent that a reply had in its causal past (rule 7)."""
+        parent = self._comments.get(entry.op.target)
+        if parent is None or parent.retracted:
+            return None
+        reply_id = entry.op.id
+        seen = max(
+            (
+                edit
+                for edit in parent.edits
+                if edit.id not in self._suppressed and self._edit_in_past(edit.id, reply_id)
+            ),
+            key=_lww_key,
+            default=parent.op,
+        )
+        return EditView(id=seen.id, timestamp_ms=seen.timestamp_ms, body=seen.payload.body)  # type: ignore[union-attr]
 
     def operations(self) -> list[Operation]:
         """Every operation here in a causal order (each after all of its parents)."""
