@@ -423,6 +423,21 @@ class OpStore:
                 )
         return found
 
+    def ids_between(
+        self, low: bytes, high: bytes | None, *, limit: int
+    ) -> list[tuple[bytes, int, OpState]]:
+        """(id, kind, state) of up to ``limit`` stored operations with ``low <= id < high`` (high
+        None: no bound), by id: what a typed id prefix names, found through the id index."""
+        query = "SELECT id, kind, state FROM ops WHERE id >= ?"
+        params: list[object] = [low]
+        if high is not None:
+            query += " AND id < ?"
+            params.append(high)
+        params.append(limit)
+        with self._reading("look ids up") as connection:
+            rows = connection.execute(query + " ORDER BY id LIMIT ?", params).fetchall()
+        return [(op_id, kind, OpState(state)) for op_id, kind, state in rows]
+
     def count(self, state: OpState | None = None) -> int:
         """How many operations are stored (in ``state``, or all)."""
         with self._reading("count operations") as connection:

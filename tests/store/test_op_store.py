@@ -132,6 +132,25 @@ def test_fetch_raw_handles_more_ids_than_one_query_takes(
     assert found == {op.id: op.encoded for op in ops}
 
 
+def test_ids_between_finds_a_range_of_ids_through_the_index(
+    open_store: Callable[[], OpStore],
+) -> None:
+    ops = thread_with_comments(200)
+    store = open_store()
+    store.write_blocking(_applied(ops[:-1]))
+    store.write_blocking(WriteBatch(insert=[(ops[-1], OpState.PENDING)]))
+    by_id = sorted(ops, key=lambda op: op.id)
+    low, high = by_id[10].id, by_id[20].id
+    found = store.ids_between(low, high, limit=100)
+    assert [op_id for op_id, _, _ in found] == [op.id for op in by_id[10:20]]
+    assert all(kind == int(op.kind) for (_, kind, _), op in zip(found, by_id[10:20], strict=True))
+    assert len(store.ids_between(low, high, limit=3)) == 3
+    everything = store.ids_between(bytes(32), None, limit=1000)
+    assert len(everything) == len(ops)
+    assert {op_id: state for op_id, _, state in everything}[ops[-1].id] is OpState.PENDING
+    assert store.ids_between(b"\xff" * 32, None, limit=10) == []
+
+
 @pytest.mark.trio
 async def test_concurrent_writers_share_commits_and_each_is_acknowledged(
     open_store: Callable[[], OpStore],
