@@ -2,7 +2,9 @@
 
 Rules:
 
-1. An empty body is an empty object; anything else must be one JSON object (400 ``bad-json``).
+1. An empty body is an empty object; anything else must be UTF-8 (400 ``bad-encoding``, naming
+   the first offending byte: RFC 8259 allows no other encoding) holding one JSON object (400
+   ``bad-json``).
 2. Only the endpoint's listed fields are accepted: any other key is refused (422
    ``unknown-field``), so a misspelt ``bdoy`` is an error, not an ignored field.
 3. A required field must be present (422 ``missing-field``); every field is a string, or null
@@ -26,7 +28,15 @@ def parse_fields(raw: bytes, fields: Sequence[Field]) -> dict[str, str | None]:
         document: object = {}
     else:
         try:
-            document = json.loads(raw)
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise BadRequest(
+                f"the request body is not UTF-8: byte {raw[error.start]:#04x} at offset"
+                f" {error.start} ({error.reason}); JSON must be sent as UTF-8",
+                reason="bad-encoding",
+            ) from None
+        try:
+            document = json.loads(text)
         except (ValueError, RecursionError):
             raise BadRequest("the request body is not valid JSON", reason="bad-json") from None
     if not isinstance(document, dict):

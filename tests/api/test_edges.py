@@ -59,7 +59,10 @@ def test_fields_are_read_against_the_allowlist() -> None:
         (b'{"body": ["x"]}', UnprocessableRequest, "bad-field"),
         (b"[]", BadRequest, "bad-json"),
         (b"{", BadRequest, "bad-json"),
-        (b"\xff", BadRequest, "bad-json"),
+        (b"\xff", BadRequest, "bad-encoding"),
+        (b'{"body": "caf\xe9"}', BadRequest, "bad-encoding"),  # Latin-1, not UTF-8
+        (b"\xff\xfe{\x00}\x00", BadRequest, "bad-encoding"),  # UTF-16 is not JSON's encoding
+        (b'\xef\xbb\xbf{"body": "x"}', BadRequest, "bad-json"),  # no byte order mark either
         (b"[" * 100_000, BadRequest, "bad-json"),
     ],
 )
@@ -67,6 +70,12 @@ def test_bad_bodies_are_refused(raw: bytes, error: type[Exception], code: str) -
     with pytest.raises(error) as raised:
         parse_fields(raw, FIELDS)
     assert raised.value.reason == code  # type: ignore[attr-defined]
+
+
+def test_a_body_that_is_not_utf8_names_the_byte_and_its_offset() -> None:
+    with pytest.raises(BadRequest) as raised:
+        parse_fields(b'{"body": "caf\xe9"}', FIELDS)
+    assert raised.value.message.startswith("the request body is not UTF-8: byte 0xe9 at offset 13")
 
 
 def test_bundles_round_trip_and_name_the_bad_line() -> None:

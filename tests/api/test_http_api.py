@@ -319,6 +319,8 @@ def test_body_fields_are_checked(writer: httpx.Client, thread: str) -> None:
     _error(writer.post(path, json={"body": ""}), 422, "bad-field")
     _error(writer.post(path, content=b"{not json"), 400, "bad-json")
     _error(writer.post(path, content=b"[1, 2]"), 400, "bad-json")
+    error = _error(writer.post(path, content=b'{"body": "caf\xe9"}'), 400, "bad-encoding")
+    assert "not UTF-8: byte 0xe9 at offset 13" in error["message"]
 
 
 def test_unknown_and_malformed_ids(client: httpx.Client, writer: httpx.Client) -> None:
