@@ -66,7 +66,7 @@ from p2pcomments.core.ops import (  # noqa: E402
 from p2pcomments.core.replica import Applied, Replica  # noqa: E402
 from p2pcomments.core.thread_state import ThreadState  # noqa: E402
 from p2pcomments.daemon import GC_THRESHOLDS  # noqa: E402
-from p2pcomments.node import _DECODE_CHUNK  # noqa: E402
+from p2pcomments.node.ingest import DECODE_CHUNK  # noqa: E402
 
 T0 = 1_767_225_600_000
 WORDS = [
@@ -201,7 +201,7 @@ def decode_and_apply(encodings: Sequence[bytes]) -> Replica:
     return replica
 
 
-NODE_CHUNK = _DECODE_CHUNK  # what Node.ingest decodes at a time
+NODE_CHUNK = DECODE_CHUNK  # what Node.ingest decodes at a time
 
 
 def decode_and_apply_batched(encodings: Sequence[bytes]) -> Replica:

@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from p2pcomments.errors import TextFormError
 
-__all__ = ["TextKind", "format_id", "parse_id"]
+__all__ = ["TextKind", "display_id", "format_id", "parse_id"]
 
 _CHECKSUM_BYTES = 3
 _BODY_CHARS = 56  # (32 + 3) bytes * 8 / 5
@@ -38,6 +38,11 @@ def format_id(kind: TextKind, raw: bytes) -> str:
         raise ValueError(f"a key or id is 32 bytes, got {len(raw)}")
     checked = raw + hashlib.sha256(raw).digest()[:_CHECKSUM_BYTES]
     return f"{kind.value}_{base64.b32encode(checked).decode('ascii').lower()}"
+
+
+def display_id(kind: TextKind, raw: bytes) -> str:
+    """The text form for a message: that of a 32-byte id, else the hex of whatever was given."""
+    return format_id(kind, raw) if len(raw) == 32 else raw.hex()
 
 
 def parse_id(text: str, *, expect: frozenset[TextKind] | None = None) -> bytes:

@@ -26,6 +26,9 @@ Rules (protocol/SPEC.md §5-§6 states them for other implementations):
    not in the reply's causal past: nobody can silently change what a reply answered. Such a reply
    names the version it answered (``answered``): of the parent's edits in its causal past, the
    one with the greatest (timestamp, id), else the original. Suppressed edits are never that one.
+8. The thread's activity is derived here too, and only here: ``comment_count`` counts comments
+   (those after a close included) less the retracted ones; ``last_activity_ms`` is the greatest
+   author timestamp of any of its operations, the thread's own included.
 """
 
 from __future__ import annotations
@@ -229,6 +232,8 @@ class ThreadState:
         "_controls_of",
         "_edit_bit",
         "_heads",
+        "_last_activity_ms",
+        "_live_comments",
         "_moderators",
         "_reactions",
         "_reopens_by_close",
@@ -276,6 +281,8 @@ class ThreadState:
         self._heads: set[bytes] = {thread_op.id}
         self._moderators: frozenset[bytes] = _EMPTY
         self._closed = False
+        self._live_comments = 0  # rule 8: comments less retracted ones
+        self._last_activity_ms = thread_op.timestamp_ms
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -316,6 +323,21 @@ class ThreadState:
 
     def is_suppressed(self, op_id: bytes) -> bool:
         return op_id in self._suppressed
+
+    def is_retracted(self, comment_id: bytes) -> bool:
+        """Whether the comment is here and its author has retracted it (rule 4)."""
+        entry = self._comments.get(comment_id)
+        return entry is not None and entry.retracted
+
+    @property
+    def comment_count(self) -> int:
+        """Comments less retracted ones (rule 8)."""
+        return self._live_comments
+
+    @property
+    def last_activity_ms(self) -> int:
+        """The greatest author timestamp among the thread's operations (rule 8)."""
+        return self._last_activity_ms
 
     def holds_all(self, op_ids: Iterable[bytes]) -> bool:
         """Whether every one of ``op_ids`` is applied here."""
@@ -398,6 +420,8 @@ class ThreadState:
         heads = self._heads
         heads.difference_update(parents)
         heads.add(op_id)
+        if op.timestamp_ms > self._last_activity_ms:
+            self._last_activity_ms = op.timestamp_ms
 
         if self._closes and kind in _SUPPRESSIBLE and self._suppress_on_arrival(op_id, control):
             self._suppressed.add(op_id)
@@ -418,7 +442,10 @@ class ThreadState:
                     for child_key in entry.children:
                         self._comments[child_key[2]].parent_edited_after = True
         elif kind is Kind.RETRACT:
-            self._comments[op.target].retracted = True
+            entry = self._comments[op.target]
+            if not entry.retracted:
+                entry.retracted = True
+                self._live_comments -= 1
         elif kind is Kind.REACT:
             entry = self._comments[op.target]
             if isinstance(entry.reactions, list):
@@ -444,6 +471,7 @@ class ThreadState:
         key = (height, op.timestamp_ms, op.id)
         entry = _Comment(op, key)
         self._comments[op.id] = entry
+        self._live_comments += 1
         parent = self._comments.get(op.target)
         if parent is None:
             _insert_sorted(self._top, key)

@@ -791,3 +791,25 @@ def test_replies_after_an_early_edit_see_it_and_replies_before_do_not() -> None:
     replies = [c for c in replica.view(plain[0].id).comments if c.depth == 1]
     assert replies
     assert all(c.parent_edited_after for c in replies)
+
+
+def test_activity_is_derived_by_the_thread_state() -> None:
+    """Rule 8: comments less retracted ones (a second retraction counts once), and the greatest
+    author timestamp of any operation, the thread's own included."""
+    story = Story()
+    state = story.replica.thread(story.thread.id)
+    assert (state.comment_count, state.last_activity_ms) == (0, story.thread.timestamp_ms)
+    first = story.comment(ALICE, ts=50_000)
+    second = story.comment(BOB, parent=first, ts=40_000)
+    assert (state.comment_count, state.last_activity_ms) == (2, 50_000)
+    story.retract(ALICE, first, ts=60_000)
+    story.retract(ALICE, first, ts=60_001)
+    assert state.is_retracted(first.id)
+    assert not state.is_retracted(second.id)
+    assert not state.is_retracted(b"\x00" * 32)
+    assert (state.comment_count, state.last_activity_ms) == (1, 60_001)
+    story.close(ts=70_000)
+    story.comment(BOB, ts=80_000)  # after the close: suppressed, still counted
+    assert (state.comment_count, state.last_activity_ms) == (2, 80_000)
+    replayed = story.replay(seed=3).thread(story.thread.id)
+    assert (replayed.comment_count, replayed.last_activity_ms) == (2, 80_000)

@@ -12,7 +12,6 @@ import trio
 import trio.testing
 from nacl.signing import SigningKey
 
-from p2pcomments import node as node_module
 from p2pcomments.core import ops as ops_module
 from p2pcomments.core.ops import (
     MAX_OPERATION_BYTES,
@@ -24,6 +23,7 @@ from p2pcomments.core.ops import (
 )
 from p2pcomments.core.replica import Applied, Duplicate, Outcome, Pending, Rejected
 from p2pcomments.node import Node, open_node
+from p2pcomments.node import ingest as node_module
 from p2pcomments.store.op_store import OpState
 
 from .conftest import FakeClock

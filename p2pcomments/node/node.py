@@ -1,0 +1,182 @@
+"""The Node: the one object an embedder needs. Open a data dir (`open_node`), write, ingest, read,
+watch.
+
+Where its parts live (rules in each module):
+
+- `p2pcomments.node.writes`: the local writes (`create_thread`, `comment`, ... `set_profile`); the
+  authoring rules they follow are `p2pcomments.core.authoring`'s.
+- `p2pcomments.node.ingest`: `ingest` and `ingest_verified`, the pipeline for outside operations.
+- `p2pcomments.node.changes`: `watch` and `subscribe_applied`, bounded and never waited for.
+- `p2pcomments.node.node_state`: what those share (replica, store, key, health) and the lookups.
+- `p2pcomments.node.opening`: `open_node`, which locks the data dir and loads the store.
+- this module: the reads (`thread_view`, `threads`, ...), statistics, maintenance, closing.
+
+Rules:
+
+1. Reads are synchronous and in memory; derived thread state (views, comment counts, last
+   activity) is core's (`ThreadState`), never kept beside it here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import trio
+
+from p2pcomments.core.ops import Kind, Operation
+from p2pcomments.core.textform import TextKind, display_id
+from p2pcomments.core.thread_state import ThreadView
+from p2pcomments.errors import NotFound
+from p2pcomments.node.changes import APPLIED_BUFFER, WATCH_BUFFER, ChangeStream
+from p2pcomments.node.ingest import Ingest
+from p2pcomments.node.values import AppliedBatch, NodeStatistics, ThreadSummary
+from p2pcomments.node.writes import LocalWrites
+
+__all__ = ["Node"]
+
+
+class Node(LocalWrites, Ingest):
+    """A data dir opened: its replica in memory, its store on disk, its author key unlocked.
+
+    Create with `open_node`. Reads are synchronous and in memory; writes and ingest are async and
+    return once durable. ``replica`` is for reading only.
+    """
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def thread_view(self, thread_id: bytes) -> ThreadView:
+        """The thread as shown. Raises `NotFound` for a thread not held here."""
+        return self._thread_state(thread_id).view(self.replica.names())
+
+    def threads(self) -> list[ThreadSummary]:
+        """Every thread held here, most recent activity first."""
+        names = self.replica.names()
+        summaries = []
+        for thread_id, state in self.replica.threads.items():
+            payload = state.payload
+            summaries.append(
+                ThreadSummary(
+                    id=thread_id,
+                    title=payload.title,
+                    url=payload.url,
+                    site=payload.site,
+                    owner=state.owner,
+                    owner_name=names.get(state.owner),
+                    comment_count=state.comment_count,
+                    last_activity_ms=state.last_activity_ms,
+                    closed=state.closed,
+                    timestamp_ms=state.thread_op.timestamp_ms,
+                )
+            )
+        summaries.sort(key=lambda s: (s.last_activity_ms, s.id), reverse=True)
+        return summaries
+
+    def get_operation(self, op_id: bytes) -> Operation | None:
+        """A held operation, applied or pending."""
+        return self.replica.get(op_id)
+
+    def resolve(self, op_id: bytes) -> tuple[bytes, Kind]:
+        """(thread id, kind) of a held operation (a thread resolves to itself).
+
+        Raises `NotFound` for an unknown id, and for a profile, which belongs to no thread.
+        """
+        op = self.replica.get(op_id)
+        if op is None:
+            raise NotFound(f"no operation {display_id(TextKind.OPERATION, op_id)} here")
+        thread_id = op.thread_id
+        if thread_id is None:
+            raise NotFound(
+                f"{display_id(TextKind.OPERATION, op_id)} is a profile, not part of a thread",
+                reason="not-in-thread",
+            )
+        return thread_id, op.kind
+
+    def export_operations(self, thread_id: bytes | None = None) -> list[bytes]:
+        """Canonical bytes of the thread's operations (or of everything, profiles included), each
+        after the operations it references, so `ingest` on another node applies them in one pass.
+        Pending operations come last (they will wait there too)."""
+        if thread_id is not None:
+            state = self._thread_state(thread_id)
+            ops = state.operations()
+            pending = [op for op in self.replica.pending_operations() if op.thread == thread_id]
+        else:
+            ops = sorted(self.replica.profile_operations(), key=lambda op: (op.timestamp_ms, op.id))
+            states = sorted(
+                self.replica.threads.values(),
+                key=lambda s: (s.thread_op.timestamp_ms, s.id),
+            )
+            for state in states:
+                ops.extend(state.operations())
+            pending = self.replica.pending_operations()
+        return [op.encoded for op in ops] + [op.encoded for op in pending]
+
+    def statistics(self) -> NodeStatistics:
+        store = self.store.statistics()
+        return NodeStatistics(
+            operations=self.replica.operation_count(),
+            threads=len(self.replica.threads),
+            pending=len(self.replica.pending),
+            rejected=self._rejected,
+            data_dir=str(self.data_dir),
+            author=self.author,
+            profiles=len(self.replica.profiles),
+            watchers=self._changes.watchers,
+            applied_subscribers=self._changes.subscribers,
+            database_bytes=store.database_bytes,
+            store_commits=store.commits,
+            load_seconds=self._load_seconds,
+            unloadable=self._unloadable,
+        )
+
+    # -- maintenance ---------------------------------------------------------------------------
+
+    async def integrity_check(self) -> list[str]:
+        """Problems in the database (SQLite's check and the views'), empty when all is well."""
+        return await trio.to_thread.run_sync(self.store.integrity_check)
+
+    async def rebuild_views(self) -> None:
+        """Recompute the store's view tables from its operations."""
+        self._check_writable()
+        await trio.to_thread.run_sync(self.store.rebuild_views)
+
+    # -- watching (`changes`) -------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def watch(
+        self, thread_id: bytes | None = None, *, max_buffered: int = WATCH_BUFFER
+    ) -> AsyncIterator[ChangeStream]:
+        """Live changes to one thread (or to all when None), from local writes and ingest alike::
+
+            async with node.watch(thread_id) as changes:
+                async for change in changes:
+                    ...
+
+        A thread not held yet may be watched (it may arrive). The iteration ends when the node
+        closes. A watcher that falls ``max_buffered`` changes behind gets one ``lagged`` change.
+        """
+        async with self._changes.watch(thread_id, max_buffered) as stream:
+            yield stream
+
+    @contextmanager
+    def subscribe_applied(
+        self, *, max_buffered: int = APPLIED_BUFFER
+    ) -> Iterator[trio.MemoryReceiveChannel[AppliedBatch]]:
+        """Every newly applied operation, local writes and ingested ones alike, as `AppliedBatch`
+        values (one per write or ingest call), for the networking layer to publish::
+
+            with node.subscribe_applied() as batches:
+                async for batch in batches:
+                    if batch.source != "gossip": ...publish batch.ops...
+
+        Bounded: when ``max_buffered`` batches are waiting, further ones are dropped and the next
+        delivered batch has ``lagged=True``. The channel ends when the node closes.
+        """
+        with self._changes.subscribe(max_buffered) as batches:
+            yield batches
+
+    async def _shutdown(self) -> None:
+        self._closed = True
+        self._changes.close()
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(self.store.close)

@@ -1,0 +1,162 @@
+"""`open_node`: lock a data dir, unlock its author key, open its store and load it into memory.
+
+Rules:
+
+1. The data dir is locked for the node's lifetime (`p2pcomments.store.lock`); closing commits what
+   is queued and releases the lock.
+2. Loading trusts the store's bytes (they were verified when they arrived) and re-derives
+   everything else; a stored operation that no longer decodes or applies is counted
+   (``unloadable``) and logged, not fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import trio
+from nacl.signing import SigningKey
+
+from p2pcomments import identity
+from p2pcomments.clock import wall_clock_ms
+from p2pcomments.core.ops import load_stored_operation
+from p2pcomments.core.replica import Rejected, Replica
+from p2pcomments.errors import InvalidOperation, PassphraseError, StoreError
+from p2pcomments.node.node import Node
+from p2pcomments.node.node_state import Loaded
+from p2pcomments.store.data_dir import database_path
+from p2pcomments.store.lock import DataDirLock
+from p2pcomments.store.op_store import OpState, OpStore, WriteBatch
+
+__all__ = ["open_node"]
+
+logger = logging.getLogger("p2pcomments.node")
+
+_MAX_DECODE_THREADS: Final = 4  # decoding holds the GIL for a third of its time: more would queue
+
+
+@asynccontextmanager
+async def open_node(
+    data_dir: Path | str | None = None,
+    *,
+    passphrase: str | None = None,
+    create_identity: bool = False,
+    clock: Callable[[], int] | None = None,
+    decode_threads: int | None = None,
+    defer_unlock: bool = False,
+) -> AsyncIterator[Node]:
+    """Open the node of ``data_dir`` (default: ``$P2PC_HOME``, else the user data dir).
+
+    Locks the data dir (`ConflictError` naming the holder's pid if another process has it), unlocks
+    the author key (`IdentityMissing` when there is none and ``create_identity`` is False;
+    `PassphraseError`), opens and migrates the store (`StoreError` if it is unusable) and loads
+    every stored operation into memory. ``clock`` returns ms since the epoch (tests inject one).
+    ``decode_threads`` bounds the threads verifying signatures in parallel (default: the CPUs,
+    at most 4). With ``defer_unlock``, an encrypted key and no passphrase still open the node,
+    for reading: local writes then raise `PassphraseError` (reason ``passphrase-required``)
+    before anything is signed. Closing commits what is queued and releases the lock.
+    """
+    directory = identity.resolve_data_dir(data_dir)
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"cannot create the data dir {directory}: {error}") from None
+    lock = DataDirLock.acquire(directory)
+    try:
+        if create_identity and not identity.has_identity(directory):
+            created = await trio.to_thread.run_sync(
+                lambda: identity.create_identity(directory, passphrase=passphrase)
+            )
+            author = _Author(public_key=created.public_key, signing_key=created.signing_key)
+        else:
+            author = await trio.to_thread.run_sync(
+                lambda: _load_author(directory, passphrase, defer_unlock=defer_unlock)
+            )
+        store = await trio.to_thread.run_sync(OpStore.open, database_path(directory))
+        try:
+            loaded = await trio.to_thread.run_sync(_load, store)
+        except BaseException:
+            store.close()
+            raise
+        threads = decode_threads or min(_MAX_DECODE_THREADS, _cpu_count())
+        node = Node(
+            data_dir=directory,
+            author=author.public_key,
+            signing_key=author.signing_key,
+            store=store,
+            loaded=loaded,
+            clock=clock or wall_clock_ms,
+            decode_threads=max(1, threads),
+        )
+        try:
+            yield node
+        finally:
+            await node._shutdown()
+    finally:
+        lock.release()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Author:
+    public_key: bytes
+    signing_key: SigningKey | None  # None: encrypted, and opened with defer_unlock
+
+
+def _load_author(directory: Path, passphrase: str | None, *, defer_unlock: bool) -> _Author:
+    try:
+        unlocked = identity.load_identity(directory, passphrase=passphrase)
+    except PassphraseError as error:
+        if not defer_unlock or error.reason != "passphrase-required":
+            raise
+        return _Author(public_key=identity.read_public_key(directory), signing_key=None)
+    return _Author(public_key=unlocked.public_key, signing_key=unlocked.signing_key)
+
+
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _load(store: OpStore) -> Loaded:
+    """Rebuild the replica from the store, in insertion order. Stored bytes were verified when
+    they arrived, so signatures are not checked again.
+
+    Rows stored as pending that the replica applies are marked applied on the way (a crash
+    between an operation's commit and the commit releasing its dependants leaves such rows).
+    Blocks: run it in a worker thread.
+    """
+    started = time.perf_counter()
+    replica = Replica()
+    unloadable = 0
+    stored_pending: list[bytes] = []
+    for raw, state in store.iter_operations():
+        try:
+            op = load_stored_operation(raw)
+        except InvalidOperation as error:
+            unloadable += 1
+            logger.warning("%s: a stored operation does not decode: %s", store.path, error)
+            continue
+        outcome = replica.apply(op).outcome
+        if state is OpState.PENDING:
+            stored_pending.append(op.id)
+        if isinstance(outcome, Rejected):
+            unloadable += 1
+            logger.warning(
+                "%s: stored operation %s is now rejected (%s)",
+                store.path,
+                op.id.hex(),
+                outcome.reason,
+            )
+    released = [
+        applied
+        for op_id in stored_pending
+        if op_id in replica and (applied := replica.get(op_id)) is not None
+    ]
+    if released:
+        store.write_blocking(WriteBatch(promote=released))
+    return Loaded(replica=replica, unloadable=unloadable, seconds=time.perf_counter() - started)
