@@ -15,8 +15,11 @@ from p2pcomments.api.bundle import BUNDLE_MEDIA_TYPE
 __all__ = ["EXTRA_ROUTES", "openapi_document"]
 
 _TEXT_FORMS: Final = {
-    "thread": ("thr_", "A thread id in text form (thr_…)."),
-    "comment": ("cmt_", "A comment id in text form (cmt_…)."),
+    "thread": ("thr_", "A thread id in text form (thr_…), or a prefix of one naming one thread."),
+    "comment": (
+        "cmt_",
+        "A comment id in text form (cmt_…), or a prefix of one naming one comment.",
+    ),
     "key": ("key_", "An author key in text form (key_…)."),
 }
 
@@ -42,6 +45,14 @@ EXTRA_ROUTES: Final = (
 )
 
 _S = dict[str, Any]
+
+# Thread and comment ids in paths may be any unique prefix of at least 4 characters
+# (`core.id_prefix`); a key must be whole.
+_PATTERNS: Final = {
+    "thread": "^{prefix}[a-z2-7]{{4,56}}$",
+    "comment": "^{prefix}[a-z2-7]{{4,56}}$",
+    "key": "^{prefix}[a-z2-7]{{56}}$",
+}
 
 
 def _string(description: str = "", *, nullable: bool = False) -> _S:
@@ -105,7 +116,13 @@ _SCHEMAS: Final[dict[str, _S]] = {
             "edited": _BOOL,
             "edits": {
                 "type": "array",
-                "items": _object({"id": _string(), "timestamp_ms": _INT, "body": _string()}),
+                "description": "The edits, by timestamp (the greatest gives the body shown).",
+                "items": {"$ref": "#/components/schemas/Version"},
+            },
+            "original": {
+                "oneOf": [{"$ref": "#/components/schemas/Version"}, {"type": "null"}],
+                "description": "The text as first written (id: the comment's); null once"
+                " retracted. With `edits`, the whole history.",
             },
             "retracted": _BOOL,
             "hidden": _BOOL,
@@ -121,8 +138,53 @@ _SCHEMAS: Final[dict[str, _S]] = {
                 ),
             },
             "parent_edited_after": _BOOL,
+            "answered_version": {
+                "oneOf": [{"$ref": "#/components/schemas/Version"}, {"type": "null"}],
+                "description": "For a reply with parent_edited_after: the version of the parent"
+                " it answered (the parent's original, or one of its edits); else null.",
+            },
             "after_close": _BOOL,
             "reply_count": _INT,
+        }
+    ),
+    "Version": _object(
+        {
+            "id": _string("cmt_… for the original text, op_… for an edit."),
+            "timestamp_ms": _INT,
+            "body": _string(),
+        }
+    ),
+    "Completeness": _object(
+        {
+            "verified": _INT,
+            "held": _INT,
+            "pending": _INT,
+            "rejected": _INT,
+            "digest": _string("The view's digest, as the thread's `digest`."),
+            "pending_operations": {
+                "type": "array",
+                "description": "Held and valid so far, waiting for the operations they miss.",
+                "items": _object(
+                    {
+                        "id": _string(),
+                        "kind": _string(),
+                        "missing": {"type": "array", "items": _string("op_…")},
+                    }
+                ),
+            },
+            "rejected_operations": {
+                "type": "array",
+                "description": "The most recent rejections (never stored), oldest first.",
+                "items": _object(
+                    {
+                        "id": _string(),
+                        "code": _string("The spec's reason code."),
+                        "message": _string(),
+                        "at_ms": _INT,
+                    }
+                ),
+            },
+            "rejections_since_ms": _INT,
         }
     ),
     "ThreadSummary": _object(
@@ -156,6 +218,11 @@ _SCHEMAS: Final[dict[str, _S]] = {
             "operation_count": _INT,
             "comment_count": _INT,
             "digest": _string("SHA-256 of the view, hex: equal on nodes that agree."),
+            "completeness": {
+                "oneOf": [{"$ref": "#/components/schemas/Completeness"}, {"type": "null"}],
+                "description": "Operations verified of those held, what is pending and what"
+                " was rejected here (since the node opened), and why.",
+            },
             "comments": {
                 "type": "array",
                 "description": "Display order (depth-first); each with its depth.",
@@ -264,7 +331,7 @@ def _parameters(path: str) -> list[_S]:
                 "in": "path",
                 "required": True,
                 "description": description,
-                "schema": {"type": "string", "pattern": f"^{prefix}[a-z2-7]{{56}}$"},
+                "schema": {"type": "string", "pattern": _PATTERNS[name].format(prefix=prefix)},
             }
         )
     return parameters

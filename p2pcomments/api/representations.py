@@ -29,7 +29,8 @@ from p2pcomments.core.replica import Applied, Duplicate, Outcome, Pending, Rejec
 from p2pcomments.core.textform import TextKind, format_id
 
 if TYPE_CHECKING:
-    from p2pcomments.core.thread_state import CommentView, ThreadView
+    from p2pcomments.core.completeness import ThreadCompleteness
+    from p2pcomments.core.thread_state import CommentView, EditView, ThreadView
     from p2pcomments.node import NodeStatistics, ThreadChange, ThreadSummary
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "JSONValue",
     "change_json",
     "comment_json",
+    "completeness_json",
     "key_text",
     "operation_json",
     "operation_text_id",
@@ -119,7 +121,21 @@ def operation_json(op: Operation) -> JSONObject:
     return result
 
 
+def _version(version: EditView, comment_id: bytes) -> JSONObject:
+    """One version of a comment's text: its original (the comment's id) or an edit (op_…)."""
+    kind = TextKind.COMMENT if version.id == comment_id else TextKind.OPERATION
+    return {
+        "id": _text_form(kind, version.id),
+        "timestamp_ms": version.timestamp_ms,
+        "body": version.body,
+    }
+
+
 def comment_json(comment: CommentView, thread_id: bytes) -> JSONObject:
+    """One comment. Its history is ``original`` then ``edits`` (both empty once retracted);
+    ``answered_version`` is the parent's version a reply flagged ``parent_edited_after``
+    answered (the parent's ``original`` or one of its ``edits``), else null."""
+    answered = comment.answered
     return {
         "id": _text_form(TextKind.COMMENT, comment.id),
         "author": key_text(comment.author),
@@ -137,6 +153,13 @@ def comment_json(comment: CommentView, thread_id: bytes) -> JSONObject:
             }
             for edit in comment.edits
         ],
+        "original": None
+        if comment.original_body is None
+        else {
+            "id": _text_form(TextKind.COMMENT, comment.id),
+            "timestamp_ms": comment.timestamp_ms,
+            "body": comment.original_body,
+        },
         "retracted": comment.retracted,
         "hidden": comment.hidden,
         "hidden_by": _optional_key(comment.hidden_by),
@@ -149,13 +172,45 @@ def comment_json(comment: CommentView, thread_id: bytes) -> JSONObject:
             for reaction in comment.reactions
         ],
         "parent_edited_after": comment.parent_edited_after,
+        "answered_version": None if answered is None else _version(answered, comment.parent),
         "after_close": comment.after_close,
         "reply_count": comment.reply_count,
     }
 
 
-def thread_json(view: ThreadView) -> JSONObject:
-    """The whole thread: header and every comment in display order, each with its depth."""
+def completeness_json(completeness: ThreadCompleteness, digest: bytes) -> JSONObject:
+    """How complete the thread is here (`core.completeness`), with the view's digest."""
+    return {
+        "verified": completeness.verified,
+        "held": completeness.held,
+        "pending": len(completeness.pending),
+        "rejected": completeness.rejected_count,
+        "digest": digest.hex(),
+        "pending_operations": [
+            {
+                "id": operation_text_id(item.id, item.kind),
+                "kind": item.kind.name.lower(),
+                "missing": [_text_form(TextKind.OPERATION, op_id) for op_id in item.missing],
+            }
+            for item in completeness.pending
+        ],
+        "rejected_operations": [
+            {
+                "id": _text_form(TextKind.OPERATION, item.id),
+                "code": item.reason,
+                "message": item.message,
+                "at_ms": item.at_ms,
+            }
+            for item in completeness.rejected
+        ],
+        "rejections_since_ms": completeness.rejections_since_ms,
+    }
+
+
+def thread_json(view: ThreadView, completeness: ThreadCompleteness | None = None) -> JSONObject:
+    """The whole thread: header and every comment in display order, each with its depth, and
+    (when given) how complete it is here."""
+    digest = view.digest()
     return {
         "id": _text_form(TextKind.THREAD, view.id),
         "title": view.title,
@@ -168,7 +223,8 @@ def thread_json(view: ThreadView) -> JSONObject:
         "moderators": [key_text(key) for key in view.moderators],
         "operation_count": view.operation_count,
         "comment_count": len(view.comments),
-        "digest": view.digest().hex(),
+        "digest": digest.hex(),
+        "completeness": None if completeness is None else completeness_json(completeness, digest),
         "comments": [comment_json(comment, view.id) for comment in view.comments],
     }
 

@@ -184,6 +184,83 @@ def test_thread_json_of_a_view() -> None:
     assert form["comments"][1]["parent"] == form["comments"][0]["id"]
     assert form["comments"][0]["reply_count"] == 1
     assert len(form["digest"]) == 64
+    assert form["completeness"] is None  # not given
+    json.dumps(form)
+
+
+def test_comment_json_has_the_whole_history_and_the_version_a_reply_answered() -> None:
+    owner = SigningKey.generate()
+    thread = make_operation(owner, ThreadPayload(title="T"), timestamp_ms=1)
+    comment = make_operation(
+        owner, CommentPayload(body="v1"), timestamp_ms=2, thread=thread.id, refs=(thread.id,)
+    )
+    reply = make_operation(
+        owner, CommentPayload(body="re v1"), timestamp_ms=3, thread=thread.id, refs=(comment.id,)
+    )
+    edit = make_operation(
+        owner,
+        EditPayload(body="v2"),
+        timestamp_ms=4,
+        thread=thread.id,
+        refs=(comment.id,),
+        deps=frozenset({reply.id}),
+    )
+    replica = Replica()
+    replica.merge([thread, comment, reply, edit])
+    form = thread_json(replica.view(thread.id))
+    first, answer = form["comments"]
+    assert first["body"] == "v2"
+    assert first["original"] == {"id": first["id"], "timestamp_ms": 2, "body": "v1"}
+    assert [(e["id"][:3], e["timestamp_ms"], e["body"]) for e in first["edits"]] == [
+        ("op_", 4, "v2")
+    ]
+    assert first["answered_version"] is None
+    assert answer["parent_edited_after"] is True
+    assert answer["answered_version"] == first["original"]
+    assert answer["original"]["body"] == "re v1"
+
+
+def test_completeness_json_names_what_waits_and_what_was_refused() -> None:
+    from p2pcomments.api.representations import completeness_json
+    from p2pcomments.core.completeness import RejectionLog, thread_completeness
+    from p2pcomments.core.replica import Rejected
+
+    owner, other = SigningKey.generate(), SigningKey.generate()
+    thread = make_operation(owner, ThreadPayload(title="T"), timestamp_ms=1)
+    comment = make_operation(
+        owner, CommentPayload(body="c"), timestamp_ms=2, thread=thread.id, refs=(thread.id,)
+    )
+    waiting = make_operation(
+        other, CommentPayload(body="w"), timestamp_ms=3, thread=thread.id, refs=(comment.id,)
+    )
+    forged = make_operation(
+        other, EditPayload(body="x"), timestamp_ms=3, thread=thread.id, refs=(comment.id,)
+    )
+    replica = Replica()
+    replica.merge([thread, waiting])
+    log = RejectionLog(since_ms=1000)
+    log.record(forged, Rejected(op_id=forged.id, reason="not-author", message="m"), at_ms=1001)
+    completeness = thread_completeness(
+        thread.id,
+        verified=len(replica.threads[thread.id]),
+        pending=[(waiting, replica.pending[waiting.id])],
+        log=log,
+    )
+    form = completeness_json(completeness, b"\x01" * 32)
+    assert form["verified"] == 1
+    assert form["held"] == 2
+    assert form["pending"] == 1
+    assert form["rejected"] == 1
+    assert form["digest"] == "01" * 32
+    [pending] = form["pending_operations"]
+    assert pending["id"].startswith("cmt_")
+    assert pending["kind"] == "comment"
+    assert len(pending["missing"]) == 1
+    assert pending["missing"][0].startswith("op_")
+    [refused] = form["rejected_operations"]
+    assert refused["id"].startswith("op_")
+    assert (refused["code"], refused["message"], refused["at_ms"]) == ("not-author", "m", 1001)
+    assert form["rejections_since_ms"] == 1000
     json.dumps(form)
 
 
