@@ -1,0 +1,126 @@
+// The reader UI at / of the daemon's local API: the threads held here (those followed marked),
+// one thread as a nested tree with everything the node's own identity can do in it. Writes go
+// through the token-protected API; the daemon puts the token in the page on 127.0.0.1 only.
+
+import { pickLanguage, translator } from "./i18n.js";
+import { ThreadView, injectStyle, h, visibleCount } from "./thread-ui.js";
+
+const root = document.getElementById("p2pc-reader");
+const token = document.querySelector('meta[name="p2pc-token"]')?.content || null;
+const lang = pickLanguage(null);
+const t = translator(lang);
+let me = null;
+let stop = () => {};
+
+class ApiError extends Error {}
+
+async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (method !== "GET") {
+    headers["Content-Type"] = "application/json";
+    if (token) headers.Authorization = `Bearer ${token}`;
+  }
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError((data && data.error && data.error.message) || `HTTP ${response.status}`);
+  return data;
+}
+
+const WRITES = {
+  comment: (v, a) => ["POST", `/api/threads/${v.id}/comments`, { body: a.body }],
+  reply: (v, a) => ["POST", `/api/comments/${a.id}/replies`, { body: a.body }],
+  edit: (v, a) => ["POST", `/api/comments/${a.id}/edits`, { body: a.body }],
+  retract: (v, a) => ["POST", `/api/comments/${a.id}/retract`, {}],
+  react: (v, a) => ["POST", `/api/comments/${a.id}/reactions`, { reaction: a.reaction }],
+  hide: (v, a) => ["POST", `/api/comments/${a.id}/hide`, { reason: "" }],
+  unhide: (v, a) => ["POST", `/api/comments/${a.id}/unhide`, { reason: "" }],
+  close: (v) => ["POST", `/api/threads/${v.id}/close`, { reason: "" }],
+  reopen: (v) => ["POST", `/api/threads/${v.id}/reopen`, { reason: "" }],
+  add_moderator: (v, a) => ["POST", `/api/threads/${v.id}/moderators`, { key: a.key }],
+};
+
+const status = h("p", { class: "p2pc-status", role: "status", "aria-live": "polite" });
+const say = (text) => (status.textContent = text);
+
+function live(path, onChange) {
+  stop();
+  let timer = null;
+  const source = new EventSource(path);
+  const changed = () => (clearTimeout(timer), (timer = setTimeout(onChange, 100)));
+  source.addEventListener("operation", changed);
+  source.addEventListener("lagged", changed);
+  source.onopen = changed; // after a reconnection, read again what may have been missed
+  stop = () => (source.close(), clearTimeout(timer));
+}
+
+async function showList() {
+  const [{ threads }, follows] = await Promise.all([api("GET", "/api/threads"), api("GET", "/api/follows").catch(() => ({}))]);
+  const followed = new Set(follows.threads || []);
+  const sites = new Set(follows.sites || []);
+  const list = h("ul", { class: "p2pc-threads" });
+  for (const thread of threads) {
+    const marks = [];
+    if (followed.has(thread.id) || sites.has(thread.site)) marks.push(t("follows"));
+    if (thread.closed) marks.push(t("closed"));
+    list.append(h("li", {},
+      h("a", { href: `#/t/${thread.id}`, text: thread.title || thread.url || thread.id }),
+      h("div", { class: "p2pc-meta" },
+        h("span", { text: t("comments", { n: thread.comment_count }) }),
+        h("bdi", { text: thread.owner_name || thread.owner.slice(0, 12) }),
+        h("time", { text: new Date(thread.last_activity_ms).toLocaleString(lang) }),
+        marks.length ? h("span", { text: marks.join(" · ") }) : null)));
+  }
+  root.replaceChildren(h("h1", { text: t("threads") }), status, threads.length ? list : h("p", { text: t("noThread") }));
+}
+
+async function showThread(id) {
+  const container = h("section", { "aria-live": "off" });
+  let view = null;
+  const ui = new ThreadView(container, {
+    me, t, lang,
+    header: (v) => h("p", { class: "p2pc-meta" },
+      v.url ? h("a", { href: /^https?:/i.test(v.url) ? v.url : "#", rel: "nofollow noopener", text: v.url }) : null,
+      h("bdi", { text: `${t("owner")}: ${v.owner_name || v.owner.slice(0, 12)}` }),
+      v.moderators.length ? h("span", { text: `${t("moderator")}: ${v.moderators.map((k) => k.slice(0, 12)).join(", ")}` }) : null,
+      h("code", { text: v.id })),
+    write: async (action, args) => {
+      const [method, path, body] = WRITES[action](view, args);
+      await api(method, path, body);
+      await reload();
+    },
+    report: (error) => say(t("error", { message: error.message })),
+  });
+  if (!token) ui.host.me = null; // read-only without the token
+  const reload = async () => {
+    view = await api("GET", `/api/threads/${id}`);
+    ui.render(view);
+    title.textContent = view.title || view.url || view.id;
+    document.title = `${title.textContent} (${visibleCount(view)})`;
+  };
+  const title = h("h1");
+  root.replaceChildren(h("p", {}, h("a", { href: "#/", text: `← ${t("back")}` })), title, status, container);
+  await reload();
+  live(`/api/threads/${id}/events`, () => reload().catch((e) => say(t("error", { message: e.message }))));
+}
+
+async function route() {
+  say("");
+  try {
+    const match = /^#\/t\/(thr_[a-z2-7]{56})$/.exec(location.hash);
+    if (match) await showThread(match[1]);
+    else {
+      await showList();
+      live("/api/events", () => showList().catch(() => {}));
+    }
+  } catch (error) {
+    say(t("error", { message: error.message }));
+  }
+}
+
+injectStyle();
+root.classList.add("p2pc");
+document.documentElement.lang = lang;
+api("GET", "/api/id").then((id) => (me = id.author), () => {}).finally(() => {
+  addEventListener("hashchange", route);
+  route();
+});

@@ -1,0 +1,207 @@
+// The blog widget: <div data-p2pc-url="…" data-p2pc-owner="key_…"> becomes the page's thread.
+// The reader's key lives in this browser (keys.js); every operation is signed here and posted to
+// a gateway, which can relay it but not alter it.
+
+import { parseId, hex } from "./crypto.js";
+import { makeOperation, normaliseText } from "./ops.js";
+import { pageThread } from "./pageurl.js";
+import { readerKey, exportKey, importKey, saveKey, KeyFileError } from "./keys.js";
+import { pickLanguage, translator } from "./i18n.js";
+import { Gateways, Outbox, GatewayError, Unreachable } from "./client.js";
+import { ThreadView, injectStyle, h } from "./thread-ui.js";
+
+const MOD_ACTIONS = { hide: 1, unhide: 2, add_moderator: 3, close: 5, reopen: 6 };
+
+export async function mountAll(scriptUrl, doc = document) {
+  const widgets = [];
+  for (const div of doc.querySelectorAll("[data-p2pc-url],[data-p2pc-owner]")) {
+    if (div.p2pc) continue;
+    div.p2pc = mount(div, scriptUrl);
+    widgets.push(div.p2pc);
+  }
+  return Promise.all(widgets);
+}
+
+export async function mount(div, scriptUrl) {
+  injectStyle(div.ownerDocument);
+  const lang = pickLanguage(div.dataset.p2pcLang, div.ownerDocument);
+  const t = translator(lang);
+  const status = h("p", { class: "p2pc-status", role: "status", "aria-live": "polite" });
+  const body = h("div", {}, h("p", { class: "p2pc-note", text: t("loading") }));
+  const panel = h("div");
+  div.replaceChildren(body, status, panel);
+  div.classList.add("p2pc");
+  div.lang = lang;
+  const say = (text) => (status.textContent = text);
+  try {
+    const list = (div.dataset.p2pcGateways || new URL(scriptUrl).origin).split(",").map((s) => s.trim()).filter(Boolean);
+    const owner = await parseId(div.dataset.p2pcOwner || "", ["key"]);
+    const page = await pageThread(owner, div.dataset.p2pcUrl || div.ownerDocument.location.href);
+    const aliases = (div.dataset.p2pcAliases || "").split(",").map((s) => s.trim()).filter(Boolean);
+    const widget = new Widget({ div, body, status, panel, t, lang, list, owner, page, aliases, say });
+    await widget.start();
+    return widget;
+  } catch (error) {
+    body.replaceChildren(h("p", { class: "p2pc-note", text: t("failed") }));
+    say(t("error", { message: error.message }));
+    throw error;
+  }
+}
+
+class Widget {
+  constructor(o) {
+    Object.assign(this, o);
+    this.gateways = new Gateways(o.list, { onState: () => this.showState() });
+    this.outbox = new Outbox(this.gateways);
+    this.view = null;
+    this.reloading = null;
+  }
+
+  async start() {
+    this.key = await readerKey();
+    this.ui = new ThreadView(this.body, {
+      me: this.key.keyText, t: this.t, lang: this.lang,
+      write: (action, args) => this.write(action, args),
+      report: (error) => this.report(error),
+    });
+    this.renderPanel();
+    await this.reload().catch((error) => this.report(error));
+    this.stopWatching = this.gateways.watch(`/api/threads/${this.page.idText}/events`, () => this.onChange());
+    addEventListener("online", () => this.flush());
+    this.flushTimer = setInterval(() => this.outbox.entries().length && this.flush(), 5000);
+    this.flush();
+  }
+
+  emptyView() {
+    return { id: this.page.idText, owner: null, moderators: [], closed: false, comments: [], deps: [] };
+  }
+
+  // The page's thread from a gateway (an empty thread if no one has written in it yet).
+  async load() {
+    const query = new URLSearchParams({ url: this.page.url, owner: hex(this.owner) });
+    for (const alias of this.aliases) query.append("alias", alias);
+    try {
+      return await this.gateways.get(`/api/page?${query}`);
+    } catch (error) {
+      if (!(error instanceof GatewayError && error.status === 404)) throw error;
+    }
+    try {
+      return await this.gateways.get(`/api/threads/${this.page.idText}`);
+    } catch (error) {
+      if (error instanceof GatewayError && error.status === 404) return this.emptyView();
+      throw error;
+    }
+  }
+
+  reload() {
+    if (!this.reloading) {
+      this.reloading = this.load().then((view) => {
+        this.view = view.thread || view;
+        this.ui.render(this.view);
+        this.showState();
+      }).finally(() => (this.reloading = null));
+    }
+    return this.reloading;
+  }
+
+  onChange() {
+    clearTimeout(this.changeTimer);
+    this.changeTimer = setTimeout(() => {
+      this.reload().catch((error) => this.report(error));
+      this.flush();
+    }, 100);
+  }
+
+  async flush() {
+    const sent = await this.outbox.flush((entry, error) => this.report(error));
+    if (sent) await this.reload().catch(() => {});
+    this.showState();
+  }
+
+  showState() {
+    const waiting = this.outbox.entries().length;
+    const parts = [];
+    if (this.gateways.down) parts.push(this.t("offline"));
+    if (waiting) parts.push(this.t("queued", { n: waiting }));
+    this.say(parts.join(" "));
+  }
+
+  report(error) {
+    if (error instanceof KeyFileError)
+      this.say(error.reason === "encrypted" ? this.t("encrypted") : `${this.t("badKey")} (${error.message})`);
+    else if (error instanceof Unreachable) this.showState();
+    else this.say(this.t("error", { message: error.message }));
+  }
+
+  async sign(fields) {
+    return makeOperation(this.key.signer, { timestampMs: Date.now(), ...fields });
+  }
+
+  async write(action, args) {
+    const thread = this.page.id;
+    const deps = await Promise.all(((this.view && this.view.deps) || []).map((d) => parseId(d)));
+    const target = args.id ? await parseId(args.id, ["cmt", "thr"]) : thread;
+    const common = { thread, refs: [target], deps };
+    let fields;
+    if (action === "comment" || action === "reply") fields = { ...common, kind: "comment", payload: { body: normaliseText(args.body) } };
+    else if (action === "edit") fields = { ...common, kind: "edit", payload: { body: normaliseText(args.body) } };
+    else if (action === "retract") fields = { ...common, kind: "retract", payload: {} };
+    else if (action === "react") fields = { ...common, kind: "react", payload: { reaction: args.reaction } };
+    else if (action in MOD_ACTIONS) {
+      const subject = action === "add_moderator" ? await parseId(args.key, ["key"]) : null;
+      fields = { ...common, kind: "moderate", payload: { action: MOD_ACTIONS[action], subject, reason: "" } };
+    } else throw new Error(`unknown action ${action}`);
+    const op = await this.sign(fields);
+    const ops = this.view && this.view.owner ? [op.encoded] : [this.page.encoded, op.encoded];
+    const result = await this.outbox.send(this.page.idText, ops);
+    if (result.queued) this.showState();
+    else await this.reload();
+  }
+
+  renderPanel() {
+    const t = this.t;
+    const nameId = `p2pc-name-${Math.random().toString(36).slice(2)}`;
+    const keyId = `${nameId}-key`;
+    const name = h("input", { type: "text", id: nameId, maxlength: 64, autocomplete: "nickname" });
+    name.value = localStorage.getItem("p2pc.name") || "";
+    const nameForm = h("form", {}, h("label", { for: nameId, text: t("name") }), name, h("button", { type: "submit", text: t("setName") }));
+    nameForm.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const text = normaliseText(name.value).trim();
+      if (!text) return;
+      try {
+        const op = await this.sign({ kind: "profile", payload: { name: text } });
+        localStorage.setItem("p2pc.name", text);
+        const result = await this.outbox.send(null, [op.encoded]);
+        if (!result.queued) await this.reload();
+      } catch (error) {
+        this.report(error);
+      }
+    });
+    const area = h("textarea", { id: keyId, spellcheck: "false", rows: 7 });
+    const exportButton = h("button", { type: "button", text: t("export"), onclick: async () => {
+      area.value = await exportKey(this.key);
+      area.select();
+    } });
+    const importButton = h("button", { type: "button", text: t("import"), onclick: async () => {
+      try {
+        const key = await importKey(area.value);
+        saveKey(key.seed);
+        this.key = key;
+        this.ui.host.me = key.keyText;
+        this.renderPanel();
+        if (this.view) this.ui.render(this.view);
+        this.say(key.keyText);
+      } catch (error) {
+        this.report(error);
+      }
+    } });
+    this.panel.replaceChildren(h("details", { class: "p2pc-key" },
+      h("summary", { text: t("key") }),
+      h("p", { class: "p2pc-note", text: t("keyHelp") }),
+      h("p", {}, h("code", { text: this.key.keyText })),
+      nameForm,
+      h("label", { for: keyId, text: t("pasteKey") }), area,
+      h("div", { class: "p2pc-actions" }, exportButton, importButton)));
+  }
+}
