@@ -21,6 +21,7 @@ __all__ = [
     "InvalidOperation",
     "NotFound",
     "P2PCommentsError",
+    "PageUrlError",
     "PassphraseError",
     "StoreError",
     "TextFormError",
@@ -68,6 +69,17 @@ class TextFormError(P2PCommentsError, ValueError):
 
     http_status = 400
     default_reason = "bad-text-form"
+
+
+class PageUrlError(P2PCommentsError, ValueError):
+    """A URL that can't name a web page's thread (protocol/SPEC.md §10.1).
+
+    ``reason`` is ``not-a-url``, ``unsupported-scheme``, ``no-host``, ``bad-host``, ``bad-port``,
+    ``bad-character`` or ``too-long``.
+    """
+
+    http_status = 400
+    default_reason = "not-a-url"
 
 
 class NotFound(P2PCommentsError, LookupError):

@@ -695,8 +695,8 @@ def invalid_cases() -> list[tuple[str, str, str, bytes]]:
         (
             "moderate-unknown-action",
             "bad-field",
-            "moderation action 7",
-            _signed(kind=int(Kind.MODERATE), payload=(7, None, "")),
+            "moderation action 8",
+            _signed(kind=int(Kind.MODERATE), payload=(8, None, "")),
         ),
         (
             "hide-with-subject",

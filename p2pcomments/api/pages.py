@@ -2,7 +2,9 @@
 
 Server-rendered, no script. Every value from an operation goes through `html.escape`; links are
 only made of ``http``/``https`` URLs. Hidden comments and comments made after the thread was
-closed are shown as placeholders (their replies stay in place), as retracted ones are.
+closed are shown as placeholders (their replies stay in place), as retracted ones are. An
+edited comment carries its whole history (original first, with times), a reply marked "parent
+edited after" the version of the parent it answered, and the thread its completeness line.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ from datetime import UTC, datetime
 from html import escape
 from typing import TYPE_CHECKING, Final
 
-from p2pcomments.api.representations import short_key
+from p2pcomments.api.representations import completeness_json, short_key
+from p2pcomments.cli.render import describe_completeness
 from p2pcomments.core.textform import TextKind, format_id
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from p2pcomments.core.thread_state import CommentView, ThreadView
+    from p2pcomments.core.completeness import ThreadCompleteness
+    from p2pcomments.core.thread_state import CommentView, EditView, ThreadView
     from p2pcomments.node import ThreadSummary
 
 __all__ = ["error_page", "index_page", "thread_page"]
@@ -34,6 +38,10 @@ a { color: #0650a0; }
 .tombstone { color: #888; font-style: italic; }
 .marker { color: #a05a00; font-size: 0.8rem; margin-left: 0.4rem; }
 code { font-size: 0.8rem; }
+.history, .answered { font-size: 0.85rem; color: #555; margin: 0.25rem 0; }
+.history ol { margin: 0.25rem 0; padding-left: 1.5rem; }
+.answered blockquote { margin: 0.25rem 0 0 0.5rem; padding-left: 0.5rem;
+                       border-left: 2px solid #ccc; }
 """
 
 
@@ -84,6 +92,36 @@ def index_page(threads: Sequence[ThreadSummary]) -> str:
     return _document("p2pcomments", f"<h1>Threads</h1>{items}")
 
 
+def _versions(comment: CommentView) -> str:
+    """An edited comment's history: every version, original first, with its time."""
+    if comment.original_body is None or not comment.edits:
+        return ""
+    items = [
+        f"<li>{_time(comment.timestamp_ms)} (original)<div class='body'>"
+        f"{escape(comment.original_body)}</div></li>"
+    ]
+    items.extend(
+        f"<li>{_time(edit.timestamp_ms)}<div class='body'>{escape(edit.body)}</div></li>"
+        for edit in comment.edits
+    )
+    count = len(comment.edits) + 1
+    return (
+        f"<details class='history'><summary>history: {count} versions</summary>"
+        f"<ol>{''.join(items)}</ol></details>"
+    )
+
+
+def _answered(version: EditView | None, parent: bytes) -> str:
+    if version is None:
+        return ""
+    which = "its original" if version.id == parent else "an edit"
+    return (
+        f"<details class='answered'><summary>answered an earlier version of its parent "
+        f"({which}, {_time(version.timestamp_ms)})</summary>"
+        f"<blockquote class='body'>{escape(version.body)}</blockquote></details>"
+    )
+
+
 def _comment(comment: CommentView) -> str:
     markers = []
     if comment.edits and not comment.retracted:
@@ -108,6 +146,7 @@ def _comment(comment: CommentView) -> str:
         reactions = " ".join(f"{escape(r.reaction)} {len(r.authors)}" for r in comment.reactions)
         if reactions:
             body += f"<div class='meta'>{reactions}</div>"
+        body += _versions(comment) + _answered(comment.answered, comment.parent)
     indent = min(comment.depth, _MAX_INDENT) * 1.5
     comment_id = format_id(TextKind.COMMENT, comment.id)
     return (
@@ -118,7 +157,15 @@ def _comment(comment: CommentView) -> str:
     )
 
 
-def thread_page(view: ThreadView) -> str:
+def _completeness(view: ThreadView, completeness: ThreadCompleteness | None) -> str:
+    if completeness is None:
+        return ""
+    digest = view.digest()
+    line = describe_completeness(completeness_json(completeness, digest))
+    return f"<p class='meta completeness' title='view digest {digest.hex()}'>{escape(line)}</p>"
+
+
+def thread_page(view: ThreadView, completeness: ThreadCompleteness | None = None) -> str:
     title = view.title or view.url or "(untitled)"
     closed = "<span class='marker'>[closed]</span>" if view.closed else ""
     header = (
@@ -126,6 +173,7 @@ def thread_page(view: ThreadView) -> str:
         f"<p class='meta'>{_link(view.url)} started by {_who(view.owner_name, view.owner)} · "
         f"{_time(view.timestamp_ms)} · {len(view.comments)} comments · "
         f"<code>{format_id(TextKind.THREAD, view.id)}</code></p>"
+        + _completeness(view, completeness)
     )
     comments = "".join(_comment(comment) for comment in view.comments)
     return _document(title, header + (comments or "<p>No comments yet.</p>"))

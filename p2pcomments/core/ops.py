@@ -16,6 +16,11 @@ Rules this module enforces (protocol/SPEC.md §2-§4 states them for other imple
 6. A comment's payload is ``[body]`` or, for a comment imported from another system,
    ``[body, provenance]`` (`Provenance`): who wrote it there, when, under which id. Provenance is
    what the importer states, signed by the importer's key; nothing checks it against the source.
+7. A *page thread* (SPEC §10.2) is the one operation that is not signed: a thread whose fields
+   all follow from (owner, page URL): timestamp 0, empty title, url in normal form
+   (`core.page_url`), site its host, and a signature of 64 zero bytes. An operation is authentic
+   (`verify_operation`, the one place this is decided) iff it is in that page form with the zero
+   signature, or it is not in page form and its signature verifies.
 """
 
 from __future__ import annotations
@@ -33,13 +38,15 @@ from nacl._sodium import ffi as _sodium_ffi
 from nacl._sodium import lib as _sodium_lib
 from nacl.signing import SigningKey
 
-from p2pcomments.errors import DecodeError, InvalidOperation
+from p2pcomments.core.page_url import normalise_page_url, page_site
+from p2pcomments.errors import DecodeError, InvalidOperation, PageUrlError
 
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_DEPS",
     "MAX_OPERATION_BYTES",
     "OP_SIGNING_DOMAIN",
+    "PAGE_THREAD_SIGNATURE",
     "PROTOCOL_VERSION",
     "CommentPayload",
     "EditPayload",
@@ -57,13 +64,18 @@ __all__ = [
     "claimed_id",
     "decode_operation",
     "decode_operations",
+    "is_page_thread",
     "load_stored_operation",
     "make_operation",
+    "page_thread",
+    "page_thread_id",
+    "verify_operation",
     "verify_signature",
 ]
 
 PROTOCOL_VERSION: Final = 1
 OP_SIGNING_DOMAIN: Final = b"p2pcomments/op/v1\x00"
+PAGE_THREAD_SIGNATURE: Final = bytes(64)  # what a page thread carries instead of a signature
 
 MAX_OPERATION_BYTES: Final = 40 * 1024
 MAX_BODY_BYTES: Final = 32 * 1024
@@ -116,6 +128,7 @@ class ModAction(IntEnum):
     REMOVE_MODERATOR = 4
     CLOSE = 5
     REOPEN = 6
+    RETITLE = 7
 
 
 class EntryKind(IntEnum):
@@ -129,6 +142,9 @@ class EntryKind(IntEnum):
 THREAD_LEVEL_ACTIONS: Final = frozenset(
     {ModAction.ADD_MODERATOR, ModAction.REMOVE_MODERATOR, ModAction.CLOSE, ModAction.REOPEN}
 )
+"""The control operations (SPEC §5 rule 5): what decides who moderates and whether it is closed."""
+THREAD_TARGET_ACTIONS: Final = THREAD_LEVEL_ACTIONS | {ModAction.RETITLE}
+"""The actions whose ``refs[0]`` is the thread itself; the others target a comment."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -317,7 +333,10 @@ def _payload_from_wire(kind: Kind, raw: object) -> Payload:
             raise _fail("bad-field", f"{action.name.lower()} takes no moderator key")
         else:
             subject = None
-        reason = _check_text(reason_raw, "reason", MAX_REASON_BYTES, multiline=True, empty=True)
+        if action is ModAction.RETITLE:  # the reason is the new title: one line
+            reason = _check_text(reason_raw, "title", MAX_TITLE_BYTES, multiline=False, empty=True)
+        else:
+            reason = _check_text(reason_raw, "reason", MAX_REASON_BYTES, multiline=True, empty=True)
         return ModeratePayload(action=action, subject=subject, reason=reason)
     name = _check_text(raw[0], "name", MAX_NAME_BYTES, multiline=False, empty=False)
     return ProfilePayload(name=name)
@@ -448,8 +467,8 @@ def _check_envelope(fields: tuple[Any, ...]) -> tuple[Kind, Payload]:
     if kind is Kind.MODERATE:
         assert isinstance(payload, ModeratePayload)
         at_thread = refs[0] == thread
-        if (payload.action in THREAD_LEVEL_ACTIONS) != at_thread:
-            where = "the thread" if payload.action in THREAD_LEVEL_ACTIONS else "a comment"
+        if (payload.action in THREAD_TARGET_ACTIONS) != at_thread:
+            where = "the thread" if payload.action in THREAD_TARGET_ACTIONS else "a comment"
             raise _fail("bad-reference", f"{payload.action.name.lower()} must target {where}")
     elif kind is not Kind.COMMENT and not standalone and refs[0] == thread:
         raise _fail("bad-reference", f"a {kind.name.lower()} must target a comment")
@@ -467,7 +486,8 @@ def make_operation(
 ) -> Operation:
     """Build and sign an operation. Raises `InvalidOperation` if it breaks a structural rule.
 
-    ``deps`` may be given in any order; they are sorted as the encoding requires.
+    ``deps`` may be given in any order; they are sorted as the encoding requires. A page thread
+    carries no signature: build it with `page_thread`.
     """
     kind = _PAYLOAD_KIND[type(payload)]
     author = bytes(signing_key.verify_key)
@@ -482,6 +502,12 @@ def make_operation(
         _payload_to_wire(payload),
     )
     _check_envelope(fields)
+    if timestamp_ms == 0 and type(payload) is ThreadPayload and _is_page_form(payload):
+        raise InvalidOperation(
+            "a thread with timestamp 0, no title and its page's URL and site is a page thread,"
+            " which carries no signature: build it with page_thread",
+            reason="bad-field",
+        )
     unsigned = msgpack.packb(fields, use_bin_type=True)
     op_id = hashlib.sha256(unsigned).digest()
     signature = signing_key.sign(OP_SIGNING_DOMAIN + op_id).signature
@@ -560,7 +586,7 @@ def decode_operation(data: bytes, *, verify: bool = True) -> Operation:
     verified and stored itself.
     """
     op = _parse(data)
-    if verify and not _signed_by_author(op):
+    if verify and not _authentic(op):
         raise InvalidOperation(_BAD_SIGNATURE, reason="bad-signature")
     return op
 
@@ -580,7 +606,7 @@ def decode_operations(items: Sequence[bytes]) -> list[Operation | InvalidOperati
         except InvalidOperation as error:
             results.append(error)
     for index, op in enumerate(results):
-        if type(op) is Operation and not _signed_by_author(op):
+        if type(op) is Operation and not _authentic(op):
             results[index] = InvalidOperation(_BAD_SIGNATURE, reason="bad-signature")
     return results
 
@@ -672,8 +698,17 @@ def claimed_id(data: bytes) -> bytes | None:
     return hashlib.sha256(_UNSIGNED_HEADER + data[1:-_SIGNATURE_TAIL]).digest()
 
 
+def verify_operation(op: Operation) -> None:
+    """Raise `InvalidOperation` (reason ``bad-signature``) unless ``op`` is authentic (rule 7):
+    what `decode_operation` checks after parsing, for an operation decoded with ``verify=False``."""
+    if not _authentic(op):
+        raise InvalidOperation(_BAD_SIGNATURE, reason="bad-signature")
+
+
 def verify_signature(author: bytes, op_id: bytes, signature: bytes) -> None:
-    """Raise `InvalidOperation` (reason ``bad-signature``) unless ``signature`` is ``author``'s."""
+    """Raise `InvalidOperation` (reason ``bad-signature``) unless ``signature`` is ``author``'s
+    Ed25519 signature of the operation ``op_id``. The bare signature check: whether an operation
+    is authentic is `verify_operation`'s to say (a page thread has no signature)."""
     # libsodium's crypto_sign_open, the function PyNaCl's VerifyKey.verify calls, so acceptance
     # rules are libsodium's exactly; called through PyNaCl's own cffi binding with no output
     # buffer (libsodium allows NULL there), which skips two allocations and a copy per operation:
@@ -685,10 +720,59 @@ def verify_signature(author: bytes, op_id: bytes, signature: bytes) -> None:
         raise InvalidOperation(_BAD_SIGNATURE, reason="bad-signature")
 
 
-def _signed_by_author(op: Operation) -> bool:
-    """`verify_signature` for a decoded operation, whose field lengths decoding has checked."""
-    signed = op.signature + OP_SIGNING_DOMAIN + op.id
+def _authentic(op: Operation) -> bool:
+    """Rule 7 for a decoded operation, whose field lengths decoding has checked."""
+    signature = op.signature
+    if signature == PAGE_THREAD_SIGNATURE:
+        return is_page_thread(op)
+    if op.timestamp_ms == 0 and op.kind is Kind.THREAD and is_page_thread(op):
+        return False  # signed, a page thread would have two byte forms of one id
+    signed = signature + OP_SIGNING_DOMAIN + op.id
     return bool(_crypto_sign_open(_NULL, _NULL, signed, len(signed), op.author) == 0)
+
+
+# -- page threads (SPEC §10.2) --------------------------------------------------------------------
+
+
+def is_page_thread(op: Operation) -> bool:
+    """Whether ``op`` has a page thread's form (rule 7), whatever its signature field holds."""
+    if op.kind is not Kind.THREAD or op.timestamp_ms != 0:
+        return False
+    payload = op.payload
+    assert isinstance(payload, ThreadPayload)
+    return _is_page_form(payload)
+
+
+def _is_page_form(payload: ThreadPayload) -> bool:
+    url = payload.url
+    if payload.title or url is None:
+        return False
+    try:
+        normal = normalise_page_url(url)
+    except PageUrlError:
+        return False
+    return normal == url and payload.site == page_site(normal)
+
+
+def page_thread(owner: bytes, url: str) -> Operation:
+    """The page thread of ``url`` owned by ``owner`` (SPEC §10.2): the same operation whoever
+    makes it, so anyone may. Raises `PageUrlError` for a URL that can't name a page, and
+    `InvalidOperation` for an owner that is not 32 bytes."""
+    if type(owner) is not bytes or len(owner) != 32:
+        raise InvalidOperation("an owner key is 32 bytes", reason="bad-field")
+    normal = normalise_page_url(url)
+    payload = ThreadPayload(title="", url=normal, site=page_site(normal))
+    fields = (PROTOCOL_VERSION, int(Kind.THREAD), owner, None, (), (), 0, _payload_to_wire(payload))
+    _check_envelope(fields)  # the URL's normal form is ASCII within the url and site limits
+    unsigned = msgpack.packb(fields, use_bin_type=True)
+    encoded = msgpack.packb((*fields, PAGE_THREAD_SIGNATURE), use_bin_type=True)
+    op_id = hashlib.sha256(unsigned).digest()
+    return _build(op_id, Kind.THREAD, fields, payload, PAGE_THREAD_SIGNATURE, encoded)
+
+
+def page_thread_id(owner: bytes, url: str) -> bytes:
+    """The id of `page_thread` (owner, url): the thread a page's comments go to."""
+    return page_thread(owner, url).id
 
 
 _PACKERS: list[msgpack.Packer] = []  # idle packers; as many as threads ever decoded at once

@@ -16,7 +16,8 @@ Rules (protocol/SPEC.md §5-§6 states them for other implementations):
 4. Edits: the body shown is that of the edit with the greatest (timestamp, id), else the original.
    A retraction is final: the comment stays as a tombstone (replies stay attached), with no body.
 5. Reactions: one per (author, comment), the greatest (timestamp, id) wins; the empty reaction
-   withdraws. Hide/unhide: the greatest (timestamp, id) among valid ones wins.
+   withdraws. Hide/unhide: the greatest (timestamp, id) among valid ones wins. So does a retitle
+   (by the owner or a moderator), whose text is then the thread's title.
 6. Closing is causal, not by clock: an effective close C *suppresses* every comment, edit and
    reaction outside C's causal past, unless a reopen R that has C in its past also has that
    operation in its past or in its future. Suppressed operations are kept and marked, never shown
@@ -239,6 +240,7 @@ class ThreadState:
         "_reopens_by_close",
         "_suppressed",
         "_suppressing",
+        "_title_winner",
         "_top",
         "id",
         "ops",
@@ -281,6 +283,7 @@ class ThreadState:
         self._heads: set[bytes] = {thread_op.id}
         self._moderators: frozenset[bytes] = _EMPTY
         self._closed = False
+        self._title_winner: Operation | None = None  # the retitle that gives the title shown
         self._live_comments = 0  # rule 8: comments less retracted ones
         self._last_activity_ms = thread_op.timestamp_ms
 
@@ -316,6 +319,13 @@ class ThreadState:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def title(self) -> str:
+        """The title shown: the winning retitle's (the greatest (timestamp, id) among the valid
+        ones), else the thread operation's own."""
+        winner = self._title_winner
+        return self.payload.title if winner is None else winner.payload.reason  # type: ignore[union-attr]
 
     @property
     def moderators(self) -> frozenset[bytes]:
@@ -461,6 +471,10 @@ class ThreadState:
                 entry.hide_winner = op
         elif action is ModAction.CLOSE:
             self._apply_close(op_id)
+        elif action is ModAction.RETITLE:
+            winner = self._title_winner
+            if winner is None or _lww_key(op) > _lww_key(winner):
+                self._title_winner = op
         elif action is ModAction.REOPEN:
             self._apply_reopen(op_id, control)
         else:  # add or remove a moderator
@@ -632,7 +646,7 @@ class ThreadState:
             id=self.id,
             owner=self.owner,
             owner_name=names.get(self.owner),
-            title=self.payload.title,
+            title=self.title,
             url=self.payload.url,
             site=self.payload.site,
             timestamp_ms=self.thread_op.timestamp_ms,

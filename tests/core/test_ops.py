@@ -301,7 +301,7 @@ def test_bad_field_author() -> None:
 @pytest.mark.parametrize(
     "payload",
     [
-        (7, None, ""),  # unknown action
+        (8, None, ""),  # unknown action
         (int(ModAction.HIDE), b"\x01" * 32, ""),  # hide takes no subject
         (int(ModAction.ADD_MODERATOR), None, ""),  # add needs a subject
         (int(ModAction.REMOVE_MODERATOR), b"\x01" * 31, ""),  # short subject
