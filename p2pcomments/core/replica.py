@@ -10,6 +10,11 @@ Rules:
 3. Rejection is final and deterministic. An operation that waits on a rejected one is rejected too
    (``bad-reference``), as it would be on every node.
 4. Profiles are last-writer-wins per author by (timestamp, id).
+5. `verdict` judges an operation without applying it, for a gossip validator that must answer at
+   once: the rejection reason when its thread and every parent are applied here (or one of them
+   is a profile, or applied in another thread), else None (it is valid, or only the arrival of
+   what it references decides). It never judges by what is pending or rejected here, so every
+   node that holds the same applied operations reaches the same verdict.
 """
 
 from __future__ import annotations
@@ -146,6 +151,29 @@ class Replica:
 
     def operation_count(self) -> int:
         return len(self._thread_of) + len(self._profile_ops)
+
+    def verdict(self, op: Operation) -> str | None:
+        """Why ``op`` would be rejected, if that can be told now (rule 5); None otherwise."""
+        if op.kind is Kind.THREAD or op.kind is Kind.PROFILE:
+            return None
+        thread_id = op.thread
+        assert thread_id is not None
+        for parent in (thread_id, *op.parents):
+            parent_thread = self._thread_of.get(parent)
+            if parent_thread is None:
+                if parent in self._profile_ops:  # applied but in no thread: a profile
+                    return "wrong-thread"
+                return None  # not here yet, or pending: only the arrival decides
+            if parent_thread != thread_id:
+                return "wrong-thread"
+        state = self.threads.get(thread_id)
+        if state is None:
+            return "wrong-thread"
+        try:
+            state.check(op)
+        except InvalidOperation as error:
+            return error.reason
+        return None
 
     # -- applying ------------------------------------------------------------------------------
 

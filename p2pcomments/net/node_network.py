@@ -92,7 +92,7 @@ if TYPE_CHECKING:
 
     from p2pcomments.node import AppliedBatch, Node
 
-__all__ = ["NodeNetwork", "context_violation", "open_network"]
+__all__ = ["NodeNetwork", "open_network"]
 
 logger = logging.getLogger(__name__)
 
@@ -251,31 +251,6 @@ def _declined(session: SyncSession) -> bool:
 
 def _peer_id_bytes(peer_id: str) -> bytes:
     return ID.from_base58(peer_id).to_bytes()
-
-
-def context_violation(replica: Replica, op: Operation) -> str | None:
-    """Core's reason for rejecting ``op`` if its thread and parents are all applied here (rule 3);
-    None when it is valid or can't be judged yet (something it references is not applied here)."""
-    if op.kind is Kind.THREAD or op.kind is Kind.PROFILE:
-        return None
-    thread_id = op.thread
-    assert thread_id is not None
-    for parent in (thread_id, *op.parents):
-        parent_thread = replica.thread_of(parent)
-        if parent_thread is None:
-            if parent in replica:  # applied but in no thread: a profile
-                return "wrong-thread"
-            return None  # not here yet, or pending: only the arrival decides
-        if parent_thread != thread_id:
-            return "wrong-thread"
-    state = replica.threads.get(thread_id)
-    if state is None:
-        return "wrong-thread"
-    try:
-        state.check(op)
-    except InvalidOperation as error:
-        return error.reason
-    return None
 
 
 class NodeNetwork:
@@ -539,7 +514,7 @@ class NodeNetwork:
                 verify_signature(op.author, op.id, op.signature)
             except InvalidOperation as error:
                 return self._reject_batch(forwarder, error.reason)
-            reason = context_violation(replica, op)
+            reason = replica.verdict(op)  # core's rule, replica rule 5
             if reason is not None:
                 return self._reject_batch(forwarder, reason)
             accepted.append((data, op))

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from nacl.signing import SigningKey
 
-from p2pcomments.core.ops import CommentPayload, ProfilePayload, make_operation
+from p2pcomments.core.ops import (
+    CommentPayload,
+    EditPayload,
+    Operation,
+    ProfilePayload,
+    make_operation,
+)
 from p2pcomments.core.replica import Applied, Duplicate, Pending, Rejected, Replica
 from p2pcomments.errors import NotFound
 
@@ -257,3 +264,49 @@ def test_rejection_reason_does_not_depend_on_arrival_order() -> None:
     direct = story.replay([*base, forged, profile, both]).apply(both).outcome
     assert isinstance(direct, Rejected)
     assert reasons == {direct.reason}
+
+
+def test_verdict_judges_only_what_it_can_and_agrees_with_apply() -> None:
+    """Rule 5 (what the gossip validator asks): a reason only when everything the operation
+    references is applied here (or is a profile); the same reason `apply` then gives."""
+    story = Story()
+    comment = story.comment(OWNER)
+    profile = story.profile(BOB, "Bob")
+    replica = story.replay()
+    thread_id = story.thread.id
+
+    def op(payload: object, ref: bytes, key: SigningKey = BOB) -> Operation:
+        return make_operation(key, payload, timestamp_ms=5_000, thread=thread_id, refs=(ref,))  # type: ignore[arg-type]
+
+    cases = {
+        "reply": (op(CommentPayload(body="reply"), comment.id), None),
+        "not-author": (op(EditPayload(body="mine now"), comment.id), "not-author"),
+        "profile": (op(CommentPayload(body="p"), profile.id), "wrong-thread"),
+        "thread": (story.thread, None),
+        "missing": (op(CommentPayload(body="?"), b"\x01" * 32), None),
+    }
+    for name, (candidate, expected) in cases.items():
+        assert replica.verdict(candidate) == expected, name
+    for name in ("not-author", "profile"):
+        outcome = replica.apply(cases[name][0]).outcome
+        assert isinstance(outcome, Rejected), name
+        assert outcome.reason == cases[name][1]
+    assert isinstance(replica.apply(cases["reply"][0]).outcome, Applied)
+    assert isinstance(replica.apply(cases["missing"][0]).outcome, Pending)
+
+
+def test_verdict_of_an_operation_whose_parent_is_in_another_thread() -> None:
+    first, second = Story(), Story(title="another")
+    stray = first.comment(ALICE)
+    replica = first.replay([*first.ops, *second.ops])
+    crossing = make_operation(
+        BOB,
+        CommentPayload(body="x"),
+        timestamp_ms=9_000,
+        thread=second.thread.id,
+        refs=(stray.id,),
+    )
+    assert replica.verdict(crossing) == "wrong-thread"
+    outcome = replica.apply(crossing).outcome
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason == "wrong-thread"

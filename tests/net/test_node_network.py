@@ -17,13 +17,9 @@ from nacl.signing import SigningKey
 
 from p2pcomments.core.ops import (
     CommentPayload,
-    EditPayload,
-    Operation,
-    ProfilePayload,
     ThreadPayload,
     make_operation,
 )
-from p2pcomments.core.replica import Replica
 from p2pcomments.core.sync_protocol import (
     MIN_FRAME_BYTES,
     PROTOCOL_ID,
@@ -37,7 +33,7 @@ from p2pcomments.core.sync_protocol import (
 from p2pcomments.follows import site_topic, thread_topic
 from p2pcomments.net.gossip_payload import encode_batch
 from p2pcomments.net.interface import NETWORK_FILE, NetworkConfig
-from p2pcomments.net.node_network import NodeNetwork, context_violation
+from p2pcomments.net.node_network import NodeNetwork
 from p2pcomments.net.streams import open_framed_stream
 from p2pcomments.node import Node, open_node
 
@@ -408,23 +404,3 @@ async def test_an_operation_is_asked_of_one_peer_at_a_time(tmp_path: Path) -> No
             assert counts.received == len(backlog), counts
             assert joiner.node.replica.operation_count() == len(backlog)
             assert joiner.network.statistics()["sync_ops_duplicate"] == 0
-
-
-def test_context_violation_judges_only_what_it_can() -> None:
-    owner, other = SigningKey(b"\x0a" * 32), SigningKey(b"\x0b" * 32)
-    thread = make_operation(owner, ThreadPayload(title="t"), timestamp_ms=1)
-    comment = make_operation(
-        owner, CommentPayload(body="c"), timestamp_ms=2, thread=thread.id, refs=(thread.id,)
-    )
-    profile = make_operation(other, ProfilePayload(name="o"), timestamp_ms=1)
-    replica = Replica()
-    replica.merge([thread, comment, profile])
-
-    def op(payload: object, ref: bytes, key: SigningKey = other) -> Operation:
-        return make_operation(key, payload, timestamp_ms=3, thread=thread.id, refs=(ref,))  # type: ignore[arg-type]
-
-    assert context_violation(replica, op(CommentPayload(body="reply"), comment.id)) is None
-    assert context_violation(replica, op(EditPayload(body="mine now"), comment.id)) == "not-author"
-    assert context_violation(replica, op(CommentPayload(body="?"), b"\x01" * 32)) is None  # pending
-    assert context_violation(replica, op(CommentPayload(body="p"), profile.id)) == "wrong-thread"
-    assert context_violation(replica, thread) is None
