@@ -37,6 +37,7 @@ from p2pcomments.api.errors import PayloadTooLarge, Unauthorized
 from p2pcomments.api.openapi import openapi_document
 from p2pcomments.api.representations import change_json
 from p2pcomments.api.request_body import parse_fields
+from p2pcomments.api.web_routes import web_routes
 from p2pcomments.core.ops import Kind
 from p2pcomments.core.textform import TextKind, parse_id
 from p2pcomments.errors import NotFound, P2PCommentsError
@@ -258,9 +259,10 @@ def build_app(
         Route("/api/threads/{thread}/events", thread_events, methods=["GET"]),
         Route("/api/events", all_events, methods=["GET"]),
         Route("/api/openapi.json", openapi, methods=["GET"]),
-        Route("/", index_page, methods=["GET"]),
+        Route("/t/", index_page, methods=["GET"]),
         Route("/t/{thread}", thread_page, methods=["GET"]),
     ]
+    routes += web_routes(token=token)  # the reader UI at /, /embed.js and its modules
     app = Starlette(
         routes=routes,
         exception_handlers={

@@ -40,7 +40,9 @@ EXTRA_ROUTES: Final = (
         "text/event-stream",
     ),
     ("GET", "/api/openapi.json", "This document.", "application/json"),
-    ("GET", "/", "An HTML page listing the threads.", "text/html"),
+    ("GET", "/", "The reader UI (JavaScript; its modules are under /web/).", "text/html"),
+    ("GET", "/t/", "An HTML page listing the threads (no script).", "text/html"),
+    ("GET", "/embed.js", "The blog widget's loader (its modules are under /web/).", "text/javascript"),
     ("GET", "/t/{thread}", "A thread as a read-only HTML page.", "text/html"),
 )
 

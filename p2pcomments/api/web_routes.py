@@ -21,7 +21,7 @@ from typing import Final
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from p2pcomments.errors import NotFound
 
@@ -107,7 +107,7 @@ def web_routes(*, token: str | None) -> list[BaseRoute]:
 
     routes: list[BaseRoute] = [
         Route("/embed.js", embed, methods=["GET"]),
-        Route("/web/{path:path}", asset, methods=["GET"]),
+        Mount("/web", routes=[Route("/{path:path}", asset, methods=["GET"])]),
     ]
     if token is not None:
         routes.append(Route("/", reader, methods=["GET"]))

@@ -263,7 +263,7 @@ def test_openapi_document_lists_every_route(client: httpx.Client) -> None:
     assert document["openapi"].startswith("3.")
     served = build_app(None, token="x", closing=trio.Event())  # type: ignore[arg-type]
     routes = [r for r in served.app.routes if isinstance(r, Route)]  # type: ignore[attr-defined]
-    assert len(routes) == len(ACTIONS) + 5
+    assert len(routes) == len(ACTIONS) + 7
     for route in routes:
         for method in route.methods or ():
             if method == "HEAD":
@@ -274,7 +274,7 @@ def test_openapi_document_lists_every_route(client: httpx.Client) -> None:
 def test_pages_are_escaped(client: httpx.Client, writer: httpx.Client) -> None:
     created = writer.post("/api/threads", json={"title": "<script>alert(1)</script>"}).json()
     writer.post(f"/api/threads/{created['id']}/comments", json={"body": "<b>bold?</b>"})
-    index = client.get("/")
+    index = client.get("/t/")
     assert index.status_code == 200
     assert "&lt;script&gt;" in index.text
     assert "<script>" not in index.text

@@ -19,6 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "p2pcomments" / "web"
 VECTORS = ROOT / "protocol" / "vectors"
+PAGES = ROOT / "tests" / "web" / "pages"
 ARTIFACTS = ROOT / "artifacts" / "web"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -50,14 +51,24 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
 class StaticServer:
     def __init__(self, root: Path, mounts: dict[str, Path]) -> None:
-        handler = type("Handler", (_Handler,), {"mounts": mounts, "extensions_map": {
-            **_Handler.extensions_map, ".js": "text/javascript", ".json": "application/json"}})
+        handler = type(
+            "Handler",
+            (_Handler,),
+            {
+                "mounts": mounts,
+                "extensions_map": {
+                    **_Handler.extensions_map,
+                    ".js": "text/javascript",
+                    ".json": "application/json",
+                },
+            },
+        )
         self.httpd = http.server.ThreadingHTTPServer(
             ("127.0.0.1", 0), functools.partial(handler, directory=str(root))
         )

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import WAIT_MS, artifact, static_server
-from .test_vectors import PAGES
+from .conftest import PAGES, WAIT_MS, artifact, static_server
+from .test_vectors import check
 
 HOSTILE = [
     "<script>window.__pwned = 'script'</script>",
@@ -45,49 +45,35 @@ def page(browser: Any) -> Iterator[Any]:
         context.close()
 
 
-RENDER = """async ({bodies, depth}) => {
-  const { ThreadView, injectStyle } = await import("/web/thread-ui.js");
-  const { translator } = await import("/web/i18n.js");
-  injectStyle();
-  const key = (n) => "key_" + String(n).padStart(56, "a").slice(0, 56);
-  const comments = bodies.map((body, i) => ({
-    id: "cmt_" + String(i).padStart(56, "b"), author: key(i), author_name: i % 2 ? body.slice(0, 80) : null,
-    parent: "thr_x", depth: 0, timestamp_ms: 1767225600000 + i, body, edited: false, edits: [],
-    original: null, retracted: false, hidden: false, reactions: [], parent_edited_after: false, after_close: false,
-  }));
-  for (let d = 0; d < depth; d++) comments.push({ ...comments[0], id: "cmt_d" + d, depth: d, body: "level " + d });
-  const root = document.createElement("div");
-  document.body.replaceChildren(root);
-  const ui = new ThreadView(root, { me: null, t: translator("en"), lang: "en", write: async () => {}, report: () => {} });
-  const started = performance.now();
-  ui.render({ id: "thr_x", owner: key(0), moderators: [], closed: false, comments });
-  const elapsed = performance.now() - started;
-  await new Promise((r) => setTimeout(r, 50));
-  const all = [...root.querySelectorAll("*")];
-  return {
-    pwned: window.__pwned ?? null,
-    onAttributes: all.flatMap((e) => [...e.attributes].filter((a) => /^on/i.test(a.name)).map((a) => e.tagName + " " + a.name)),
-    badHrefs: [...root.querySelectorAll("[href],[src]")].map((e) => e.getAttribute("href") || e.getAttribute("src")).filter((h) => !/^(https?:|mailto:)/.test(h)),
-    rels: [...root.querySelectorAll("a[href]")].map((a) => a.rel),
-    tags: [...new Set(all.map((e) => e.tagName.toLowerCase()))].sort(),
-    texts: [...root.querySelectorAll(".p2pc-body")].map((b) => b.textContent),
-    bodyDirs: [...root.querySelectorAll(".p2pc-body")].map((b) => b.dir + " " + getComputedStyle(b).unicodeBidi),
-    authorsIsolated: [...root.querySelectorAll(".p2pc-author")].every((a) => a.tagName === "BDI"),
-    maxNesting: Math.max(...all.map((e) => { let n = 0; for (let p = e; p; p = p.parentElement) if (p.tagName === "OL") n++; return n; })),
-    elapsed,
-  };
-}"""
-
-
 def test_hostile_bodies_render_as_inert_text(page: Any) -> None:
-    out = page.evaluate(RENDER, {"bodies": HOSTILE, "depth": 2_000})
+    out = check(page, "renderHostile", {"bodies": HOSTILE, "depth": 2_000})
     page.screenshot(path=str(artifact("hostile-bodies.png")))
     assert out["pwned"] is None
     assert out["onAttributes"] == []
     assert out["badHrefs"] == []
     assert set(out["rels"]) <= {"nofollow ugc noopener"}
-    allowed = {"a", "article", "bdi", "blockquote", "br", "button", "code", "div", "em", "form",
-               "h2", "label", "li", "ol", "p", "pre", "span", "strong", "textarea", "time"}
+    allowed = {
+        "a",
+        "article",
+        "bdi",
+        "blockquote",
+        "br",
+        "button",
+        "code",
+        "div",
+        "em",
+        "form",
+        "h2",
+        "label",
+        "li",
+        "ol",
+        "p",
+        "pre",
+        "span",
+        "strong",
+        "textarea",
+        "time",
+    }
     assert set(out["tags"]) <= allowed, set(out["tags"]) - allowed
     texts = out["texts"]
     assert "<script>window.__pwned = 'script'</script>" in texts[0]
@@ -100,15 +86,15 @@ def test_hostile_bodies_render_as_inert_text(page: Any) -> None:
 
 
 def test_markdown_subset(page: Any) -> None:
-    out = page.evaluate(
-        """async () => {
-          const { renderMarkdown } = await import("/web/markdown.js");
-          const div = renderMarkdown("Hello **bold** and *em* and `co*de*`.\\nSecond line, see https://blog.example/a.\\n\\n> quoted\\n> > twice\\n\\n```\\nfn x() { **no** }\\n```\\n[mail](mailto:a@b.example) [site](https://b.example/x?y=1)");
-          return div.innerHTML;
-        }"""
+    text = (
+        "Hello **bold** and *em* and `co*de*`.\nSecond line, see https://blog.example/a.\n\n"
+        "> quoted\n> > twice\n\n```\nfn x() { **no** }\n```\n"
+        "[mail](mailto:a@b.example) [site](https://b.example/x?y=1)"
     )
+    out = check(page, "markdown", text)
     assert out == (
-        '<p>Hello <strong>bold</strong> and <em>em</em> and <code>co*de*</code>.<br>Second line, see '
+        "<p>Hello <strong>bold</strong> and <em>em</em> and <code>co*de*</code>.<br>"
+        "Second line, see "
         '<a href="https://blog.example/a" rel="nofollow ugc noopener">https://blog.example/a</a>.</p>'
         "<blockquote><p>quoted</p><blockquote><p>twice</p></blockquote></blockquote>"
         "<pre><code>fn x() { **no** }</code></pre>"
@@ -118,18 +104,7 @@ def test_markdown_subset(page: Any) -> None:
 
 
 def test_languages_and_counts(page: Any) -> None:
-    out = page.evaluate(
-        """async () => {
-          const { translator, pickLanguage } = await import("/web/i18n.js");
-          const fr = translator("fr"), en = translator("en");
-          document.documentElement.lang = "fr-FR";
-          const fromPage = pickLanguage(undefined);
-          document.documentElement.lang = "";
-          return { closed: fr("closed"), one: fr("comments", {n: 1}), many: fr("comments", {n: 3}),
-                   enOne: en("comments", {n: 1}), enMany: en("comments", {n: 2}), fromPage,
-                   explicit: pickLanguage("en-GB"), unknown: pickLanguage("xx") };
-        }"""
-    )
+    out = check(page, "languages")
     assert out["closed"] == "Les commentaires sont fermés."
     assert (out["one"], out["many"]) == ("1 commentaire", "3 commentaires")
     assert (out["enOne"], out["enMany"]) == ("1 comment", "2 comments")
