@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any, Final
 import trio
 from libp2p.peer.id import ID
 
-from p2pcomments.core.ops import Kind, Operation, decode_operation, verify_signature
+from p2pcomments.core.ops import Kind, Operation, decode_operation, verify_operation
 from p2pcomments.core.reconcile import SortedItems
 from p2pcomments.core.replica import Duplicate, Outcome, Pending, Rejected, Replica
 from p2pcomments.core.sync_protocol import (
@@ -511,7 +511,7 @@ class NodeNetwork:
             if held is not None and held.encoded == data:
                 continue
             try:
-                verify_signature(op.author, op.id, op.signature)
+                verify_operation(op)  # a page thread is authentic unsigned
             except InvalidOperation as error:
                 return self._reject_batch(forwarder, error.reason)
             reason = replica.verdict(op)  # core's rule, replica rule 5
