@@ -79,14 +79,6 @@ export async function signer(seed) {
   return { publicKey, sign: (message) => ed.signAsync(message, seed) };
 }
 
-export async function verify(publicKey, message, signature) {
-  if (await native()) {
-    const key = await subtle.importKey("raw", publicKey, "Ed25519", false, ["verify"]);
-    return subtle.verify("Ed25519", key, signature, message);
-  }
-  return (await noble()).verifyAsync(signature, message, publicKey);
-}
-
 // -- text forms: <prefix>_ + base32(bytes || sha256(bytes)[0:3]), lowercase, no padding
 
 const ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
