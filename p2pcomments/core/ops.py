@@ -611,6 +611,22 @@ def decode_operations(items: Sequence[bytes]) -> list[Operation | InvalidOperati
     return results
 
 
+class _Map:
+    """What every msgpack map decodes to here. No field takes one, so a map is `bad-field` where
+    a field is expected (`malformed` as the whole operation) whatever its keys: msgpack's own
+    dict would make a map with integer keys `malformed` (strict_map_key) and one with a map for a
+    key unhashable, a reason no other implementation could guess (SPEC §5.1)."""
+
+    __slots__ = ()
+
+
+_MAP: Final = _Map()
+
+
+def _map(pairs: object) -> _Map:
+    return _MAP
+
+
 def _parse(data: bytes) -> Operation:
     """Everything `decode_operation` checks but the signature."""
     if type(data) is not bytes:
@@ -620,7 +636,9 @@ def _parse(data: bytes) -> Operation:
             "oversize", f"operation is {len(data)} bytes, the limit is {MAX_OPERATION_BYTES}"
         )
     try:
-        fields = msgpack.unpackb(data, raw=False, use_list=False, strict_map_key=True)
+        fields = msgpack.unpackb(
+            data, raw=False, use_list=False, strict_map_key=False, object_pairs_hook=_map
+        )
     except (ValueError, TypeError, OverflowError, RecursionError, msgpack.UnpackException) as error:
         raise _fail("malformed", f"not a msgpack operation: {error}") from None
     if type(fields) is not tuple or len(fields) != 9:

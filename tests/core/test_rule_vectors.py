@@ -1,0 +1,328 @@
+"""The rule vectors (rejection_order, signature_rules, causal_rules, text_form_rules) read the way
+another implementation would read them, and `scripts/gen_rule_vectors.py --check` keeps them true
+to the code. Also the decoder's rule that a map is a value of the wrong type whatever its keys."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
+from p2pcomments.core.ops import (
+    MAX_OPERATION_BYTES,
+    OP_SIGNING_DOMAIN,
+    decode_operation,
+    decode_operations,
+)
+from p2pcomments.core.replica import Applied, Duplicate, Pending, Rejected, Replica
+from p2pcomments.core.textform import TextKind, parse_id
+from p2pcomments.errors import InvalidOperation, TextFormError
+from tests.core.test_vectors import _view_json
+from tests.core.wire import Raw, comment_fields, sign_fields
+
+ROOT = Path(__file__).resolve().parents[2]
+VECTORS = ROOT / "protocol" / "vectors"
+sys.path.insert(0, str(ROOT / "scripts"))
+import ed25519_math as ed  # noqa: E402
+
+
+@cache
+def load(name: str) -> dict[str, Any]:
+    return json.loads((VECTORS / name).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def _names(name: str, key: str, field: str = "name") -> list[str]:
+    return [v[field] for v in load(name)[key]]
+
+
+def test_gen_rule_vectors_check_passes() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_rule_vectors.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- rejection_order.json ---------------------------------------------------------------------
+
+
+def _bytes_of(vector: dict[str, Any]) -> bytes:
+    if "encoded" in vector:
+        return bytes.fromhex(vector["encoded"])
+    size, _, pattern = vector["encoded_pattern"].split(" ")
+    data = bytes.fromhex(pattern) * int(size)
+    assert hashlib.sha256(data).hexdigest() == vector["encoded_sha256"]
+    return data
+
+
+@pytest.mark.parametrize(
+    "vector",
+    load("rejection_order.json")["vectors"],
+    ids=_names("rejection_order.json", "vectors"),
+)
+def test_rejection_order_vector(vector: dict[str, Any]) -> None:
+    data = _bytes_of(vector)
+    assert len(data) == vector["size"]
+    if vector["reason"] is None:
+        assert decode_operation(data).encoded == data
+        return
+    with pytest.raises(InvalidOperation) as caught:
+        decode_operation(data)
+    assert caught.value.reason == vector["reason"]
+    # the batch decoder gives the same reason
+    (result,) = decode_operations([data])
+    assert isinstance(result, InvalidOperation)
+    assert result.reason == vector["reason"]
+
+
+def test_rejection_order_covers_the_boundaries() -> None:
+    vectors = load("rejection_order.json")["vectors"]
+    reasons = {v["reason"] for v in vectors}
+    assert reasons >= {
+        None,
+        "malformed",
+        "oversize",
+        "non-canonical",
+        "unknown-version",
+        "unknown-kind",
+        "bad-field",
+        "bad-text",
+        "bad-reference",
+        "bad-signature",
+    }
+    assert any(v["size"] > MAX_OPERATION_BYTES for v in vectors)
+
+
+# -- the decoder: maps and other values of the wrong type ------------------------------------
+
+_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.binary(max_size=40)
+    | st.builds(msgpack.ExtType, st.integers(0, 127), st.binary(max_size=8))
+)
+_keys = st.integers(-5, 5) | st.text(max_size=3) | st.binary(max_size=3) | st.booleans()
+
+
+def _values(leaves: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        leaves,
+        lambda inner: (
+            st.lists(inner, max_size=3).map(tuple)
+            | st.dictionaries(_keys, inner, min_size=1, max_size=3)
+        ),
+        max_leaves=8,
+    )
+
+
+@given(value=_values(_leaves))
+def test_any_value_not_text_as_the_body_is_bad_field(value: Any) -> None:
+    """A well-formed msgpack value of the wrong type where the body goes is bad-field, whatever
+    it is: maps with integer, boolean, binary or text keys alike (SPEC §5.1 step 7)."""
+    from nacl.signing import SigningKey
+
+    key = SigningKey(b"\x07" * 32)
+    body = Raw(msgpack.packb(value, use_bin_type=True))
+    data = sign_fields(key, comment_fields(key, payload=(body,)))
+    with pytest.raises(InvalidOperation) as caught:
+        decode_operation(data)
+    assert caught.value.reason == "bad-field"
+
+
+@pytest.mark.parametrize(
+    "encoded_map",
+    [b"\x81\x01\x02", b"\x81\xc3\x02", b"\x81\x81\x01\x02\x03", b"\x81\x91\x01\x02", b"\x80"],
+    ids=["int-key", "bool-key", "map-key", "array-key", "empty"],
+)
+def test_a_map_in_any_field_is_bad_field(encoded_map: bytes) -> None:
+    from nacl.signing import SigningKey
+
+    key = SigningKey(b"\x08" * 32)
+    for position in ("thread", "refs", "deps", "payload"):
+        data = sign_fields(key, comment_fields(key, **{position: Raw(encoded_map)}))
+        with pytest.raises(InvalidOperation) as caught:
+            decode_operation(data)
+        assert caught.value.reason == "bad-field", position
+    # as the whole operation, or where the version or kind goes
+    with pytest.raises(InvalidOperation) as caught:
+        decode_operation(encoded_map)
+    assert caught.value.reason == "malformed"
+    data = sign_fields(key, comment_fields(key, version=Raw(encoded_map)))
+    with pytest.raises(InvalidOperation) as caught:
+        decode_operation(data)
+    assert caught.value.reason == "unknown-version"
+
+
+# -- signature_rules.json ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "vector", load("signature_rules.json")["vectors"], ids=_names("signature_rules.json", "vectors")
+)
+def test_signature_rule_vector(vector: dict[str, Any]) -> None:
+    data = bytes.fromhex(vector["encoded"])
+    author = bytes.fromhex(vector["author"])
+    signature = bytes.fromhex(vector["signature"])
+    message = bytes.fromhex(vector["signing_message_hex"])
+    assert data.endswith(b"\xc4\x40" + signature)
+    op_id = hashlib.sha256(b"\x98" + data[1:-66]).digest()
+    assert message == OP_SIGNING_DOMAIN + op_id
+    if vector["valid"]:
+        op = decode_operation(data)
+        assert op.author == author
+        VerifyKey(author).verify(message, signature)  # PyNaCl's own path agrees
+    else:
+        with pytest.raises(InvalidOperation) as caught:
+            decode_operation(data)
+        assert caught.value.reason == vector["reason"] == "bad-signature"
+        with pytest.raises(BadSignatureError):
+            VerifyKey(author).verify(message, signature)
+        # nothing but the signature is wrong: the same bytes decode without verification
+        assert decode_operation(data, verify=False).author == author
+    # what the other rules would say, recomputed
+    others = vector["other_rules"]
+    assert ed.verify_rfc8032(author, message, signature) is others["rfc8032_cofactored"]
+    assert ed.verify_zip215(author, message, signature) is others["zip215"]
+
+
+def test_signature_vectors_separate_libsodium_from_the_other_rules() -> None:
+    vectors = load("signature_rules.json")["vectors"]
+    # each alternative reading accepts something the rule refuses
+    assert any(v["other_rules"]["rfc8032_cofactored"] and not v["valid"] for v in vectors)
+    assert any(
+        v["other_rules"]["zip215"] and not v["other_rules"]["rfc8032_cofactored"] for v in vectors
+    )
+    # and a key outside the prime-order subgroup that the rule accepts
+    assert any(v["valid"] and "mixed" in v["name"] for v in vectors)
+
+
+# -- causal_rules.json ------------------------------------------------------------------------
+
+
+def _outcome_json(outcome: object) -> dict[str, Any]:
+    if isinstance(outcome, Applied):
+        return {"outcome": "applied"}
+    if isinstance(outcome, Rejected):
+        return {"outcome": "rejected", "reason": outcome.reason}
+    if isinstance(outcome, Pending):
+        return {"outcome": "pending", "missing": sorted(m.hex() for m in outcome.missing)}
+    assert isinstance(outcome, Duplicate)
+    return {"outcome": "duplicate"}
+
+
+def _final(replica: Replica, ops: list[Any]) -> list[dict[str, Any]]:
+    statuses = []
+    for op in ops:
+        if op.id in replica:
+            statuses.append({"status": "valid"})
+        elif op.id in replica.pending:
+            missing = sorted(m.hex() for m in replica.pending[op.id])
+            statuses.append({"status": "pending", "missing": missing})
+        else:
+            outcome = replica.apply(op).outcome
+            assert isinstance(outcome, Rejected)
+            statuses.append({"status": "rejected", "reason": outcome.reason})
+    return statuses
+
+
+@pytest.mark.parametrize(
+    "story", load("causal_rules.json")["stories"], ids=_names("causal_rules.json", "stories")
+)
+def test_causal_rule_story(story: dict[str, Any]) -> None:
+    ops = [decode_operation(bytes.fromhex(h)) for h in story["operations"]]
+    replica = Replica()
+    for step in story["steps"]:
+        op = ops[step["index"]]
+        assert op.id.hex() == step["id"]
+        result = replica.apply(op)
+        expected = {k: step[k] for k in ("outcome", "reason", "missing") if k in step}
+        assert _outcome_json(result.outcome) == expected, step["label"]
+        released = sorted(
+            ({"id": o.id.hex(), **_outcome_json(out)} for o, out in result.released),
+            key=lambda entry: entry["id"],
+        )
+        assert released == step.get("released", []), step["label"]
+    final = [{k: v for k, v in f.items() if k not in ("label", "id")} for f in story["final"]]
+    assert _final(replica, ops) == final
+    for thread_hex, expected_view in story["views"].items():
+        view = replica.view(bytes.fromhex(thread_hex))
+        assert _view_json(view) == expected_view["view"]
+        preimage = bytes.fromhex(expected_view["view_digest_preimage"])
+        assert hashlib.sha256(preimage).hexdigest() == expected_view["view_digest"]
+        assert view.digest().hex() == expected_view["view_digest"]
+    for order in story["shuffled_orders"]:
+        other = Replica()
+        for index in order:
+            other.apply(ops[index])
+        assert _final(other, ops) == final
+        for thread_hex, expected_view in story["views"].items():
+            digest = other.view(bytes.fromhex(thread_hex)).digest().hex()
+            assert digest == expected_view["view_digest"]
+    never = set(story["never_delivered"])
+    assert not never & {op.id.hex() for op in ops}
+
+
+def test_causal_stories_show_the_rules() -> None:
+    stories = load("causal_rules.json")["stories"]
+    reasons = {f.get("reason") for s in stories for f in s["final"]}
+    assert {"wrong-thread", "bad-reference", "not-author", "not-owner", "not-moderator"} <= reasons
+    assert "bad-field" in reasons  # the owner can't be removed
+    assert any(f["status"] == "pending" for s in stories for f in s["final"])
+    assert any(step.get("released") for s in stories for step in s["steps"])
+    views = [v["view"] for s in stories for v in s["views"].values()]
+    assert any(v["owner"] in v["moderators"] for v in views)
+    assert any(len(v["moderators"]) >= 3 for v in views)
+    comments = [c for v in views for c in v["comments"]]
+    assert any(c["retracted"] and c["reactions"] for c in comments)
+    by_id = {c["id"]: c for c in comments}
+    assert any(  # a reply flagged under a retracted parent
+        c["parent_edited_after"] and by_id[c["parent"]]["retracted"]
+        for c in comments
+        if c["parent"] in by_id
+    )
+    assert not any(c["parent_edited_after"] for c in comments if c["depth"] == 0)
+    assert any(len(r["authors"]) >= 4 for c in comments for r in c["reactions"])
+    assert any(c["after_close"] and c["reply_count"] for c in comments)
+
+
+# -- text_form_rules.json ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "vector",
+    load("text_form_rules.json")["parse"],
+    ids=_names("text_form_rules.json", "parse", "label"),
+)
+def test_text_form_rule_vector(vector: dict[str, Any]) -> None:
+    expect = vector["expect"]
+    kinds = None if expect is None else frozenset(TextKind(k) for k in expect)
+    if vector["bytes"] is None:
+        with pytest.raises(TextFormError):
+            parse_id(vector["text"], expect=kinds)
+    else:
+        assert parse_id(vector["text"], expect=kinds).hex() == vector["bytes"]
+
+
+def test_text_form_prefixes() -> None:
+    document = load("text_form_rules.json")
+    assert document["kinds"] == [k.value for k in TextKind]
+    for entry in document["prefixes"]:
+        kind = TextKind(entry["prefix"])
+        assert entry["example"].startswith(kind.value + "_")
+        assert parse_id(entry["example"], expect=frozenset({kind}))
