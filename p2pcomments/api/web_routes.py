@@ -9,8 +9,9 @@ Rules:
    *``, as a module script across origins needs), with ``X-Content-Type-Options: nosniff``.
 3. The reader UI carries the daemon's API token in a ``<meta>`` element only when built with
    one: the daemon passes it on its 127.0.0.1 listener (behind the Host check, so a page on
-   another name can't read it) and never on a public gateway. The page allows scripts from its
-   own origin only (Content-Security-Policy), so nothing a comment holds could read the token.
+   another name can't read it) and never on a public gateway, where the UI is read-only. The
+   page allows scripts from its own origin only (Content-Security-Policy), so nothing a comment
+   holds could read the token.
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ def reader_page(token: str | None) -> str:
 
 
 def web_routes(*, token: str | None) -> list[BaseRoute]:
-    """The routes: ``/embed.js``, ``/web/{path}`` and, with ``token`` (rule 3), the reader UI
-    at ``/`` (without, ``/`` is left to the caller)."""
+    """The routes: ``/embed.js``, ``/web/{path}`` and the reader UI at ``/``, able to write
+    when built with the API ``token`` (rule 3), read-only without."""
     assets = web_assets()
 
     async def embed(request: Request) -> Response:
@@ -105,10 +106,8 @@ def web_routes(*, token: str | None) -> list[BaseRoute]:
             headers={"Content-Security-Policy": _READER_CSP, "Cache-Control": "no-store"},
         )
 
-    routes: list[BaseRoute] = [
+    return [
+        Route("/", reader, methods=["GET"]),
         Route("/embed.js", embed, methods=["GET"]),
         Mount("/web", routes=[Route("/{path:path}", asset, methods=["GET"])]),
     ]
-    if token is not None:
-        routes.append(Route("/", reader, methods=["GET"]))
-    return routes

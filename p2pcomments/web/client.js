@@ -3,6 +3,7 @@
 // was signed while no gateway answered (sent on reconnect, on the next load, or when back online).
 
 import { hex } from "./crypto.js";
+import { encode } from "./msgpack.js";
 
 const OUTBOX_KEY = "p2pc.outbox";
 const TIMEOUT_MS = 8000;
@@ -40,11 +41,11 @@ export class Gateways {
       const index = (this.current + tried) % this.urls.length;
       let response;
       try {
-        response = await fetch(this.urls[index] + path, { ...init, signal: AbortSignal.timeout(TIMEOUT_MS) });
+        response = await fetch(this.urls[index] + path, { ...init, credentials: "omit", signal: AbortSignal.timeout(TIMEOUT_MS) });
       } catch {
         continue;
       }
-      if (response.status >= 500) continue;
+      if (response.status >= 500 || response.status === 429) continue; // busy or down: the next one
       this.setCurrent(index, false);
       let body = null;
       try {
@@ -78,12 +79,14 @@ export class Gateways {
     return this.request(path, { headers: { Accept: "application/json" } });
   }
 
-  // Submit signed operations (their canonical bytes); the gateway checks them like gossip.
+  // Submit signed operations (their canonical bytes, sent as they are: one, or a batch as the
+  // gossip payload of SPEC §8.4); the gateway checks them like gossip and can't alter them.
   postOps(ops) {
+    const one = ops.length === 1;
     return this.request("/api/ops", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ operations: ops.map((op) => hex(op)) }),
+      headers: { "Content-Type": one ? "application/vnd.p2pcomments.op" : "application/vnd.p2pcomments.ops" },
+      body: one ? ops[0] : encode(ops),
     });
   }
 

@@ -7,7 +7,7 @@ import { makeOperation, normaliseText } from "./ops.js";
 import { pageThread } from "./pageurl.js";
 import { readerKey, exportKey, importKey, saveKey, KeyFileError } from "./keys.js";
 import { pickLanguage, translator } from "./i18n.js";
-import { Gateways, Outbox, GatewayError, Unreachable } from "./client.js";
+import { Gateways, Outbox, Unreachable } from "./client.js";
 import { ThreadView, injectStyle, h } from "./thread-ui.js";
 
 const MOD_ACTIONS = { hide: 1, unhide: 2, add_moderator: 3, close: 5, reopen: 6 };
@@ -66,37 +66,28 @@ class Widget {
     });
     this.renderPanel();
     await this.reload().catch((error) => this.report(error));
-    this.stopWatching = this.gateways.watch(`/api/threads/${this.page.idText}/events`, () => this.onChange());
+    this.stopWatching = this.gateways.watch(`/api/page/events?${this.query()}`, () => this.onChange());
     addEventListener("online", () => this.flush());
     this.flushTimer = setInterval(() => this.outbox.entries().length && this.flush(), 5000);
     this.flush();
   }
 
-  emptyView() {
-    return { id: this.page.idText, owner: null, moderators: [], closed: false, comments: [], deps: [] };
-  }
-
-  // The page's thread from a gateway (an empty thread if no one has written in it yet).
-  async load() {
+  query() {
     const query = new URLSearchParams({ url: this.page.url, owner: hex(this.owner) });
     for (const alias of this.aliases) query.append("alias", alias);
-    try {
-      return await this.gateways.get(`/api/page?${query}`);
-    } catch (error) {
-      if (!(error instanceof GatewayError && error.status === 404)) throw error;
-    }
-    try {
-      return await this.gateways.get(`/api/threads/${this.page.idText}`);
-    } catch (error) {
-      if (error instanceof GatewayError && error.status === 404) return this.emptyView();
-      throw error;
-    }
+    return query;
+  }
+
+  // The page's thread (and its aliases' comments) from a gateway; it answers for a page no one
+  // has written under yet too (`exists` false).
+  load() {
+    return this.gateways.get(`/api/page?${this.query()}`);
   }
 
   reload() {
     if (!this.reloading) {
       this.reloading = this.load().then((view) => {
-        this.view = view.thread || view;
+        this.view = view;
         this.ui.render(this.view);
         this.showState();
       }).finally(() => (this.reloading = null));
@@ -138,13 +129,19 @@ class Widget {
   }
 
   async write(action, args) {
-    const thread = this.page.id;
-    const deps = await Promise.all(((this.view && this.view.deps) || []).map((d) => parseId(d)));
-    const target = args.id ? await parseId(args.id, ["cmt", "thr"]) : thread;
+    // A reply to a comment of an alias thread goes to that thread (SPEC §10.4).
+    const comment = args.id && this.view.comments.find((c) => c.id === args.id);
+    const threadText = (comment && comment.thread) || this.page.idText;
+    const canonical = threadText === this.page.idText;
+    const depsText = canonical ? this.view.deps || [] : (await this.gateways.get(`/api/threads/${threadText}`)).deps || [];
+    const thread = canonical ? this.page.id : await parseId(threadText, ["thr"]);
+    const deps = await Promise.all(depsText.map((d) => parseId(d)));
+    const target = args.id ? await parseId(args.id, ["cmt"]) : thread;
     const common = { thread, refs: [target], deps };
+    const body = () => ({ body: normaliseText(args.body) });
     let fields;
-    if (action === "comment" || action === "reply") fields = { ...common, kind: "comment", payload: { body: normaliseText(args.body) } };
-    else if (action === "edit") fields = { ...common, kind: "edit", payload: { body: normaliseText(args.body) } };
+    if (action === "comment" || action === "reply") fields = { ...common, kind: "comment", payload: body() };
+    else if (action === "edit") fields = { ...common, kind: "edit", payload: body() };
     else if (action === "retract") fields = { ...common, kind: "retract", payload: {} };
     else if (action === "react") fields = { ...common, kind: "react", payload: { reaction: args.reaction } };
     else if (action in MOD_ACTIONS) {
@@ -152,8 +149,9 @@ class Widget {
       fields = { ...common, kind: "moderate", payload: { action: MOD_ACTIONS[action], subject, reason: "" } };
     } else throw new Error(`unknown action ${action}`);
     const op = await this.sign(fields);
-    const ops = this.view && this.view.owner ? [op.encoded] : [this.page.encoded, op.encoded];
-    const result = await this.outbox.send(this.page.idText, ops);
+    // The first operation under a page carries the page thread with it.
+    const ops = canonical && !this.view.exists ? [this.page.encoded, op.encoded] : [op.encoded];
+    const result = await this.outbox.send(threadText, ops);
     if (result.queued) this.showState();
     else await this.reload();
   }
