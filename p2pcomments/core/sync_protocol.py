@@ -1,4 +1,5 @@
-"""The sync conversation on ``/p2pcomments/sync/2.0.0``, sans-IO (protocol/SPEC.md §9).
+"""The sync conversation on ``/p2pcomments/sync/2.0.0``, sans-IO (protocol/SPEC.md §9). The
+messages it is made of (forms, encoders, decoder) are in `core.sync_messages`.
 
 Two nodes bring their sets of applied operations together: a quick equality check; when the sets
 differ, a rateless IBLT sketch (`core.sketch`) or range-based set reconciliation
@@ -10,11 +11,8 @@ the peer sent into `SyncSession.receive_frame` with ``now``, pull frames to send
 
 Rules this module enforces:
 
-1. Every frame holds one message, a canonical msgpack array whose first element is its type:
-   HELLO ``[0, version, item_count, fingerprint, max_frame_bytes]``, RECONCILE ``[1, message]``,
-   OPS ``[2, [op, ...]]``, WANT ``[3, ids]``, DONE ``[4]``, ERROR ``[5, reason]``, SKETCH_ASK
-   ``[6, count]``, SKETCH ``[7, symbols]``, WANT_SHORT ``[8, short_ids]``, WANT_ALL ``[9]``. The
-   decoder re-encodes what it read and refuses any difference.
+1. Every frame holds one message (`core.sync_messages` rule 1: the forms, and canonical
+   decoding).
 2. The conversation is half-duplex, so neither side ever waits on a peer that waits on it:
    initiator HELLO; responder HELLO; if the whole-set fingerprints differ (and the initiator asked
    for reconciliation) the initiator finds the difference, by one of: SKETCH_ASK / SKETCH pairs
@@ -31,10 +29,7 @@ Rules this module enforces:
    no decoder learns more elements than it received symbols. The initiator accepts only ids it
    wanted, by full or short id, or any up to the responder's item count after WANT_ALL. Each id
    once. Their validity is not judged here (the node ingests them); their ids are.
-4. No frame we send exceeds the agreed size ``min(ours, peer's max_frame_bytes)``; no frame we
-   accept exceeds ours. Reconcile messages are bounded by ``min(262144, agreed - 16)`` on both
-   sides (the reconcile layer needs both peers to use the same bound); so are the coded symbols
-   of one SKETCH, and a decoder takes at most `sketch.MAX_SYMBOLS` in a session.
+4. Frame sizes: `core.sync_messages` rule 2.
 5. Per-session limits: received bytes (``max_session_bytes``; the frame that reaches it is still
    applied, so every session makes progress), reconcile rounds (``max_rounds``: RECONCILE and
    SKETCH messages together), ids a peer may
@@ -52,22 +47,17 @@ Rules this module enforces:
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum, IntEnum
-from typing import Final, Protocol, TypeGuard
-
-import msgpack
+from enum import Enum
+from typing import Final, Protocol
 
 from p2pcomments.core.ops import claimed_id
 from p2pcomments.core.reconcile import (
     DEFAULT_BRANCHING,
     DEFAULT_ID_LIST_THRESHOLD,
-    DEFAULT_MAX_MESSAGE_BYTES,
-    FINGERPRINT_SIZE,
     INFINITY,
     MIN_BOUND,
     SHORT_ID_SIZE,
@@ -76,14 +66,42 @@ from p2pcomments.core.reconcile import (
     ReconcileSession,
 )
 from p2pcomments.core.sketch import (
-    KEY_SIZE,
     MAX_SYMBOLS,
     SYMBOL_SIZE,
     SketchDecoder,
     SketchEncoder,
     SketchError,
 )
-from p2pcomments.errors import P2PCommentsError
+from p2pcomments.core.sync_messages import (
+    BIN_HEADER_MAX,
+    DEFAULT_MAX_FRAME_BYTES,
+    ID_SIZE,
+    MAX_ERROR_REASON_BYTES,
+    MIN_FRAME_BYTES,
+    OPS_HEADER_BYTES,
+    PROTOCOL_ID,
+    RECONCILE_FRAME_OVERHEAD,
+    SYNC_VERSION,
+    Hello,
+    MessageType,
+    SyncError,
+    SyncMessage,
+    decode_message,
+    encode_done,
+    encode_error,
+    encode_hello,
+    encode_ops,
+    encode_reconcile,
+    encode_sketch,
+    encode_sketch_ask,
+    encode_want,
+    encode_want_all,
+    encode_want_short,
+    reconcile_message_limit,
+    sketch_key,
+    sketch_symbol_limit,
+    violation,
+)
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
@@ -120,19 +138,7 @@ __all__ = [
     "sketch_symbol_limit",
 ]
 
-PROTOCOL_ID: Final = "/p2pcomments/sync/2.0.0"
-SYNC_VERSION: Final = 2
-DEFAULT_MAX_FRAME_BYTES: Final = 1024 * 1024
-MIN_FRAME_BYTES: Final = 64 * 1024
-"""The smallest ``max_frame_bytes`` a HELLO may announce: every operation fits one OPS frame."""
-RECONCILE_FRAME_OVERHEAD: Final = 16
-"""Bytes of a frame reserved around a reconcile message (type, array and bin headers)."""
-MAX_ERROR_REASON_BYTES: Final = 64
-ID_SIZE: Final = 32
-_OPS_HEADER: Final = 1 + 1 + 5  # outer fixarray, type, array32 header at most
-_BIN_HEADER_MAX: Final = 5
 _FETCH_CHUNK: Final = 64
-_SKETCH_KEY_DOMAIN: Final = b"p2pcomments/sync/v2/sketch-key\x00"
 # The reference ask policy (SPEC §9.7.4): coded symbols per differing id expected, plus slack.
 _SKETCH_FIRST_ASK: Final = 32
 _SKETCH_SYMBOLS_PER_ID: Final = 1.6
@@ -140,21 +146,6 @@ _SKETCH_SLACK: Final = 16
 _SKETCH_GROWTH: Final = 1.25
 _SKETCH_GIVE_UP_PER_ID: Final = 3
 _SKETCH_GIVE_UP_SLACK: Final = 64
-
-
-class MessageType(IntEnum):
-    """The first element of every sync message; the integer is what goes on the wire."""
-
-    HELLO = 0
-    RECONCILE = 1
-    OPS = 2
-    WANT = 3
-    DONE = 4
-    ERROR = 5
-    SKETCH_ASK = 6
-    SKETCH = 7
-    WANT_SHORT = 8
-    WANT_ALL = 9
 
 
 class SyncMode(Enum):
@@ -170,22 +161,6 @@ class SyncMode(Enum):
     """Range-based set reconciliation (SPEC §9.6)."""
     SKETCH_THEN_RANGE = "sketch-then-range"
     """The coded symbols did not decode within the bounds; range reconciliation found it."""
-
-
-class SyncError(P2PCommentsError, ValueError):
-    """Why a session ended early. ``reason`` is a stable code; ``peer_fault`` is True when the
-    peer broke the protocol (the caller counts it against the peer); ``from_peer`` is True when
-    the peer ended the session with an ERROR message of its own, ``reason`` being what it said."""
-
-    http_status = 502
-    default_reason = "sync-protocol"
-
-    def __init__(
-        self, message: str, *, reason: str, peer_fault: bool = False, from_peer: bool = False
-    ) -> None:
-        super().__init__(message, reason=reason)
-        self.peer_fault = peer_fault
-        self.from_peer = from_peer
 
 
 class OpSource(Protocol):
@@ -258,194 +233,6 @@ class SyncResult:
     error: SyncError | None
     mode: SyncMode = SyncMode.NONE
     sketch_symbols: int = 0
-
-
-def reconcile_message_limit(our_max_frame: int, their_max_frame: int) -> int:
-    """The reconcile message bound both peers derive from the two HELLOs (rule 4)."""
-    agreed = min(our_max_frame, their_max_frame)
-    return min(DEFAULT_MAX_MESSAGE_BYTES, agreed - RECONCILE_FRAME_OVERHEAD)
-
-
-def sketch_symbol_limit(our_max_frame: int, their_max_frame: int) -> int:
-    """The most coded symbols one SKETCH_ASK may ask for (rule 4)."""
-    return reconcile_message_limit(our_max_frame, their_max_frame) // SYMBOL_SIZE
-
-
-def sketch_key(initiator_fingerprint: bytes, responder_fingerprint: bytes) -> bytes:
-    """The session's sketch key (SPEC §9.7.1): SHA-256 of a domain tag and the two HELLO
-    fingerprints, first 16 bytes. No author can grind ids against it ahead of a session."""
-    digest = hashlib.sha256(_SKETCH_KEY_DOMAIN + initiator_fingerprint + responder_fingerprint)
-    return digest.digest()[:KEY_SIZE]
-
-
-# -- encoding ----------------------------------------------------------------------------------
-
-
-def _pack(value: object) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
-
-
-def encode_hello(item_count: int, fingerprint: bytes, max_frame_bytes: int) -> bytes:
-    if len(fingerprint) != FINGERPRINT_SIZE or item_count < 0:
-        raise ValueError("a HELLO needs a 16-byte fingerprint and a count >= 0")
-    return _pack([MessageType.HELLO, SYNC_VERSION, item_count, fingerprint, max_frame_bytes])
-
-
-def encode_reconcile(message: bytes) -> bytes:
-    return _pack([MessageType.RECONCILE, message])
-
-
-def encode_ops(ops: Sequence[bytes]) -> bytes:
-    if not ops or any(type(op) is not bytes or not op for op in ops):
-        raise ValueError("OPS carries one or more non-empty operations")
-    return _pack([MessageType.OPS, list(ops)])
-
-
-def encode_want(ids: Sequence[bytes]) -> bytes:
-    if not ids or any(len(i) != ID_SIZE for i in ids):
-        raise ValueError("WANT carries one or more 32-byte ids")
-    return _pack([MessageType.WANT, b"".join(ids)])
-
-
-def encode_sketch_ask(count: int) -> bytes:
-    if not 1 <= count <= MAX_SYMBOLS:
-        raise ValueError(f"SKETCH_ASK asks for 1 to {MAX_SYMBOLS} coded symbols")
-    return _pack([MessageType.SKETCH_ASK, count])
-
-
-def encode_sketch(symbols: bytes) -> bytes:
-    if not symbols or len(symbols) % SYMBOL_SIZE:
-        raise ValueError("SKETCH carries one or more 20-byte coded symbols")
-    return _pack([MessageType.SKETCH, symbols])
-
-
-def encode_want_short(short_ids: Sequence[bytes]) -> bytes:
-    if not short_ids or any(len(i) != SHORT_ID_SIZE for i in short_ids):
-        raise ValueError("WANT_SHORT carries one or more 8-byte short ids")
-    return _pack([MessageType.WANT_SHORT, b"".join(short_ids)])
-
-
-def encode_want_all() -> bytes:
-    return _pack([MessageType.WANT_ALL])
-
-
-def encode_done() -> bytes:
-    return _pack([MessageType.DONE])
-
-
-def encode_error(reason: str) -> bytes:
-    reason = reason.encode("ascii", "replace").decode("ascii")[:MAX_ERROR_REASON_BYTES]
-    return _pack([MessageType.ERROR, reason])
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Hello:
-    version: int
-    item_count: int
-    fingerprint: bytes
-    max_frame_bytes: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SyncMessage:
-    """One decoded frame. Which fields are set depends on ``type``: ``hello`` for HELLO,
-    ``payload`` for RECONCILE (the reconcile message), WANT and WANT_SHORT (ids or short ids,
-    concatenated) and SKETCH (coded symbols), ``ops`` for OPS, ``count`` for SKETCH_ASK,
-    ``reason`` for ERROR."""
-
-    type: MessageType
-    hello: Hello | None = None
-    payload: bytes = b""
-    ops: tuple[bytes, ...] = ()
-    count: int = 0
-    reason: str = ""
-
-
-_RECORD_SIZES: Final = {
-    MessageType.WANT: ID_SIZE,
-    MessageType.WANT_SHORT: SHORT_ID_SIZE,
-    MessageType.SKETCH: SYMBOL_SIZE,
-}
-
-
-def _violation(reason: str, message: str) -> SyncError:
-    return SyncError(message, reason=reason, peer_fault=True)
-
-
-def _is_uint(value: object) -> TypeGuard[int]:
-    return type(value) is int and value >= 0
-
-
-def decode_message(data: bytes) -> SyncMessage:
-    """Decode one frame (rule 1). Raises `SyncError` (``peer_fault``) for anything malformed."""
-    try:
-        raw = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True)
-    except (ValueError, TypeError, OverflowError, RecursionError, msgpack.UnpackException) as error:
-        raise _violation("malformed", f"not a msgpack message: {error}") from None
-    if type(raw) is not list or not raw or not _is_uint(raw[0]) or raw[0] > max(MessageType):
-        raise _violation("malformed", "a sync message is an array starting with a known type")
-    kind = MessageType(raw[0])
-    message = _decode_body(kind, raw)
-    if _pack(raw) != data:
-        raise _violation("non-canonical", "not the canonical msgpack encoding")
-    return message
-
-
-def _decode_body(kind: MessageType, raw: list[object]) -> SyncMessage:
-    arity = {
-        MessageType.HELLO: 5,
-        MessageType.RECONCILE: 2,
-        MessageType.OPS: 2,
-        MessageType.WANT: 2,
-        MessageType.DONE: 1,
-        MessageType.ERROR: 2,
-        MessageType.SKETCH_ASK: 2,
-        MessageType.SKETCH: 2,
-        MessageType.WANT_SHORT: 2,
-        MessageType.WANT_ALL: 1,
-    }[kind]
-    if len(raw) != arity:
-        raise _violation("malformed", f"a {kind.name} message has {arity} elements")
-    if kind is MessageType.HELLO:
-        _, version, count, fingerprint, max_frame = raw
-        numbers = [value for value in (version, count, max_frame) if _is_uint(value)]
-        if len(numbers) != 3:
-            raise _violation("bad-hello", "HELLO fields must be unsigned integers")
-        if type(fingerprint) is not bytes or len(fingerprint) != FINGERPRINT_SIZE:
-            raise _violation("bad-hello", "a HELLO fingerprint is 16 bytes")
-        hello = Hello(
-            version=numbers[0],
-            item_count=numbers[1],
-            fingerprint=fingerprint,
-            max_frame_bytes=numbers[2],
-        )
-        return SyncMessage(type=kind, hello=hello)
-    if kind is MessageType.RECONCILE:
-        if type(raw[1]) is not bytes:
-            raise _violation("malformed", "RECONCILE carries a binary reconcile message")
-        return SyncMessage(type=kind, payload=raw[1])
-    if kind is MessageType.OPS:
-        ops = raw[1]
-        if type(ops) is not list or not ops or not all(type(op) is bytes and op for op in ops):
-            raise _violation("malformed", "OPS carries an array of one or more binary operations")
-        return SyncMessage(type=kind, ops=tuple(ops))
-    if kind in _RECORD_SIZES:
-        # WANT, WANT_SHORT and SKETCH: one binary of fixed-size records, at least one.
-        size, records = _RECORD_SIZES[kind], raw[1]
-        if type(records) is not bytes or not records or len(records) % size:
-            raise _violation("malformed", f"{kind.name} carries {size}-byte records, at least one")
-        return SyncMessage(type=kind, payload=records)
-    if kind is MessageType.SKETCH_ASK:
-        count = raw[1]
-        if not _is_uint(count) or not 1 <= count <= MAX_SYMBOLS:
-            raise _violation("malformed", f"SKETCH_ASK asks for 1 to {MAX_SYMBOLS} symbols")
-        return SyncMessage(type=kind, count=count)
-    if kind is MessageType.ERROR:
-        reason = raw[1]
-        if type(reason) is not str or len(reason) > MAX_ERROR_REASON_BYTES:
-            raise _violation("malformed", "ERROR carries a short reason text")
-        return SyncMessage(type=kind, reason=reason)
-    return SyncMessage(type=kind)
 
 
 # -- the session -------------------------------------------------------------------------------
@@ -635,10 +422,10 @@ class SyncSession:
             self._end(SyncError("the session ran past its deadline", reason="deadline"))
             return
         if len(data) > self.limits.max_frame_bytes:
-            self._end(_violation("frame-too-large", f"a {len(data)}-byte frame"))
+            self._end(violation("frame-too-large", f"a {len(data)}-byte frame"))
             return
         if self._has_outgoing():
-            self._end(_violation("out-of-turn", "the peer sent a frame while it was our turn"))
+            self._end(violation("out-of-turn", "the peer sent a frame while it was our turn"))
             return
         try:
             message = decode_message(data)
@@ -702,10 +489,10 @@ class SyncSession:
             self._state = _State.FINISHED
         elif kind is MessageType.DONE and requests:
             if self._reconciler is not None and not self._reconciler.done:
-                raise _violation("unexpected-message", "DONE in the middle of reconciliation")
+                raise violation("unexpected-message", "DONE in the middle of reconciliation")
             self._answer_wants()
         else:
-            raise _violation("unexpected-message", f"{kind.name} is not expected now")
+            raise violation("unexpected-message", f"{kind.name} is not expected now")
 
     def _requests_started(self) -> bool:
         """Whether the initiator has begun its requests (which follow any reconciliation)."""
@@ -734,7 +521,7 @@ class SyncSession:
                 f"the peer speaks sync version {hello.version}", reason="unsupported-version"
             )
         if hello.max_frame_bytes < MIN_FRAME_BYTES:
-            raise _violation("bad-hello", f"max_frame_bytes below {MIN_FRAME_BYTES}")
+            raise violation("bad-hello", f"max_frame_bytes below {MIN_FRAME_BYTES}")
         self._peer_max_frame = hello.max_frame_bytes
         self._peer_count = hello.item_count
         self._peer_fingerprint = hello.fingerprint
@@ -792,7 +579,7 @@ class SyncSession:
         self._count_round()
         produced = 0 if self._encoder is None else self._encoder.produced
         if count > self._symbol_limit() or produced + count > MAX_SYMBOLS:
-            raise _violation("bad-sketch-ask", f"{count} more coded symbols is over the limits")
+            raise violation("bad-sketch-ask", f"{count} more coded symbols is over the limits")
         if self._encoder is None:
             self._encoder = SketchEncoder(self._short_ids(), key=self._sketch_key())
             self._mode = SyncMode.SKETCH
@@ -805,7 +592,7 @@ class SyncSession:
         decoder = self._decoder
         assert decoder is not None
         if len(symbols) != self._asked * SYMBOL_SIZE:
-            raise _violation("bad-sketch", f"{self._asked} coded symbols were asked for")
+            raise violation("bad-sketch", f"{self._asked} coded symbols were asked for")
         try:
             decoder.receive(symbols)
         except SketchError:
@@ -871,7 +658,7 @@ class SyncSession:
         try:
             self._reconciler.receive(payload)
         except ReconcileError as error:
-            raise _violation(f"reconcile-{error.reason}", error.message) from None
+            raise violation(f"reconcile-{error.reason}", error.message) from None
         self._queue_reconcile_message()
 
     def _reconciled(self) -> None:
@@ -945,12 +732,12 @@ class SyncSession:
             return True
         acceptance = self._acceptance
         if op_id in acceptance.taken:
-            raise _violation("unsolicited-operation", "an operation sent twice")
+            raise violation("unsolicited-operation", "an operation sent twice")
         if op_id[:SHORT_ID_SIZE] in acceptance.short_ids:
             acceptance.taken.add(op_id)
             return True
         if acceptance.unknown_budget <= 0:
-            raise _violation("unsolicited-operation", "an operation we did not ask for")
+            raise violation("unsolicited-operation", "an operation we did not ask for")
         acceptance.unknown_budget -= 1
         acceptance.taken.add(op_id)
         if self.initiator:
@@ -965,7 +752,7 @@ class SyncSession:
         for data in ops:
             op_id = claimed_id(data)
             if op_id is None:
-                raise _violation("bad-operation", "bytes that are not a signed operation")
+                raise violation("bad-operation", "bytes that are not a signed operation")
             if self._take(op_id):
                 accepted.append(data)
         self._counters.ops_received += len(accepted)
@@ -1040,7 +827,7 @@ class SyncSession:
 
     def _build_ops_frame(self) -> bytes | None:
         """One OPS frame from the head of the id queue; None once the queue is empty."""
-        limit = min(self._frame_limit(), self.limits.max_ops_frame_bytes) - _OPS_HEADER
+        limit = min(self._frame_limit(), self.limits.max_ops_frame_bytes) - OPS_HEADER_BYTES
         ids = self._outbox.op_ids
         batch: list[bytes] = []
         size = 0
@@ -1052,7 +839,7 @@ class SyncSession:
                 data = found.get(op_id)
                 if data is None:
                     continue  # not held (after all): nothing to send for it
-                item_size = len(data) + _BIN_HEADER_MAX
+                item_size = len(data) + BIN_HEADER_MAX
                 if batch and size + item_size > limit:
                     # Full: the rest of the chunk goes first in the next frame.
                     ids.extendleft(reversed(chunk[index:]))
@@ -1067,7 +854,7 @@ class SyncSession:
 
     def _take_batch(self, ids: deque[bytes], size: int) -> list[bytes]:
         """As many of ``ids`` (each ``size`` bytes) as one want frame holds."""
-        limit = (self._frame_limit() - _OPS_HEADER) // size
+        limit = (self._frame_limit() - OPS_HEADER_BYTES) // size
         return [ids.popleft() for _ in range(min(len(ids), limit))]
 
     def _end(self, error: SyncError) -> None:
