@@ -1331,9 +1331,35 @@ def dependency_story() -> Story:
         late,
         (late, a, t),
     )
+    # Rejected or a profile: thread, refs[0], then the deps in order; the first decides.
+    profile = s.add("carol's profile", CAROL, ProfilePayload(name="Carol"))
+    s.say(
+        "a reply to the rejected edit whose dep is a profile: refs[0] comes first",
+        ALICE,
+        "Ref first",
+        t,
+        bad,
+        (profile,),
+    )
+    s.say(
+        "a comment whose thread is a profile and whose parent the rejected edit: thread first",
+        ALICE,
+        "Thread first",
+        profile,
+        bad,
+        (),
+    )
+    s.say(
+        "a comment whose deps are the profile and the rejected edit: the lower id decides",
+        ALICE,
+        "Deps in order",
+        t,
+        a,
+        (profile, bad),
+    )
     # children first: the reply to bob's reply (10) before bob's reply (9), the reply chain to
     # carol's reply (3) before carol's (2), and alice's comment (1) after what depends on it.
-    s.order = [0, 3, 2, 4, 5, 6, 7, 10, 1, 9, 8, 11]
+    s.order = [0, 3, 2, 4, 5, 6, 7, 10, 1, 9, 8, 11, 13, 14, 15, 12]
     return s
 
 
@@ -1424,7 +1450,7 @@ def moderator_story() -> Story:
         (a,),
         subject=CAROL,
     )
-    s.mod(
+    remove_mallory = s.mod(
         "owner removes mallory, never added: valid, no effect",
         OWNER,
         ModAction.REMOVE_MODERATOR,
@@ -1434,6 +1460,16 @@ def moderator_story() -> Story:
         subject=MALLORY,
     )
     s.mod("mallory closes: not-moderator", MALLORY, ModAction.CLOSE, t, t, (a,))
+    add_mallory = s.mod(
+        "owner adds mallory, having seen the removal: appointed",
+        OWNER,
+        ModAction.ADD_MODERATOR,
+        t,
+        t,
+        (remove_mallory,),
+        subject=MALLORY,
+    )
+    s.mod("mallory hides, her add in her past", MALLORY, ModAction.HIDE, t, a, (add_mallory,))
     s.mod(
         "carol hides after her add arrived, without it in her past: not-moderator",
         CAROL,

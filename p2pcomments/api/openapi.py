@@ -103,6 +103,7 @@ _SCHEMAS: Final[dict[str, _S]] = {
             "url": _string(nullable=True),
             "site": _string(nullable=True),
             "name": _string(),
+            "provenance": {"$ref": "#/components/schemas/Provenance"},
         },
         "required": ["id", "kind", "author", "thread", "target", "timestamp_ms"],
     },
@@ -147,6 +148,22 @@ _SCHEMAS: Final[dict[str, _S]] = {
             },
             "after_close": _BOOL,
             "reply_count": _INT,
+            "provenance": {
+                "oneOf": [{"$ref": "#/components/schemas/Provenance"}, {"type": "null"}],
+                "description": "For an imported comment: where it comes from; else null.",
+            },
+        }
+    ),
+    "Provenance": _object(
+        {
+            "source": _string("The system it was imported from: wordpress, disqus..."),
+            "source_name": _string("The system's name as shown: WordPress, Disqus..."),
+            "original_id": _string("The comment's id there."),
+            "author_name": _string("Who wrote it there (the operation's author imported it)."),
+            "author_url": _string("The author's web site there.", nullable=True),
+            "original_timestamp_ms": _INT,
+            "entry_kind": {"enum": ["comment", "pingback", "trackback"]},
+            "label": _string('What readers are shown: "imported from WordPress, 24 Jan 2012".'),
         }
     ),
     "Version": _object(

@@ -149,9 +149,21 @@ def _comment(comment: CommentView) -> str:
         body += _versions(comment) + _answered(comment.answered, comment.parent)
     indent = min(comment.depth, _MAX_INDENT) * 1.5
     comment_id = format_id(TextKind.COMMENT, comment.id)
+    who = _who(comment.author_name, comment.author)
+    provenance = comment.provenance
+    if provenance is not None:  # an imported comment: its original author and origin
+        from p2pcomments.importers.labels import provenance_label
+
+        who = f"<span class='author'>{escape(provenance.author_name or '(anonymous)')}</span>"
+        if provenance.author_url:
+            who = f"<a rel='nofollow ugc noopener' href='{escape(provenance.author_url)}'>{who}</a>"
+        label = provenance_label(
+            provenance.source, provenance.original_timestamp_ms, int(provenance.entry_kind)
+        )
+        who += f" · <span class='provenance'>{escape(label)}</span>"
     return (
         f"<div class='comment' id='{comment_id}' style='margin-left:{indent}rem'>"
-        f"<div class='meta'>{_who(comment.author_name, comment.author)} · "
+        f"<div class='meta'>{who} · "
         f"<a href='#{comment_id}'>{_time(comment.timestamp_ms)}</a>{marker_html}</div>"
         f"{body}</div>"
     )

@@ -22,6 +22,7 @@ from p2pcomments.core.ops import (
     ModeratePayload,
     Operation,
     ProfilePayload,
+    Provenance,
     ReactPayload,
     ThreadPayload,
 )
@@ -104,7 +105,11 @@ def operation_json(op: Operation) -> JSONObject:
     match payload:
         case ThreadPayload(title=title, url=url, site=site):
             result.update(title=title, url=url, site=site)
-        case CommentPayload(body=body) | EditPayload(body=body):
+        case CommentPayload(body=body, provenance=provenance):
+            result["body"] = body
+            if provenance is not None:
+                result["provenance"] = provenance_json(provenance)
+        case EditPayload(body=body):
             result["body"] = body
         case ReactPayload(reaction=reaction):
             result["reaction"] = reaction
@@ -175,6 +180,27 @@ def comment_json(comment: CommentView, thread_id: bytes) -> JSONObject:
         "answered_version": None if answered is None else _version(answered, comment.parent),
         "after_close": comment.after_close,
         "reply_count": comment.reply_count,
+        "provenance": provenance_json(comment.provenance),
+    }
+
+
+def provenance_json(provenance: Provenance | None) -> JSONObject | None:
+    """Where an imported comment comes from (SPEC §2), with the line readers are shown."""
+    if provenance is None:
+        return None
+    from p2pcomments.importers.labels import ENTRY_KIND_NAMES, provenance_label, source_name
+
+    return {
+        "source": provenance.source,
+        "source_name": source_name(provenance.source),
+        "original_id": provenance.original_id,
+        "author_name": provenance.author_name,
+        "author_url": provenance.author_url,
+        "original_timestamp_ms": provenance.original_timestamp_ms,
+        "entry_kind": ENTRY_KIND_NAMES[int(provenance.entry_kind)],
+        "label": provenance_label(
+            provenance.source, provenance.original_timestamp_ms, int(provenance.entry_kind)
+        ),
     }
 
 

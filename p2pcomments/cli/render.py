@@ -211,13 +211,14 @@ def render_thread(
         depth = comment["depth"]
         indent = _INDENT * min(depth, _MAX_INDENT_DEPTH)
         deep = f"(depth {depth}) " if depth > _MAX_INDENT_DEPTH else ""
-        head = " · ".join(
-            [
-                deep + _who(comment["author_name"], comment["author"], me),
-                relative_time(comment["timestamp_ms"], now_ms),
-                short[comment["id"]],
-            ]
-        )
+        provenance = comment.get("provenance")
+        if provenance:  # an imported comment: its original author, and where it comes from
+            who = provenance["author_name"] or "(anonymous)"
+            when = provenance["label"]
+        else:
+            who = _who(comment["author_name"], comment["author"], me)
+            when = relative_time(comment["timestamp_ms"], now_ms)
+        head = " · ".join([deep + who, when, short[comment["id"]]])
         markers = _markers(comment)
         lines.append("")
         lines.append(indent + head + (" " + " ".join(markers) if markers else ""))

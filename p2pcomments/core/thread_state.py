@@ -48,6 +48,7 @@ from p2pcomments.core.ops import (
     ModAction,
     ModeratePayload,
     Operation,
+    Provenance,
     ThreadPayload,
 )
 from p2pcomments.errors import AuthorizationError, InvalidOperation
@@ -84,7 +85,8 @@ class CommentView:
     Its history is ``original_body`` (at ``timestamp_ms``) then ``edits`` (by timestamp); both
     are empty once retracted. ``answered`` is the parent's version a reply flagged
     ``parent_edited_after`` answered (rule 7; the parent's own id for its original), else None.
-    Neither is in the digest: both follow from what is (the operations).
+    Neither is in the digest: both follow from what is (the operations). Nor is
+    ``provenance``, the imported comment's origin (SPEC §2), which its id already names.
     """
 
     id: bytes
@@ -104,6 +106,7 @@ class CommentView:
     reply_count: int
     original_body: str | None = None
     answered: EditView | None = None
+    provenance: Provenance | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -694,6 +697,7 @@ class ThreadState:
             reply_count=len(entry.children),
             original_body=None if entry.retracted else op.payload.body,  # type: ignore[union-attr]
             answered=self._answered(entry) if entry.parent_edited_after else None,
+            provenance=op.payload.provenance,  # type: ignore[union-attr]
         )
 
     def _answered(self, entry: _Comment) -> EditView | None:
