@@ -7,6 +7,7 @@ Where its parts live (rules in each module):
   authoring rules they follow are `p2pcomments.core.authoring`'s.
 - `p2pcomments.node.ingest`: `ingest` and `ingest_verified`, the pipeline for outside operations.
 - `p2pcomments.node.changes`: `watch` and `subscribe_applied`, bounded and never waited for.
+- `p2pcomments.node.inbox`: `inbox`, `mark_inbox_read`, `watch_inbox` (`core.inbox` + read marks).
 - `p2pcomments.node.node_state`: what those share (replica, store, key, health) and the lookups.
 - `p2pcomments.node.opening`: `open_node`, which locks the data dir and loads the store.
 - this module: the reads (`thread_view`, `threads`, ...), statistics, maintenance, closing.
@@ -29,6 +30,7 @@ from p2pcomments.core.textform import TextKind, display_id
 from p2pcomments.core.thread_state import ThreadView
 from p2pcomments.errors import NotFound
 from p2pcomments.node.changes import APPLIED_BUFFER, WATCH_BUFFER, ChangeStream
+from p2pcomments.node.inbox import InboxReads
 from p2pcomments.node.ingest import Ingest
 from p2pcomments.node.values import AppliedBatch, NodeStatistics, ThreadSummary
 from p2pcomments.node.writes import LocalWrites
@@ -36,7 +38,7 @@ from p2pcomments.node.writes import LocalWrites
 __all__ = ["Node"]
 
 
-class Node(LocalWrites, Ingest):
+class Node(LocalWrites, Ingest, InboxReads):
     """A data dir opened: its replica in memory, its store on disk, its author key unlocked.
 
     Create with `open_node`. Reads are synchronous and in memory; writes and ingest are async and
