@@ -118,6 +118,9 @@ async function route() {
 }
 
 injectStyle();
+const style = document.createElement("style");
+style.textContent = "body{font:16px/1.5 system-ui,sans-serif;margin:0 auto;padding:0 1rem;max-width:50rem}";
+document.head.append(style);
 root.classList.add("p2pc");
 document.documentElement.lang = lang;
 api("GET", "/api/id").then((id) => (me = id.author), () => {}).finally(() => {

@@ -218,11 +218,13 @@ export class ThreadView {
       h("button", { type: "button", "data-focus-key": "close", onclick: () => this.write(v.closed ? "reopen" : "close", {}), text: v.closed ? t("reopen") : t("close") }));
     if (v.owner === this.host.me) {
       const inputId = uid("mod");
-      const input = h("input", { type: "text", id: inputId, name: "key", autocomplete: "off" });
+      const input = h("input", { type: "text", id: inputId, name: "key", autocomplete: "off", "data-focus-key": "mod-key" });
+      input.value = this.drafts.get("mod") || "";
+      input.addEventListener("input", () => this.drafts.set("mod", input.value));
       const form = h("form", {}, h("label", { for: inputId, text: t("modKey") }), input, h("button", { type: "submit", text: t("addMod") }));
       form.addEventListener("submit", (e) => {
         e.preventDefault();
-        if (input.value.trim()) this.write("add_moderator", { key: input.value.trim() });
+        if (input.value.trim()) this.write("add_moderator", { key: input.value.trim() }).then((done) => done && this.drafts.delete("mod"));
       });
       box.append(form);
     }

@@ -2,7 +2,7 @@
 // The reader's key lives in this browser (keys.js); every operation is signed here and posted to
 // a gateway, which can relay it but not alter it.
 
-import { parseId, hex } from "./crypto.js";
+import { parseId, hex, formatId } from "./crypto.js";
 import { makeOperation, normaliseText } from "./ops.js";
 import { pageThread } from "./pageurl.js";
 import { readerKey, exportKey, importKey, saveKey, KeyFileError } from "./keys.js";
@@ -38,7 +38,8 @@ export async function mount(div, scriptUrl) {
     const owner = await parseId(div.dataset.p2pcOwner || "", ["key"]);
     const page = await pageThread(owner, div.dataset.p2pcUrl || div.ownerDocument.location.href);
     const aliases = (div.dataset.p2pcAliases || "").split(",").map((s) => s.trim()).filter(Boolean);
-    const widget = new Widget({ div, body, status, panel, t, lang, list, owner, page, aliases, say });
+    const ownerText = await formatId("key", owner);
+    const widget = new Widget({ div, body, status, panel, t, lang, list, owner, ownerText, page, aliases, say });
     await widget.start();
     return widget;
   } catch (error) {
@@ -65,11 +66,20 @@ class Widget {
       report: (error) => this.report(error),
     });
     this.renderPanel();
-    await this.reload().catch((error) => this.report(error));
+    await this.reload().catch((error) => {
+      // No gateway answers: show the page's thread empty, so that what the reader writes waits
+      // in the outbox.
+      if (!this.view) this.ui.render((this.view = this.emptyView()));
+      this.report(error);
+    });
     this.stopWatching = this.gateways.watch(`/api/page/events?${this.query()}`, () => this.onChange());
     addEventListener("online", () => this.flush());
     this.flushTimer = setInterval(() => this.outbox.entries().length && this.flush(), 5000);
     this.flush();
+  }
+
+  emptyView() {
+    return { id: this.page.idText, owner: this.ownerText, moderators: [], closed: false, comments: [], deps: [], exists: false };
   }
 
   query() {
