@@ -228,6 +228,24 @@ def rejection_cases() -> list[Case]:
             signed(payload=(nested(1023),)),
         ),
         Case(
+            "nesting-1024-empty-innermost",
+            "bad-field",
+            "1,021 arrays around an empty array as the body: 1,024 levels, the empty one counted",
+            signed(payload=(Raw(b"\x91" * 1021 + b"\x90"),)),
+        ),
+        Case(
+            "nesting-1025-empty-innermost",
+            "malformed",
+            "1,022 arrays around an empty array: 1,025 levels (an empty array counts as a level)",
+            signed(payload=(Raw(b"\x91" * 1022 + b"\x90"),)),
+        ),
+        Case(
+            "nesting-1025-maps",
+            "malformed",
+            "maps count as levels too: 1,023 maps, each the value of a nil key, as the body",
+            signed(payload=(Raw(b"\x81\xc0" * 1023 + b"\x00"),)),
+        ),
+        Case(
             "top-level-map-of-nine",
             "malformed",
             "a map of 9 entries, not an array of 9 (step 3)",
