@@ -25,12 +25,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from p2pcomments.atomic_file import write_json_atomically
 from p2pcomments.core.ops import MAX_SITE_BYTES
 from p2pcomments.core.textform import TextKind, format_id, parse_id
 from p2pcomments.errors import TextFormError
@@ -227,18 +226,7 @@ class FollowList:
     def _save(self, follows: Follows) -> None:
         """Write atomically (rule 1). Raises OSError when the data dir is not writable."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".follows-", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as tmp:
-                json.dump(follows.to_json(), tmp, indent=1, sort_keys=True)
-                tmp.write("\n")
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            os.replace(tmp_name, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-            raise
+        write_json_atomically(self.path, follows.to_json())
 
 
 def _required(site: str | None) -> str:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import enum
 import os
 import unicodedata
@@ -37,6 +36,7 @@ from nacl.secret import SecretBox
 from nacl.signing import SigningKey
 from nacl.utils import random as random_bytes
 
+from p2pcomments.atomic_file import write_atomically
 from p2pcomments.core.textform import TextKind, format_id
 from p2pcomments.errors import (
     ConflictError,
@@ -383,30 +383,11 @@ def _write_key_file(data_dir: Path, raw: bytes, *, replace: bool) -> None:
     """
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     final = key_file(data_dir)
-    temporary = data_dir / f".{KEY_FILE_NAME}.{os.getpid()}.tmp"
     try:
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            os.fchmod(descriptor, 0o600)  # O_CREAT's mode does not apply to an existing file
-            handle.write(raw)
-            handle.flush()
-            os.fsync(descriptor)
-        if replace:
-            os.replace(temporary, final)
-        else:
-            os.link(temporary, final)
-            temporary.unlink()
-        directory = os.open(data_dir, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        write_atomically(final, raw, replace=replace, sync_directory=True)
     except FileExistsError:
-        temporary.unlink()
         raise ConflictError(
             f"{final} already holds an author key", reason="identity-exists"
         ) from None
     except OSError as error:
-        with contextlib.suppress(FileNotFoundError):  # nothing to tidy if it was never made
-            temporary.unlink()
         raise StoreError(f"cannot write {final}: {error}") from None

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
+
+from p2pcomments.atomic_file import write_json_atomically
 
 __all__ = [
     "API_FILE_NAME",
@@ -46,14 +47,7 @@ class ApiAddress:
 
 def write_address_file(data_dir: Path, address: ApiAddress) -> Path:
     path = data_dir / API_FILE_NAME
-    temporary = data_dir / f".{API_FILE_NAME}.{os.getpid()}.tmp"
-    with contextlib.suppress(FileNotFoundError):
-        temporary.unlink()
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        json.dump({**asdict(address), "url": address.url}, file, indent=2)
-        file.write("\n")
-    os.replace(temporary, path)
+    write_json_atomically(path, {**asdict(address), "url": address.url}, indent=2, sort_keys=False)
     return path
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from p2pcomments.errors import P2PCommentsError
 
 __all__ = [
+    "ConfigError",
     "DialError",
     "FrameTimeout",
     "FrameTooLarge",
@@ -26,6 +27,13 @@ class NetError(P2PCommentsError):
 
     http_status = 502
     default_reason = "network"
+
+
+class ConfigError(P2PCommentsError, ValueError):
+    """``config.json`` or a network option is unusable (the caller's mistake, not the network's)."""
+
+    http_status = 400
+    default_reason = "bad-config"
 
 
 class DialError(NetError, ConnectionError):

@@ -24,8 +24,8 @@ import trio
 from p2pcomments.core.replica import Outcome, Pending, Rejected
 from p2pcomments.core.sync_protocol import SyncSession
 from p2pcomments.errors import P2PCommentsError
+from p2pcomments.net.config import NetworkConfig
 from p2pcomments.net.host import P2PHost
-from p2pcomments.net.interface import NetworkConfig
 from p2pcomments.net.network_statistics import Tally
 from p2pcomments.net.sync_slots import Pair, SyncSlots, declined
 

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 from p2pcomments.core.ops import Operation, decode_operation, verify_signature
 from p2pcomments.core.replica import Duplicate, Outcome, Rejected
 from p2pcomments.errors import InvalidOperation, P2PCommentsError
+from p2pcomments.net.config import NetworkConfig
 from p2pcomments.net.fetcher import Fetcher
 from p2pcomments.net.host import P2PHost
-from p2pcomments.net.interface import NetworkConfig
 from p2pcomments.net.network_statistics import Tally
 
 if TYPE_CHECKING:

@@ -36,11 +36,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
 import secrets
 import stat
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -60,6 +58,8 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.tools.anyio_service import background_trio_service
 
+from p2pcomments.atomic_file import write_atomically
+from p2pcomments.clock import wall_clock_seconds
 from p2pcomments.errors import StoreError
 from p2pcomments.net.errors import DialError, NetError, PeerBanned
 from p2pcomments.net.libp2p_workarounds import (
@@ -74,6 +74,7 @@ from p2pcomments.net.libp2p_workarounds import (
     yamux_only_muxers,
 )
 from p2pcomments.net.peer_accounting import BanList, StrikeCounter
+from p2pcomments.net.peer_key import IDENTITY_FILE
 from p2pcomments.net.remembered_peers import RememberedPeers, is_dialable_addr
 
 __all__ = [
@@ -93,7 +94,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-IDENTITY_FILE: Final = "libp2p-identity.key"
 PEERS_FILE: Final = "peers.json"
 _SEED_BYTES: Final = 32
 _HOUSEKEEPING_INTERVAL: Final = 1.0
@@ -172,20 +172,11 @@ def _create_identity(path: Path) -> KeyPair:
         except ValueError:
             continue  # libp2p refuses the (astronomically rare) seed whose point it deems invalid
         break
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, seed)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        # link, not replace: if another process created the file meanwhile, keep theirs.
-        os.link(tmp, path)
+        # Not replacing: if another process created the file meanwhile, keep theirs.
+        write_atomically(path, seed, replace=False)
     except FileExistsError:
-        os.unlink(tmp)
         return load_or_create_identity(path.parent)
-    os.unlink(tmp)
     return key_pair
 
 
@@ -372,7 +363,7 @@ class P2PHost:
         self._started = True
         self._trio_token = trio.lowlevel.current_trio_token()
         if self.config.remember_peers:
-            self._remembered.load(now=_wall_clock())
+            self._remembered.load(now=wall_clock_seconds())
         now = trio.current_time()
         for info in self._bootstrap:
             self._add_target(info.peer_id, info.addrs, _TargetKind.BOOTSTRAP, now)
@@ -502,7 +493,13 @@ class P2PHost:
     def unban(self, peer_id: str) -> None:
         self._bans.unban(peer_id)
         if self._nursery is not None:
+            self._unblacklist(peer_id)
+
+    def _unblacklist(self, peer_id: str) -> None:
+        try:
             self._pubsub.remove_from_blacklist(ID.from_base58(peer_id))
+        except Exception:  # the py-libp2p boundary: its pubsub state can surprise us
+            logger.warning("un-blacklisting %s in pubsub failed", peer_id, exc_info=True)
 
     def _request_drop(self, peer: ID, conn: INetConn | None) -> None:
         """Close ``conn``, or all of ``peer``'s connections when None, from a task of ours."""
@@ -562,14 +559,12 @@ class P2PHost:
 
     async def _consume_connection_events(self) -> None:
         async for connected, peer, conn in self._event_receive:
-            try:
-                if connected:
-                    self._connection_opened(peer, conn)
-                else:
-                    self._connection_closed(peer, conn)
-            except Exception:
-                # py-libp2p state can surprise us; one odd event must not stop the node.
-                logger.exception("handling a connection event for %s failed", peer)
+            # Our own bookkeeping: a bug here fails loudly. The py-libp2p calls it makes are
+            # guarded where they are made (`_swarm_connections`, `_remote_hosts`).
+            if connected:
+                self._connection_opened(peer, conn)
+            else:
+                self._connection_closed(peer, conn)
 
     def _connection_opened(self, peer: ID, conn: INetConn) -> None:
         peer_id = peer.to_base58()
@@ -597,7 +592,7 @@ class P2PHost:
     def _reconcile_connections(self) -> None:
         """Make our view match the swarm's, in case an event was dropped or never sent."""
         live: dict[str, tuple[ID, set[INetConn]]] = {}
-        for peer, peer_conns in self._swarm.get_connections_map().items():
+        for peer, peer_conns in self._swarm_connections().items():
             open_conns = {c for c in peer_conns if not c.is_closed}
             if open_conns:
                 live[peer.to_base58()] = (peer, open_conns)
@@ -617,6 +612,26 @@ class P2PHost:
             else:
                 for conn in conns:
                     self._connection_opened(peer, conn)
+
+    def _swarm_connections(self) -> dict[ID, list[INetConn]]:
+        """The swarm's connections by peer; empty (and logged) if py-libp2p fails to say."""
+        try:
+            return {peer: list(conns) for peer, conns in self._swarm.get_connections_map().items()}
+        except Exception:  # the py-libp2p boundary
+            logger.warning("reading the swarm's connections failed", exc_info=True)
+            return {}
+
+    def _remote_hosts(self, peer: ID) -> set[tuple[str, ...]]:
+        """(protocol, host) of the remote addresses ``peer`` is connected from."""
+        try:
+            return {
+                tuple(str(a).split("/")[1:3])
+                for conn in self._swarm.get_connections(peer)
+                for a in conn.get_transport_addresses()
+            }
+        except Exception:  # the py-libp2p boundary
+            logger.warning("reading the addresses of %s failed", peer, exc_info=True)
+            return set()
 
     def _peer_connected(self, peer: ID) -> None:
         peer_id = peer.to_base58()
@@ -683,7 +698,7 @@ class P2PHost:
         if not self.config.remember_peers or self.is_banned(peer_id):
             return
         is_new = self._remembered.get(peer_id) is None
-        self._remembered.remember(peer_id, addrs, _wall_clock())
+        self._remembered.remember(peer_id, addrs, wall_clock_seconds())
         if is_new:
             # Written at once: a node killed a second after meeting its first peer must find it
             # again. Later changes wait for the next housekeeping tick.
@@ -700,11 +715,7 @@ class P2PHost:
         suffix = f"/p2p/{peer.to_base58()}"
         addrs = [a.removesuffix(suffix) for a in addrs]
         # A peer listening on 0.0.0.0 advertises just that: use the IP it connected from.
-        remote_hosts = {
-            tuple(str(a).split("/")[1:3])
-            for conn in self._swarm.get_connections(peer)
-            for a in conn.get_transport_addresses()
-        }
+        remote_hosts = self._remote_hosts(peer)
         dialable = [
             a for a in _with_unspecified_replaced(addrs, remote_hosts) if is_dialable_addr(a)
         ]
@@ -721,7 +732,7 @@ class P2PHost:
         if (
             known is None
             or set(known.addrs) != set(dialable)
-            or _wall_clock() - known.last_seen > _REMEMBER_REFRESH
+            or wall_clock_seconds() - known.last_seen > _REMEMBER_REFRESH
         ):
             self._remember(peer_id, dialable)
 
@@ -805,16 +816,13 @@ class P2PHost:
         while True:
             await trio.sleep(_HOUSEKEEPING_INTERVAL)
             ticks += 1
-            try:
-                self._housekeeping_tick(ticks)
-            except Exception:
-                logger.exception("host housekeeping failed")
+            self._housekeeping_tick(ticks)  # ours: a bug fails loudly (libp2p calls are guarded)
 
     def _housekeeping_tick(self, ticks: int) -> None:
         now = trio.current_time()
         for peer_id in self._bans.prune(now):
             logger.info("ban of %s ended", peer_id)
-            self._pubsub.remove_from_blacklist(ID.from_base58(peer_id))
+            self._unblacklist(peer_id)
         self._reconcile_connections()
         for peer_id in list(self._connections):
             # Identify fills in a new peer's listen addresses within a second or two.
@@ -865,8 +873,3 @@ async def _reset_quietly(stream: INetStream) -> None:
         await stream.reset()
     except Exception:
         logger.debug("stream reset failed", exc_info=True)
-
-
-def _wall_clock() -> float:
-    # Wall-clock seconds for peers.json: monotonic clocks don't survive a restart.
-    return time.time()

@@ -32,20 +32,15 @@ from p2pcomments.clock import wall_clock_ms
 from p2pcomments.core.sync_protocol import SyncLimits
 from p2pcomments.errors import ConflictError
 from p2pcomments.follows import FollowList
+from p2pcomments.net.config import NetworkConfig, default_listen_addrs
 from p2pcomments.net.fetcher import Fetcher
 from p2pcomments.net.gossip import Gossip, GossipConfig
 from p2pcomments.net.gossip_intake import GossipIntake
 from p2pcomments.net.host import HostConfig, P2PHost
-from p2pcomments.net.interface import (
-    NetworkConfig,
-    PeerSummary,
-    SyncCounts,
-    default_listen_addrs,
-    remove_network_file,
-    write_network_file,
-)
+from p2pcomments.net.network_file import remove_network_file, write_network_file
 from p2pcomments.net.network_statistics import Tally
 from p2pcomments.net.publisher import MAX_MESSAGE_OPS, Publisher
+from p2pcomments.net.service import PeerSummary, SyncCounts
 from p2pcomments.net.sync_running import SyncRunner
 from p2pcomments.net.sync_scheduling import SyncScheduler
 from p2pcomments.net.sync_slots import SyncSlots

@@ -20,12 +20,12 @@ import contextlib
 import itertools
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from p2pcomments.atomic_file import write_json_atomically
 
 __all__ = ["MAX_ADDRS_PER_PEER", "RememberedPeer", "RememberedPeers", "is_dialable_addr"]
 
@@ -149,17 +149,7 @@ class RememberedPeers:
             ],
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".peers-", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as tmp:
-                json.dump(document, tmp, indent=1, sort_keys=True)
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            os.replace(tmp_name, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-            raise
+        write_json_atomically(self.path, document, newline=False)
         self.dirty = False
 
     def __len__(self) -> int:

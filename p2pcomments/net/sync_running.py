@@ -33,10 +33,10 @@ from p2pcomments.core.sync_protocol import (
     SyncSession,
     encode_error,
 )
+from p2pcomments.net.config import NetworkConfig
 from p2pcomments.net.errors import NetError, StreamProtocolError
 from p2pcomments.net.fetcher import Fetcher
 from p2pcomments.net.host import P2PHost
-from p2pcomments.net.interface import NetworkConfig
 from p2pcomments.net.network_statistics import Tally
 from p2pcomments.net.peer_accounting import PeerRateLimiter
 from p2pcomments.net.streams import FramedStream, open_framed_stream, serve_framed

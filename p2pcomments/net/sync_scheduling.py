@@ -21,8 +21,9 @@ import trio
 from libp2p.peer.id import ID
 
 from p2pcomments.errors import NotFound, P2PCommentsError
+from p2pcomments.net.config import NetworkConfig
 from p2pcomments.net.host import P2PHost
-from p2pcomments.net.interface import NetworkConfig, SyncCounts
+from p2pcomments.net.service import SyncCounts
 from p2pcomments.net.sync_running import SyncRunner
 from p2pcomments.net.sync_slots import BUSY, Pair, SyncSlots
 
