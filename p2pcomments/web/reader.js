@@ -11,6 +11,7 @@ const lang = pickLanguage(null);
 const t = translator(lang);
 let me = null;
 let stop = () => {};
+let generation = 0; // which route is on screen: a late answer for another one is dropped
 
 class ApiError extends Error {}
 
@@ -53,8 +54,9 @@ function live(path, onChange) {
   stop = () => (source.close(), clearTimeout(timer));
 }
 
-async function showList() {
+async function showList(current) {
   const [{ threads }, follows] = await Promise.all([api("GET", "/api/threads"), api("GET", "/api/follows").catch(() => ({}))]);
+  if (current !== generation) return;
   const followed = new Set(follows.threads || []);
   const sites = new Set(follows.sites || []);
   const list = h("ul", { class: "p2pc-threads" });
@@ -73,7 +75,7 @@ async function showList() {
   root.replaceChildren(h("h1", { text: t("threads") }), status, threads.length ? list : h("p", { text: t("noThread") }));
 }
 
-async function showThread(id) {
+async function showThread(id, current) {
   const container = h("section", { "aria-live": "off" });
   let view = null;
   const ui = new ThreadView(container, {
@@ -92,7 +94,9 @@ async function showThread(id) {
   });
   if (!token) ui.host.me = null; // read-only without the token
   const reload = async () => {
-    view = await api("GET", `/api/threads/${id}`);
+    const fresh = await api("GET", `/api/threads/${id}`);
+    if (current !== generation) return;
+    view = fresh;
     ui.render(view);
     title.textContent = view.title || view.url || view.id;
     document.title = `${title.textContent} (${visibleCount(view)})`;
@@ -100,17 +104,19 @@ async function showThread(id) {
   const title = h("h1");
   root.replaceChildren(h("p", {}, h("a", { href: "#/", text: `← ${t("back")}` })), title, status, container);
   await reload();
-  live(`/api/threads/${id}/events`, () => reload().catch((e) => say(t("error", { message: e.message }))));
+  if (current === generation) live(`/api/threads/${id}/events`, () => reload().catch((e) => say(t("error", { message: e.message }))));
 }
 
 async function route() {
+  stop();
+  const current = ++generation;
   say("");
   try {
     const match = /^#\/t\/(thr_[a-z2-7]{56})$/.exec(location.hash);
-    if (match) await showThread(match[1]);
+    if (match) await showThread(match[1], current);
     else {
-      await showList();
-      live("/api/events", () => showList().catch(() => {}));
+      await showList(current);
+      if (current === generation) live("/api/events", () => showList(current).catch(() => {}));
     }
   } catch (error) {
     say(t("error", { message: error.message }));

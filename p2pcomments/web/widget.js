@@ -166,7 +166,7 @@ class Widget {
     else await this.reload();
   }
 
-  renderPanel() {
+  renderPanel(open = false) {
     const t = this.t;
     const nameId = `p2pc-name-${Math.random().toString(36).slice(2)}`;
     const keyId = `${nameId}-key`;
@@ -197,14 +197,14 @@ class Widget {
         saveKey(key.seed);
         this.key = key;
         this.ui.host.me = key.keyText;
-        this.renderPanel();
+        this.renderPanel(true);
         if (this.view) this.ui.render(this.view);
         this.say(key.keyText);
       } catch (error) {
         this.report(error);
       }
     } });
-    this.panel.replaceChildren(h("details", { class: "p2pc-key" },
+    this.panel.replaceChildren(h("details", { class: "p2pc-key", open },
       h("summary", { text: t("key") }),
       h("p", { class: "p2pc-note", text: t("keyHelp") }),
       h("p", {}, h("code", { text: this.key.keyText })),
