@@ -42,7 +42,7 @@ from libp2p.abc import ISubscriptionAPI
 from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 
-from p2pcomments.net.errors import GossipPayloadError
+from p2pcomments.net.errors import ConfigError, GossipPayloadError
 from p2pcomments.net.gossip_payload import (
     MAX_OPS_PER_BATCH,
     MAX_PAYLOAD_BYTES,
@@ -86,13 +86,13 @@ class GossipConfig:
 
     def __post_init__(self) -> None:
         if self.coalesce_window < 0 or self.max_queue_wait < 0:
-            raise ValueError("windows must not be negative")
+            raise ConfigError("windows must not be negative")
         if not 1 <= self.max_batch_ops <= MAX_OPS_PER_BATCH:
-            raise ValueError(f"max_batch_ops must be in 1..{MAX_OPS_PER_BATCH}")
+            raise ConfigError(f"max_batch_ops must be in 1..{MAX_OPS_PER_BATCH}")
         if not 0 < self.max_payload_bytes <= MAX_PAYLOAD_BYTES:
-            raise ValueError(f"max_payload_bytes must be in 1..{MAX_PAYLOAD_BYTES}")
+            raise ConfigError(f"max_payload_bytes must be in 1..{MAX_PAYLOAD_BYTES}")
         if not 0 < self.queue_high_water <= OUTBOUND_QUEUE_SIZE:
-            raise ValueError(f"queue_high_water must be in 1..{OUTBOUND_QUEUE_SIZE}")
+            raise ConfigError(f"queue_high_water must be in 1..{OUTBOUND_QUEUE_SIZE}")
 
 
 @dataclass(slots=True)

@@ -61,7 +61,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from p2pcomments.atomic_file import write_atomically
 from p2pcomments.clock import wall_clock_seconds
 from p2pcomments.errors import StoreError
-from p2pcomments.net.errors import DialError, NetError, PeerBanned
+from p2pcomments.net.errors import ConfigError, DialError, NetError, PeerBanned
 from p2pcomments.net.libp2p_workarounds import (
     HardenedPubsub,
     PinnedHeartbeatGossipSub,
@@ -132,13 +132,13 @@ class HostConfig:
 
     def __post_init__(self) -> None:
         if not self.listen_addrs:
-            raise ValueError("at least one listen address is needed")
+            raise ConfigError("at least one listen address is needed")
         if not 0 < self.redial_initial_delay <= self.redial_max_delay:
-            raise ValueError("need 0 < redial_initial_delay <= redial_max_delay")
+            raise ConfigError("need 0 < redial_initial_delay <= redial_max_delay")
         if self.dial_timeout <= 0 or self.ban_duration <= 0 or self.strike_window <= 0:
-            raise ValueError("timeouts and durations must be positive")
+            raise ConfigError("timeouts and durations must be positive")
         if self.max_invalid_strikes < 1:
-            raise ValueError("max_invalid_strikes must be >= 1")
+            raise ConfigError("max_invalid_strikes must be >= 1")
 
 
 def load_or_create_identity(data_dir: Path) -> KeyPair:

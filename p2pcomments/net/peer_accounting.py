@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from p2pcomments.net.errors import ConfigError
+
 __all__ = ["BanList", "PeerRateLimiter", "StrikeCounter", "TokenBucket"]
 
 
@@ -36,7 +38,7 @@ class TokenBucket:
 
     def __post_init__(self) -> None:
         if self.rate <= 0 or self.burst <= 0:
-            raise ValueError("rate and burst must be positive")
+            raise ConfigError("rate and burst must be positive")
         self.tokens = self.burst
 
     def _refill(self, now: float) -> None:
@@ -69,7 +71,7 @@ class PeerRateLimiter:
 
     def __init__(self, *, rate: float, burst: float) -> None:
         if rate <= 0 or burst <= 0:
-            raise ValueError("rate and burst must be positive")
+            raise ConfigError("rate and burst must be positive")
         self.rate = rate
         self.burst = burst
         self._buckets: dict[str, TokenBucket] = {}
@@ -98,7 +100,7 @@ class StrikeCounter:
 
     def __init__(self, *, max_strikes: int, window: float) -> None:
         if max_strikes < 1 or window <= 0:
-            raise ValueError("max_strikes must be >= 1 and window > 0")
+            raise ConfigError("max_strikes must be >= 1 and window > 0")
         self.max_strikes = max_strikes
         self.window = window
         self._strikes: dict[str, deque[float]] = {}
@@ -141,7 +143,7 @@ class BanList:
     def ban(self, peer_id: str, now: float, duration: float) -> float:
         """Ban ``peer_id`` for ``duration`` seconds from ``now``; return the expiry in force."""
         if duration <= 0:
-            raise ValueError("duration must be positive")
+            raise ConfigError("duration must be positive")
         until = max(self._until.get(peer_id, now), now + duration)
         self._until[peer_id] = until
         return until

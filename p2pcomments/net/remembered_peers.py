@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Final
 
 from p2pcomments.atomic_file import write_json_atomically
+from p2pcomments.net.errors import ConfigError
 
 __all__ = ["MAX_ADDRS_PER_PEER", "RememberedPeer", "RememberedPeers", "is_dialable_addr"]
 
@@ -62,7 +63,7 @@ class RememberedPeers:
 
     def __init__(self, path: Path, *, capacity: int = 50, max_age: float = 30 * 86400) -> None:
         if capacity < 0:
-            raise ValueError("capacity must not be negative")
+            raise ConfigError("capacity must not be negative")
         self.path = path
         self.capacity = capacity
         self.max_age = max_age

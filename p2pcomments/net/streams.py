@@ -35,6 +35,7 @@ from libp2p.network.stream.exceptions import StreamEOF, StreamError
 
 from p2pcomments.core.sync_protocol import PROTOCOL_ID
 from p2pcomments.net.errors import (
+    ConfigError,
     FrameTimeout,
     FrameTooLarge,
     NetError,
@@ -91,9 +92,9 @@ class FramedStream:
         frame_timeout: float = DEFAULT_FRAME_TIMEOUT,
     ) -> None:
         if not 0 < max_frame_size < 2 ** (7 * _MAX_VARINT_BYTES):
-            raise ValueError("max_frame_size out of range")
+            raise ConfigError("max_frame_size out of range")
         if frame_timeout <= 0:
-            raise ValueError("frame_timeout must be positive")
+            raise ConfigError("frame_timeout must be positive")
         self._stream = stream
         self.max_frame_size = max_frame_size
         self.frame_timeout = frame_timeout
@@ -243,7 +244,7 @@ def serve_framed(
     When ``handler`` returns, our side of the stream is closed.
     """
     if max_streams_per_peer < 1:
-        raise ValueError("max_streams_per_peer must be >= 1")
+        raise ConfigError("max_streams_per_peer must be >= 1")
     active: Counter[str] = Counter()
 
     async def on_stream(stream: INetStream) -> None:
