@@ -215,6 +215,19 @@ def rejection_cases() -> list[Case]:
             signed(timestamp_ms=Raw(b"\xd7\xff" + b"\xff" * 8)),
         ),
         Case(
+            "ext-reserved-type-in-body",
+            "malformed",
+            "a body that is an extension of type -2: msgpack reserves the negative types, and -2 "
+            "is none it defines, so not well formed (an extension of type 1 is bad-field)",
+            signed(payload=(Raw(b"\xd4\xfe\x00"),)),
+        ),
+        Case(
+            "ext-reserved-type-in-version",
+            "malformed",
+            "the same where the version goes: parsing fails before the version is looked at",
+            signed(version=Raw(b"\xd4\x80\x00")),
+        ),
+        Case(
             "nesting-1024",
             "bad-field",
             "a body that is an array nested 1,022 deep: with the operation's array and the "

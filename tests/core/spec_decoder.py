@@ -111,6 +111,8 @@ class _Parser:
     def ext(self, n: int) -> Value:
         kind = int.from_bytes(self.take(1), "big", signed=True)
         data = self.take(n)
+        if kind < -1:  # reserved by msgpack for types it may define: not well formed here
+            raise Refused("malformed")
         if kind == -1:  # msgpack's timestamp: 32, 64 or 96 bits, nanoseconds < 10^9
             if n == 8 and int.from_bytes(data, "big") >> 34 > 999_999_999:
                 raise Refused("malformed")

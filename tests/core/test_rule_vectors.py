@@ -408,3 +408,87 @@ def test_a_decoder_written_from_the_spec_agrees(data: bytes, reason: str | None)
     except spec_decoder.Refused as refused:
         got = refused.reason
     assert got == reason
+
+
+_texts = st.lists(
+    st.sampled_from(["a", "é", "e\u0301", " ", "\u00a0", "\u3000", "\u200b", "\x1f", "\x00"])
+    | st.sampled_from(["\n", "\t", "\r", "\x85", "\u212b", "\U0001f600", "\uffff", "x" * 40]),
+    max_size=6,
+).map("".join)
+_field_values = _values(
+    _leaves | _texts | st.binary(min_size=32, max_size=32) | st.integers(min_value=0, max_value=10)
+)
+
+
+@given(
+    base=st.sampled_from(load("operations.json")["vectors"]),
+    position=st.integers(0, 7),
+    inner=st.integers(0, 5),
+    value=_field_values,
+)
+def test_the_spec_decoder_agrees_on_changed_fields(
+    base: dict[str, Any], position: int, inner: int, value: Any
+) -> None:
+    """Any one field (or one element of the payload, refs or deps) replaced by any value, signed
+    again by its signer: the decoder written from the SPEC and the reference agree on the
+    reason."""
+    from nacl.signing import SigningKey
+
+    key = SigningKey(bytes.fromhex(base["signer"]["seed"]))
+    fields = list(msgpack.unpackb(bytes.fromhex(base["unsigned_hex"]), use_list=False, raw=False))
+    replacement = Raw(msgpack.packb(value, use_bin_type=True))
+    target = fields[position]
+    if type(target) is tuple and target and position in (4, 5, 7):
+        fields[position] = tuple(
+            replacement if i == inner % len(target) else item for i, item in enumerate(target)
+        )
+    else:
+        fields[position] = replacement
+    data = sign_fields(key, tuple(fields))
+    try:
+        decode_operation(data)
+        expected = None
+    except InvalidOperation as error:
+        expected = error.reason
+    got: str | None = None
+    try:
+        spec_decoder.decode(data)
+    except spec_decoder.OutOfScope:
+        return
+    except spec_decoder.Refused as refused:
+        got = refused.reason
+    assert got == expected
+
+
+@given(
+    base=st.sampled_from(
+        load("operations.json")["vectors"] + load("rejection_order.json")["vectors"]
+    ),
+    edits=st.lists(
+        st.tuples(st.integers(0, 2**16), st.integers(0, 255), st.booleans()), max_size=3
+    ),
+)
+def test_the_spec_decoder_agrees_on_changed_bytes(
+    base: dict[str, Any], edits: list[tuple[int, int, bool]]
+) -> None:
+    """Bytes overwritten or inserted anywhere: both decoders give the same reason."""
+    data = bytearray(bytes.fromhex(base["encoded"])) if "encoded" in base else bytearray(b"\x99")
+    for where, byte, insert in edits:
+        at = where % (len(data) + 1)
+        if insert or at == len(data):
+            data.insert(at, byte)
+        else:
+            data[at] = byte
+    try:
+        decode_operation(bytes(data))
+        expected = None
+    except InvalidOperation as error:
+        expected = error.reason
+    got: str | None = None
+    try:
+        spec_decoder.decode(bytes(data))
+    except spec_decoder.OutOfScope:
+        return
+    except spec_decoder.Refused as refused:
+        got = refused.reason
+    assert got == expected
