@@ -23,11 +23,16 @@ Rules:
    leaves), close..., each seeing the last, the final close seeing everything (SPEC §6 rule 8:
    every earlier close has a reopen that saw it and each leaf). Closes are dated after the last
    comment.
+6. A comment the thread already holds under the same source and original id, but as another
+   operation (edited at the source since, moved to the top level because its parent was deleted
+   there, imported before with other options), is not imported again: the held one stands (its
+   replies attach to it) and it is counted as ``already-imported``. ``known`` tells the plan
+   what a thread holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -104,15 +109,21 @@ class _Thread:
     waiting: dict[str, list[ImportedComment]] = field(default_factory=dict)  # by parent id
     leaves: set[bytes] = field(default_factory=set)  # comment ids no imported reply answers
     latest_ms: int = 0
+    held: dict[str, bytes] = field(default_factory=dict)  # rule 6: original id → held comment
 
 
 class ImportPlan:
     """Turns a `ParsedExport` into operations (`operations`), counting into ``tally``."""
 
     def __init__(
-        self, export: ParsedExport, signing_key: SigningKey, options: ImportOptions
+        self,
+        export: ParsedExport,
+        signing_key: SigningKey,
+        options: ImportOptions,
+        known: Callable[[bytes, str], dict[str, bytes]] | None = None,
     ) -> None:
         self.export = export
+        self._known = known
         self.options = options
         self.tally = ImportTally()
         self._key = signing_key
@@ -139,7 +150,8 @@ class ImportPlan:
         if post.original_id in self._threads:  # the same post twice: its comments join the first
             return
         thread_op = page_thread_for(self._owner, post.url)
-        thread = _Thread(op=thread_op, post=post, latest_ms=post.timestamp_ms)
+        held = self._known(thread_op.id, self.export.source) if self._known else {}
+        thread = _Thread(op=thread_op, post=post, latest_ms=post.timestamp_ms, held=held)
         self._threads[post.original_id] = thread
         self.tally.threads += 1
         yield thread_op
@@ -248,6 +260,14 @@ class ImportPlan:
             self.tally.count(self.tally.skipped, error.reason)
             thread.left_out.add(comment.original_id)
             yield from self._release(thread, comment.original_id, orphans=True)
+            return
+        held = thread.held.get(comment.original_id)
+        if held is not None and held != op.id:  # rule 6
+            self.tally.count(self.tally.skipped, "already-imported")
+            thread.built[comment.original_id] = held
+            thread.leaves.discard(parent_op)
+            thread.leaves.add(held)
+            yield from self._release(thread, comment.original_id, orphans=False)
             return
         thread.built[comment.original_id] = op.id
         thread.leaves.discard(parent_op)

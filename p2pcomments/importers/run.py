@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final
 
-from p2pcomments.core.ops import Operation
+from p2pcomments.core.ops import CommentPayload, Kind, Operation
 from p2pcomments.core.replica import Applied, Pending, Rejected
 from p2pcomments.importers.plan import ImportOptions, ImportPlan
 from p2pcomments.importers.records import ExportFormatError, ParsedExport
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["BATCH", "ImportReport", "Progress", "import_export", "read_export"]
 
 BATCH: Final = 500
-Source = Literal["wordpress", "disqus"]
 Progress = Callable[[int, int], None]
 """Called with (bytes read so far, file size) as the second pass goes."""
 
@@ -80,7 +79,35 @@ class ImportReport:
         }
 
 
-def read_export(path: Path, source: Source) -> ParsedExport:
+def _held_by(node: Node) -> Callable[[bytes, str], dict[str, bytes]]:
+    """What a thread of ``node`` holds of an import (`plan` rule 6): the importer's comments
+    from ``source``, by original id."""
+    owner = node.author
+
+    def held(thread_id: bytes, source: str) -> dict[str, bytes]:
+        state = node.replica.threads.get(thread_id)
+        if state is None:
+            return {}
+        found: dict[str, bytes] = {}
+        for op in state.ops.values():
+            payload = op.payload
+            if (
+                op.kind is Kind.COMMENT
+                and op.author == owner
+                and isinstance(payload, CommentPayload)
+                and payload.provenance is not None
+                and payload.provenance.source == source
+            ):
+                key = payload.provenance.original_id
+                # Of two held for one original id, the greatest id stands (any fixed choice).
+                if key not in found or op.id > found[key]:
+                    found[key] = op.id
+        return found
+
+    return held
+
+
+def read_export(path: Path, source: str) -> ParsedExport:
     """The first pass (rule 1): `ExportFormatError` unless the whole file can be imported."""
     if source == "wordpress":
         from p2pcomments.importers.wordpress import read_wordpress
@@ -97,19 +124,20 @@ async def import_export(
     node: Node,
     path: Path | str,
     *,
-    source: Source,
+    source: str,
     options: ImportOptions | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Import a WordPress (WXR) or Disqus export into ``node``, signed by its author key."""
+    """Import a WordPress (WXR) or Disqus export into ``node``, signed by its author key.
+    ``source`` is ``"wordpress"`` or ``"disqus"`` (else `ExportFormatError`)."""
     import trio
 
     path = Path(path)
     export = await trio.to_thread.run_sync(read_export, path, source)
     signing_key = node._signer()  # the importer signs: the imported threads are its own
     node._check_writable()
-    plan = ImportPlan(export, signing_key, options or ImportOptions())
+    plan = ImportPlan(export, signing_key, options or ImportOptions(), known=_held_by(node))
     operations = iter(plan.operations())
     size = path.stat().st_size
     count = new = 0

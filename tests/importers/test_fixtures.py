@@ -202,9 +202,9 @@ async def test_remark42_without_its_backtick_fails_at_line_147(tmp_path: Path, n
 async def test_reimport_adds_nothing_and_carries_no_email_or_ip(
     node: Node, name: str, source: str
 ) -> None:
-    first = await import_export(node, fixture(name), source=source)  # type: ignore[arg-type]
+    first = await import_export(node, fixture(name), source=source)
     count = node.statistics().operations
-    again = await import_export(node, fixture(name), source=source)  # type: ignore[arg-type]
+    again = await import_export(node, fixture(name), source=source)
     assert again.new_operations == 0
     assert again.operations == first.operations
     assert node.statistics().operations == count

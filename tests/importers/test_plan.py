@@ -133,3 +133,20 @@ def test_a_closed_post_is_closed_after_every_comment(top_level: int, replies: in
     assert not any(c.after_close for c in view.comments)
     assert built.tally.closed_threads == 1
     assert view.title == "A post"
+
+
+def test_a_comment_held_already_is_not_imported_twice() -> None:
+    # The first export had 1 and its reply 2; in the updated one, 1 was deleted at the source
+    # and 2 edited: 2 would become another operation (top level, new body). The held one stands.
+    _, first_ops = plan([post(), comment("1"), comment("2", "1"), comment("3", "2")])
+    held = {
+        op.payload.provenance.original_id: op.id
+        for op in first_ops  # type: ignore[union-attr]
+        if getattr(op.payload, "provenance", None)
+    }
+    updated = [post(), comment("2", "1", body="edited at the source"), comment("3", "2")]
+    export = ParsedExport(source="wordpress", entries=iter(updated))
+    again = ImportPlan(export, KEY, ImportOptions(), known=lambda thread, source: held)
+    new_ops = list(again.operations())
+    assert {op.id for op in new_ops} <= {op.id for op in first_ops}
+    assert again.tally.skipped == {"already-imported": 1}
