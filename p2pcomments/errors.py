@@ -20,6 +20,8 @@ __all__ = [
     "IdentityMissing",
     "InvalidOperation",
     "NotFound",
+    "OperationRefused",
+    "OperationRefusedNotAuthorized",
     "P2PCommentsError",
     "PageUrlError",
     "PassphraseError",
@@ -62,6 +64,24 @@ class AuthorizationError(InvalidOperation):
 
     http_status = 403
     default_reason = "not-authorized"
+
+
+class OperationRefused(InvalidOperation):
+    """A submitted operation (`Node.submit_operations`) refused as gossip would refuse it:
+    ``reason`` is the spec's reason code, ``index`` its place in what was submitted."""
+
+    def __init__(self, message: str, *, reason: str, index: int) -> None:
+        super().__init__(message, reason=reason)
+        self.index = index
+
+    def to_dict(self) -> dict[str, str | int]:  # type: ignore[override]
+        return {"code": self.reason, "message": self.message, "index": self.index}
+
+
+class OperationRefusedNotAuthorized(OperationRefused, AuthorizationError):
+    """`OperationRefused` for ``not-author``, ``not-owner`` or ``not-moderator``."""
+
+    http_status = 403
 
 
 class TextFormError(P2PCommentsError, ValueError):

@@ -32,13 +32,14 @@ from p2pcomments.errors import NotFound
 from p2pcomments.node.changes import APPLIED_BUFFER, WATCH_BUFFER, ChangeStream
 from p2pcomments.node.inbox import InboxReads
 from p2pcomments.node.ingest import Ingest
+from p2pcomments.node.pages import WebPages
 from p2pcomments.node.values import AppliedBatch, NodeStatistics, ThreadSummary
 from p2pcomments.node.writes import LocalWrites
 
 __all__ = ["Node"]
 
 
-class Node(LocalWrites, Ingest, InboxReads):
+class Node(LocalWrites, WebPages, Ingest, InboxReads):
     """A data dir opened: its replica in memory, its store on disk, its author key unlocked.
 
     Create with `open_node`. Reads are synchronous and in memory; writes and ingest are async and
@@ -60,7 +61,7 @@ class Node(LocalWrites, Ingest, InboxReads):
             summaries.append(
                 ThreadSummary(
                     id=thread_id,
-                    title=payload.title,
+                    title=state.title,
                     url=payload.url,
                     site=payload.site,
                     owner=state.owner,

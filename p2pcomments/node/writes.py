@@ -87,6 +87,11 @@ class LocalWrites(NodeState):
     async def reopen(self, thread_id: bytes, *, reason: str = "") -> Operation:
         return await self._moderate_thread(thread_id, ModAction.REOPEN, reason=reason)
 
+    async def retitle(self, thread_id: bytes, title: str) -> Operation:
+        """Set the title the thread shows (owner or moderator; the latest retitle wins): how a
+        page thread, which has none, gets one (SPEC §10.3)."""
+        return await self._moderate_thread(thread_id, ModAction.RETITLE, reason=title)
+
     async def add_moderator(self, thread_id: bytes, key: bytes) -> Operation:
         """Let ``key`` hide comments and close the thread (owner only)."""
         return await self._moderate_thread(thread_id, ModAction.ADD_MODERATOR, subject=key)
