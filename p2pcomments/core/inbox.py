@@ -18,10 +18,16 @@ nothing here is on the wire, and whether an entry was read is the node's own bus
    (tests/core/test_inbox.py checks it over random histories in any order of arrival).
 3. An entry's texts are those the thread shows now: a reply's current body (after its edits), the
    body of A's comment it concerns; names are the winning profiles'.
+4. Delivery (SPEC §8.2): `inbox_recipients` names every author in whose inbox an operation may
+   land (a superset of rule 1's, from the operation and what it references alone), and
+   `inbox_topic` the gossip topic an author's node joins to hear of it promptly: one of 256
+   buckets, by the first byte of SHA-256(``"p2pcomments/inbox/v1"`` || key), so the topic a
+   node joins tells an observer 8 bits of its author's key and nothing else.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -37,7 +43,19 @@ from p2pcomments.core.ops import (
 )
 from p2pcomments.core.thread_state import CommentView, ThreadState
 
-__all__ = ["InboxEntry", "InboxKind", "author_inbox", "thread_inbox"]
+__all__ = [
+    "INBOX_TOPIC_DOMAIN",
+    "INBOX_TOPIC_PREFIX",
+    "InboxEntry",
+    "InboxKind",
+    "author_inbox",
+    "inbox_recipients",
+    "inbox_topic",
+    "thread_inbox",
+]
+
+INBOX_TOPIC_PREFIX: Final = "p2pc/1/inbox/"
+INBOX_TOPIC_DOMAIN: Final = b"p2pcomments/inbox/v1"
 
 
 class InboxKind(StrEnum):
@@ -167,3 +185,41 @@ def author_inbox(
 
 def _order(entry: InboxEntry) -> tuple[int, bytes]:
     return (entry.timestamp_ms, entry.id)  # unique per entry: one operation, one entry
+
+
+def inbox_topic(author: bytes) -> str:
+    """The inbox gossip topic of ``author`` (rule 4): ``p2pc/1/inbox/<2 hex digits>``."""
+    return f"{INBOX_TOPIC_PREFIX}{hashlib.sha256(INBOX_TOPIC_DOMAIN + author).digest()[0]:02x}"
+
+
+def inbox_recipients(state: ThreadState, op: Operation) -> frozenset[bytes]:
+    """The authors in whose inbox ``op`` (applied in ``state``) may be (rule 4), its own author
+    excluded: a superset of rule 1, from ``op``'s references alone: the parent's author (the
+    thread's owner for a top-level comment) of a comment; the target's author of a reaction or
+    a hide/unhide and the thread's owner of any moderation; for an edit, the author of the
+    comment the edited one answers and the authors of its replies."""
+    ops = state.ops
+    kind = op.kind
+    found: set[bytes] = set()
+    if kind is Kind.COMMENT or kind is Kind.REACT:
+        target = ops.get(op.target)
+        if target is not None:
+            found.add(target.author)
+    elif kind is Kind.MODERATE:
+        found.add(state.owner)
+        target = ops.get(op.target)
+        if target is not None and target.kind is Kind.COMMENT:
+            found.add(target.author)
+    elif kind is Kind.EDIT:
+        edited = ops.get(op.target)
+        if edited is not None:
+            parent = ops.get(edited.target)
+            if parent is not None and parent.kind is Kind.COMMENT:
+                found.add(parent.author)
+            found.update(
+                other.author
+                for other in ops.values()
+                if other.kind is Kind.COMMENT and other.target == edited.id
+            )
+    found.discard(op.author)
+    return frozenset(found)

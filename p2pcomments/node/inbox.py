@@ -70,12 +70,22 @@ class InboxReads(NodeState):
         return author_inbox(self.replica.threads.values(), who, self.replica.names())
 
     async def inbox(
-        self, *, author: bytes | None = None, unread_only: bool = False, limit: int | None = None
+        self,
+        *,
+        author: bytes | None = None,
+        thread_id: bytes | None = None,
+        unread_only: bool = False,
+        limit: int | None = None,
     ) -> Inbox:
-        """``author``'s inbox (default: this node's author), newest first; ``unread_only`` leaves
-        out what was marked read; at most ``limit`` entries (the counts are of the whole)."""
+        """``author``'s inbox (default: this node's author), newest first: in one thread only
+        with ``thread_id`` (`NotFound` if not held); ``unread_only`` leaves out what was marked
+        read; at most ``limit`` entries. The counts are of the whole (thread's) inbox."""
         who = self.author if author is None else author
-        everything = self.inbox_entries(who)
+        if thread_id is None:
+            everything = self.inbox_entries(who)
+        else:
+            state = self._thread_state(thread_id)
+            everything = thread_inbox(state, who, self.replica.names())
         marks = await self._read_marks(who)
         unread = sum(1 for entry in everything if entry.id not in marks)
         listed = [e for e in everything if e.id not in marks] if unread_only else everything
@@ -88,14 +98,6 @@ class InboxReads(NodeState):
             total=len(everything),
             unread=unread,
         )
-
-    async def inbox_unread_in(self, thread_id: bytes, *, author: bytes | None = None) -> int:
-        """How many of ``author``'s unread entries are in one thread (`NotFound` if not held)."""
-        who = self.author if author is None else author
-        state = self._thread_state(thread_id)
-        marks = await self._read_marks(who)
-        names = self.replica.names()
-        return sum(1 for e in thread_inbox(state, who, names) if e.id not in marks)
 
     async def mark_inbox_read(
         self, op_ids: Iterable[bytes] | None = None, *, author: bytes | None = None

@@ -7,7 +7,14 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from p2pcomments.core.inbox import InboxEntry, InboxKind, author_inbox, thread_inbox
+from p2pcomments.core.inbox import (
+    InboxEntry,
+    InboxKind,
+    author_inbox,
+    inbox_recipients,
+    inbox_topic,
+    thread_inbox,
+)
 from p2pcomments.core.ops import Kind, ModAction, ReactPayload
 from p2pcomments.core.replica import Replica
 
@@ -217,3 +224,30 @@ def test_every_entry_follows_the_rules_and_every_reply_is_there(history: History
                     payload = op.payload
                     assert isinstance(payload, ReactPayload)
                     assert (op.id in listed) == bool(payload.reaction)
+
+
+@EXAMPLES
+@given(history=histories())
+def test_every_entry_reaches_its_author_by_the_recipients_rule(history: History) -> None:
+    """Rule 4: whoever has an operation in their inbox is among its recipients."""
+    replica = replica_of(history.ops)
+    for key in KEYS:
+        author = _key(key)
+        for entry in _inbox_of(replica, author):
+            state = replica.threads[entry.thread]
+            assert author in inbox_recipients(state, state.ops[entry.id])
+    for state in replica.threads.values():
+        for op in state.ops.values():
+            assert op.author not in inbox_recipients(state, op)
+
+
+def test_the_inbox_topic_is_one_of_256_buckets_of_the_key() -> None:
+    import hashlib
+
+    topics = {inbox_topic(_key(key)) for key in KEYS}
+    for key in KEYS:
+        digest = hashlib.sha256(b"p2pcomments/inbox/v1" + _key(key)).digest()
+        assert inbox_topic(_key(key)) == f"p2pc/1/inbox/{digest[0]:02x}"
+    assert all(len(topic) == len("p2pc/1/inbox/") + 2 for topic in topics)
+    # the vector SPEC §8.2 gives other implementations: the all-zero key
+    assert inbox_topic(bytes(32)) == "p2pc/1/inbox/b6"

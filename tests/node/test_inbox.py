@@ -47,7 +47,7 @@ async def test_ingested_replies_are_unread_until_marked_and_marks_survive_a_reop
             (InboxKind.REPLY, reply.id),
         ]
         assert (inbox.total, inbox.unread, inbox.read) == (2, 2, frozenset())
-        assert await node.inbox_unread_in(thread.id) == 2
+        assert (await node.inbox(thread_id=thread.id)).unread == 2
         assert await node.mark_inbox_read([reply.id, b"\x00" * 32]) == 1
         assert await node.mark_inbox_read([reply.id]) == 0  # idempotent
     async with open_node(data_dir, clock=clock) as node:
@@ -57,7 +57,7 @@ async def test_ingested_replies_are_unread_until_marked_and_marks_survive_a_reop
         assert (await node.inbox()).read == frozenset({reply.id})
         assert await node.mark_inbox_read() == 1
         assert (await node.inbox()).unread == 0
-        assert await node.inbox_unread_in(thread.id) == 0
+        assert (await node.inbox(thread_id=thread.id, limit=0)).unread == 0
 
 
 @pytest.mark.trio
