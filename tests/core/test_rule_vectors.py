@@ -28,7 +28,8 @@ from p2pcomments.core.ops import (
 from p2pcomments.core.replica import Applied, Duplicate, Pending, Rejected, Replica
 from p2pcomments.core.textform import TextKind, parse_id
 from p2pcomments.errors import InvalidOperation, TextFormError
-from tests.core import spec_decoder
+from tests.core import spec_decoder, spec_view
+from tests.core.strategies import histories
 from tests.core.test_vectors import _view_json
 from tests.core.wire import Raw, comment_fields, sign_fields
 
@@ -492,3 +493,55 @@ def test_the_spec_decoder_agrees_on_changed_bytes(
     except spec_decoder.Refused as refused:
         got = refused.reason
     assert got == expected
+
+
+# -- the SPEC's text as a second validity and view implementation ----------------------------
+
+
+def _spec_final(ops: list[Any]) -> list[dict[str, Any]]:
+    status = spec_view.decide(ops)
+    final = []
+    for op in ops:
+        state, reason = status[op.id]
+        entry: dict[str, Any] = {"status": state}
+        if reason is not None:
+            entry["reason"] = reason
+        final.append(entry)
+    return final
+
+
+@pytest.mark.parametrize(
+    "story", load("causal_rules.json")["stories"], ids=_names("causal_rules.json", "stories")
+)
+def test_a_view_written_from_the_spec_agrees_on_the_stories(story: dict[str, Any]) -> None:
+    ops = [decode_operation(bytes.fromhex(h)) for h in story["operations"]]
+    expected = [{k: v for k, v in f.items() if k in ("status", "reason")} for f in story["final"]]
+    assert _spec_final(ops) == expected
+    for thread_hex, expected_view in story["views"].items():
+        assert spec_view.view_json(ops, bytes.fromhex(thread_hex)) == expected_view["view"]
+
+
+@pytest.mark.parametrize(
+    "history", load("thread_views.json")["histories"], ids=_names("thread_views.json", "histories")
+)
+def test_a_view_written_from_the_spec_agrees_on_the_histories(history: dict[str, Any]) -> None:
+    ops = [decode_operation(bytes.fromhex(h)) for h in history["operations"]]
+    status = spec_view.decide(ops)
+    for op, outcome in zip(ops, history["outcomes"], strict=True):
+        state, reason = status[op.id]
+        assert (state == "valid") == (outcome["outcome"] == "applied"), outcome["label"]
+        assert reason == outcome.get("reason"), outcome["label"]
+    assert spec_view.view_json(ops, bytes.fromhex(history["thread_id"])) == history["view"]
+
+
+@given(history=histories())
+def test_a_view_written_from_the_spec_agrees_on_random_histories(history: Any) -> None:
+    ops = list(history.ops)
+    replica = Replica()
+    for op in ops:
+        replica.apply(op)
+    assert _spec_final(ops) == [
+        {k: v for k, v in f.items() if k != "missing"} for f in _final(replica, ops)
+    ]
+    for thread_id in replica.threads:
+        assert spec_view.view_json(ops, thread_id) == _view_json(replica.view(thread_id))
