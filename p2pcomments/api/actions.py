@@ -1,9 +1,10 @@
 """Everything the API can do, as one table: the HTTP routes, the OpenAPI document and the CLI (both
 through a daemon and offline) are all made from it, so they can't drift apart.
 
-Each `Action` names its HTTP method and path, the body fields it accepts, and its handler in
-`p2pcomments.api.handlers`, which takes the Node and keyword arguments (the path parameters, in
-text form, and the body fields) and returns the JSON form of the result, or a bundle's bytes.
+Each `Action` names its HTTP method and path, the query parameters and body fields it accepts, and
+its handler in `p2pcomments.api.handlers`, which takes the Node and keyword arguments (the path
+parameters, in text form, the query parameters and the body fields) and returns the JSON form of
+the result, or a bundle's bytes. A query parameter an action does not list is refused (400).
 
 This module must stay cheap to import (no core, no Starlette, no trio): the CLI loads it on every
 command, and one that talks to a daemon needs only the table, never the handlers.
@@ -39,6 +40,7 @@ class Action:
     path: str
     summary: str
     fields: tuple[Field, ...] = ()
+    query: tuple[Field, ...] = ()  # optional query parameters (text; absent: the default)
     consumes: Literal["nothing", "json", "bundle"] = "nothing"
     produces: Literal["json", "bundle"] = "json"
     status: int = 200
@@ -93,7 +95,15 @@ ACTIONS: Final[tuple[Action, ...]] = (
         name="threads",
         method="GET",
         path="/api/threads",
-        summary="Every thread held here, newest activity first.",
+        summary="Every thread held here, newest activity first (with `url`: about that page).",
+        query=(
+            Field(
+                name="url",
+                nullable=True,
+                description="Only threads about this page; URLs compare in their normal form"
+                " (SPEC §10.1), so tracking parameters, case and default ports don't matter.",
+            ),
+        ),
         response="ThreadList",
     ),
     Action(

@@ -34,12 +34,13 @@ from p2pcomments.api import pages
 from p2pcomments.api.actions import ACTIONS, Action
 from p2pcomments.api.bundle import BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES
 from p2pcomments.api.errors import PayloadTooLarge, Unauthorized
+from p2pcomments.api.ids import read_id
 from p2pcomments.api.openapi import openapi_document
 from p2pcomments.api.representations import change_json
-from p2pcomments.api.request_body import parse_fields
+from p2pcomments.api.request_body import parse_fields, parse_query
 from p2pcomments.api.web_routes import web_routes
 from p2pcomments.core.ops import Kind
-from p2pcomments.core.textform import TextKind, parse_id
+from p2pcomments.core.textform import TextKind
 from p2pcomments.errors import NotFound, P2PCommentsError
 
 if TYPE_CHECKING:
@@ -47,7 +48,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_JSON_BODY_BYTES", "build_app"]
 
-MAX_JSON_BODY_BYTES: Final = 64 * 1024
+# A comment body at its limit (32 KiB of UTF-8, `core.ops.MAX_BODY_BYTES`) fits however a client
+# escapes it: JSON's longest escape, \u00XX, takes 6 bytes for 1.
+MAX_JSON_BODY_BYTES: Final = 256 * 1024
 KEEPALIVE_SECONDS: Final = 15.0
 
 _log = logging.getLogger(__name__)
@@ -213,6 +216,7 @@ def build_app(
             if action.writes:
                 check_token(request)
             params: dict[str, Any] = dict(request.path_params)
+            params.update(parse_query(request.query_params.multi_items(), action.query))
             if action.consumes == "json":
                 raw = await _read_body(request, MAX_JSON_BODY_BYTES)
                 params.update(parse_fields(raw, action.fields))
@@ -228,7 +232,7 @@ def build_app(
         return handle
 
     async def thread_events(request: Request) -> Response:
-        thread_id = parse_id(request.path_params["thread"], expect=frozenset({TextKind.THREAD}))
+        thread_id = await read_id(node, request.path_params["thread"], TextKind.THREAD)
         _, kind = node.resolve(thread_id)
         if kind is not Kind.THREAD:
             raise NotFound(f"{request.path_params['thread']} is not a thread")
@@ -245,11 +249,11 @@ def build_app(
 
     async def thread_page(request: Request) -> Response:
         try:
-            thread_id = parse_id(request.path_params["thread"], expect=frozenset({TextKind.THREAD}))
+            thread_id = await read_id(node, request.path_params["thread"], TextKind.THREAD)
             view = node.thread_view(thread_id)
         except P2PCommentsError as error:
             return HTMLResponse(pages.error_page(error.message), status_code=error.http_status)
-        return HTMLResponse(pages.thread_page(view))
+        return HTMLResponse(pages.thread_page(view, node.thread_completeness(thread_id)))
 
     routes = [
         Route(action.path, endpoint(action), methods=[action.method], name=action.name)

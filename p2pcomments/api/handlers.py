@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Final
 
 from p2pcomments.api.bundle import decode_bundle, encode_bundle
 from p2pcomments.api.errors import BadRequest, UnprocessableRequest
+from p2pcomments.api.ids import read_id
 from p2pcomments.api.representations import (
     JSONObject,
     comment_json,
@@ -29,17 +30,15 @@ from p2pcomments.net.interface import NetworkService, peer_id_of_data_dir
 if TYPE_CHECKING:
     from p2pcomments.node import Node
 
-_THREAD: Final = frozenset({TextKind.THREAD})
-_COMMENT: Final = frozenset({TextKind.COMMENT})
 _KEY: Final = frozenset({TextKind.KEY})
 
 
-def _thread(text: str) -> bytes:
-    return parse_id(text, expect=_THREAD)
+async def _thread(node: Node, text: str) -> bytes:
+    return await read_id(node, text, TextKind.THREAD)
 
 
-def _comment(text: str) -> bytes:
-    return parse_id(text, expect=_COMMENT)
+async def _comment(node: Node, text: str) -> bytes:
+    return await read_id(node, text, TextKind.COMMENT)
 
 
 def _key(text: str) -> bytes:
@@ -72,16 +71,17 @@ async def statistics(node: Node) -> JSONObject:
     return result
 
 
-async def threads(node: Node) -> JSONObject:
-    return {"threads": [thread_summary_json(summary) for summary in node.threads()]}
+async def threads(node: Node, *, url: str | None = None) -> JSONObject:
+    return {"threads": [thread_summary_json(summary) for summary in node.threads(url=url)]}
 
 
 async def thread(node: Node, *, thread: str) -> JSONObject:
-    return thread_json(node.thread_view(_thread(thread)))
+    thread_id = await _thread(node, thread)
+    return thread_json(node.thread_view(thread_id), node.thread_completeness(thread_id))
 
 
 async def get_comment(node: Node, *, comment: str) -> JSONObject:
-    comment_id = _comment(comment)
+    comment_id = await _comment(node, comment)
     thread_id, _ = node.resolve(comment_id)
     view = node.thread_view(thread_id)
     for row in view.comments:
@@ -99,7 +99,7 @@ async def export(node: Node) -> bytes:
 
 
 async def export_thread(node: Node, *, thread: str) -> bytes:
-    return encode_bundle(node.export_operations(_thread(thread)))
+    return encode_bundle(node.export_operations(await _thread(node, thread)))
 
 
 # -- writes --------------------------------------------------------------------------------------
@@ -112,47 +112,47 @@ async def create_thread(
 
 
 async def comment(node: Node, *, thread: str, body: str) -> JSONObject:
-    return operation_json(await node.comment(_thread(thread), body))
+    return operation_json(await node.comment(await _thread(node, thread), body))
 
 
 async def reply(node: Node, *, comment: str, body: str) -> JSONObject:
-    return operation_json(await node.reply(_comment(comment), body))
+    return operation_json(await node.reply(await _comment(node, comment), body))
 
 
 async def edit(node: Node, *, comment: str, body: str) -> JSONObject:
-    return operation_json(await node.edit(_comment(comment), body))
+    return operation_json(await node.edit(await _comment(node, comment), body))
 
 
 async def retract(node: Node, *, comment: str) -> JSONObject:
-    return operation_json(await node.retract(_comment(comment)))
+    return operation_json(await node.retract(await _comment(node, comment)))
 
 
 async def react(node: Node, *, comment: str, reaction: str) -> JSONObject:
-    return operation_json(await node.react(_comment(comment), reaction))
+    return operation_json(await node.react(await _comment(node, comment), reaction))
 
 
 async def hide(node: Node, *, comment: str, reason: str = "") -> JSONObject:
-    return operation_json(await node.hide(_comment(comment), reason=reason))
+    return operation_json(await node.hide(await _comment(node, comment), reason=reason))
 
 
 async def unhide(node: Node, *, comment: str, reason: str = "") -> JSONObject:
-    return operation_json(await node.unhide(_comment(comment), reason=reason))
+    return operation_json(await node.unhide(await _comment(node, comment), reason=reason))
 
 
 async def close(node: Node, *, thread: str, reason: str = "") -> JSONObject:
-    return operation_json(await node.close(_thread(thread), reason=reason))
+    return operation_json(await node.close(await _thread(node, thread), reason=reason))
 
 
 async def reopen(node: Node, *, thread: str, reason: str = "") -> JSONObject:
-    return operation_json(await node.reopen(_thread(thread), reason=reason))
+    return operation_json(await node.reopen(await _thread(node, thread), reason=reason))
 
 
 async def add_moderator(node: Node, *, thread: str, key: str) -> JSONObject:
-    return operation_json(await node.add_moderator(_thread(thread), _key(key)))
+    return operation_json(await node.add_moderator(await _thread(node, thread), _key(key)))
 
 
 async def remove_moderator(node: Node, *, thread: str, key: str) -> JSONObject:
-    return operation_json(await node.remove_moderator(_thread(thread), _key(key)))
+    return operation_json(await node.remove_moderator(await _thread(node, thread), _key(key)))
 
 
 async def set_profile(node: Node, *, name: str) -> JSONObject:
@@ -175,11 +175,13 @@ def _network(node: Node) -> NetworkService:
     return node.network
 
 
-def _follow_target(thread: str | None, site: str | None) -> tuple[bytes | None, str | None]:
+async def _follow_target(
+    node: Node, thread: str | None, site: str | None
+) -> tuple[bytes | None, str | None]:
     if (thread is None) == (site is None):
         raise UnprocessableRequest("give either a thread or a site", reason="missing-field")
     if thread is not None:
-        return _thread(thread), None
+        return await _thread(node, thread), None
     return None, site
 
 
@@ -213,7 +215,7 @@ async def follows(node: Node) -> JSONObject:
 
 
 async def follow(node: Node, *, thread: str | None = None, site: str | None = None) -> JSONObject:
-    thread_id, site_name = _follow_target(thread, site)
+    thread_id, site_name = await _follow_target(node, thread, site)
     try:
         if node.network is not None:
             changed = await node.network.follow(thread=thread_id, site=site_name)
@@ -227,7 +229,7 @@ async def follow(node: Node, *, thread: str | None = None, site: str | None = No
 
 
 async def unfollow(node: Node, *, thread: str | None = None, site: str | None = None) -> JSONObject:
-    thread_id, site_name = _follow_target(thread, site)
+    thread_id, site_name = await _follow_target(node, thread, site)
     try:
         if node.network is not None:
             changed = await node.network.unfollow(thread=thread_id, site=site_name)

@@ -1,4 +1,4 @@
-"""Reading a JSON request body against an endpoint's allowlist of fields.
+"""Reading a request against an endpoint's allowlists: its JSON body's fields, its query.
 
 Rules:
 
@@ -9,6 +9,8 @@ Rules:
    ``unknown-field``), so a misspelt ``bdoy`` is an error, not an ignored field.
 3. A required field must be present (422 ``missing-field``); every field is a string, or null
    where the field is nullable (422 ``bad-field``). Absent optional fields take their default.
+4. A query may hold only the endpoint's listed parameters, each at most once (400
+   ``unknown-parameter``, ``repeated-parameter``): ``?ulr=…`` is an error, not a filter ignored.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Sequence
 from p2pcomments.api.actions import Field
 from p2pcomments.api.errors import BadRequest, UnprocessableRequest
 
-__all__ = ["parse_fields"]
+__all__ = ["parse_fields", "parse_query"]
 
 
 def parse_fields(raw: bytes, fields: Sequence[Field]) -> dict[str, str | None]:
@@ -64,4 +66,27 @@ def parse_fields(raw: bytes, fields: Sequence[Field]) -> dict[str, str | None]:
         else:
             kind = "a string or null" if field.nullable else "a string"
             raise UnprocessableRequest(f"field {name!r} must be {kind}", reason="bad-field")
+    return values
+
+
+def parse_query(
+    items: Sequence[tuple[str, str]], parameters: Sequence[Field]
+) -> dict[str, str | None]:
+    """The query's parameters by name (rule 4), absent ones at their default."""
+    allowed = {parameter.name: parameter for parameter in parameters}
+    values: dict[str, str | None] = {}
+    for name, value in items:
+        if name not in allowed:
+            expected = ", ".join(allowed) or "no query parameters"
+            raise BadRequest(
+                f"unknown query parameter {name!r}: this endpoint takes {expected}",
+                reason="unknown-parameter",
+            )
+        if name in values:
+            raise BadRequest(
+                f"query parameter {name!r} is given twice", reason="repeated-parameter"
+            )
+        values[name] = value
+    for name, parameter in allowed.items():
+        values.setdefault(name, parameter.default)
     return values

@@ -51,6 +51,9 @@ from p2pcomments.cli.session import HOME_VARIABLE, PASSPHRASE_VARIABLE, Session
 
 __all__ = ["build_parser", "common_options"]
 
+_THREAD_ID = "a thread id (thr_…), or any unique prefix of it"
+_COMMENT_ID = "a comment id (cmt_…), or any unique prefix of it"
+
 
 def common_options() -> argparse.ArgumentParser:
     # Given to every parser with SUPPRESS defaults, so the options work before or after the
@@ -98,7 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
         return sub.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
 
     def body_option(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--body", required=True, metavar="TEXT", help="the text; - reads stdin")
+        given = sub.add_mutually_exclusive_group()
+        given.add_argument("--body", metavar="TEXT", help="the text; - reads stdin")
+        given.add_argument(
+            "--body-file",
+            metavar="FILE",
+            help="read the text from FILE (UTF-8; - reads stdin). With neither option, on a"
+            " terminal, $EDITOR opens for the text, as for `git commit`",
+        )
 
     sub = command("init", cmd_init, "create this node's author key")
     sub.add_argument(
@@ -161,43 +171,55 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--title", default="", help="the thread's title")
     sub.add_argument("--url", default=None, help="the page it discusses")
     sub.add_argument("--site", default=None, help="the site it belongs to (a host name)")
-    command("threads", cmd_threads, "list the threads held here, newest activity first")
+    sub = command("threads", cmd_threads, "list the threads held here, newest activity first")
+    sub.add_argument(
+        "--url",
+        default=None,
+        help="only threads about this page (URLs compare normalised: no tracking parameters,"
+        " default ports or case differences)",
+    )
 
     sub = command("show", cmd_show, "print a thread as a tree")
-    sub.add_argument("thread", metavar="THREAD", help="a thread id (thr_…)")
+    sub.add_argument("thread", metavar="THREAD", help=_THREAD_ID)
     sub.add_argument(
         "--all",
         action="store_true",
         help="also show the text of hidden comments and of comments made after a close",
     )
+    sub.add_argument(
+        "--history",
+        action="store_true",
+        help="show every version of edited comments (original first, with times) and, for a"
+        " reply marked [parent edited after], the version of its parent it answered",
+    )
     sub = command("watch", cmd_watch, "print a thread's new comments as they arrive")
-    sub.add_argument("thread", metavar="THREAD", help="a thread id (thr_…)")
+    sub.add_argument("thread", metavar="THREAD", help=_THREAD_ID)
 
     sub = command("comment", cmd_comment, "post a top-level comment")
-    sub.add_argument("thread", metavar="THREAD", help="a thread id (thr_…)")
+    sub.add_argument("thread", metavar="THREAD", help=_THREAD_ID)
     body_option(sub)
     sub = command("reply", cmd_reply, "reply to a comment")
-    sub.add_argument("comment", metavar="COMMENT", help="a comment id (cmt_…)")
+    sub.add_argument("comment", metavar="COMMENT", help=_COMMENT_ID)
     body_option(sub)
     sub = command("edit", cmd_edit, "edit your comment")
-    sub.add_argument("comment", metavar="COMMENT", help="a comment id (cmt_…)")
+    sub.add_argument("comment", metavar="COMMENT", help=_COMMENT_ID)
     body_option(sub)
     sub = command("retract", cmd_retract, "delete your comment (its replies stay)")
-    sub.add_argument("comment", metavar="COMMENT", help="a comment id (cmt_…)")
+    sub.add_argument("comment", metavar="COMMENT", help=_COMMENT_ID)
     sub = command("react", cmd_react, "react to a comment (one reaction per author)")
-    sub.add_argument("comment", metavar="COMMENT", help="a comment id (cmt_…)")
+    sub.add_argument("comment", metavar="COMMENT", help=_COMMENT_ID)
     sub.add_argument("reaction", metavar="EMOJI", nargs="?", help="the reaction, e.g. 👍")
     sub.add_argument("--remove", action="store_true", help="withdraw your reaction")
 
     moderation = group("moderate", "hide comments, close threads, appoint moderators")
     for action, help_text in (("hide", "hide a comment"), ("unhide", "show a hidden comment")):
         sub = command(action, cmd_moderate, help_text, moderation)
-        sub.add_argument("comment", metavar="COMMENT", help="a comment id (cmt_…)")
+        sub.add_argument("comment", metavar="COMMENT", help=_COMMENT_ID)
         sub.add_argument("--reason", default="", help="why, shown to readers")
         sub.set_defaults(action=action)
     for action, help_text in (("close", "close a thread"), ("reopen", "reopen a thread")):
         sub = command(action, cmd_moderate, help_text, moderation)
-        sub.add_argument("thread", metavar="THREAD", help="a thread id (thr_…)")
+        sub.add_argument("thread", metavar="THREAD", help=_THREAD_ID)
         sub.add_argument("--reason", default="", help="why, shown to readers")
         sub.set_defaults(action=action)
     for action, help_text in (
@@ -205,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("remove-mod", "remove a moderator (owner only)"),
     ):
         sub = command(action, cmd_moderate, help_text, moderation)
-        sub.add_argument("thread", metavar="THREAD", help="a thread id (thr_…)")
+        sub.add_argument("thread", metavar="THREAD", help=_THREAD_ID)
         sub.add_argument("key", metavar="KEY", help="the moderator's key (key_…)")
         sub.set_defaults(action=action)
 
@@ -222,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--force", action="store_true", help="replace a different key already here")
 
     sub = command("export", cmd_export, "write a bundle of signed operations")
-    sub.add_argument("thread", metavar="THREAD", nargs="?", help="a thread id (thr_…)")
+    sub.add_argument("thread", metavar="THREAD", nargs="?", help=_THREAD_ID)
     sub.add_argument("--all", action="store_true", help="every operation held here")
     sub.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
     sub = command("import", cmd_import, "ingest a bundle (every operation is verified)")

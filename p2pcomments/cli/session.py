@@ -155,14 +155,15 @@ def _process_exists(pid: int) -> bool:
 
 
 def _resolve_data_dir(given: Path | None) -> Path:
+    """The data dir, as an absolute path: what messages and statistics print."""
     if given is not None:
-        return given.expanduser()
+        return given.expanduser().absolute()
     configured = os.environ.get(HOME_VARIABLE)
     if configured:
-        return Path(configured).expanduser()
+        return Path(configured).expanduser().absolute()
     from p2pcomments.identity import default_data_dir
 
-    return default_data_dir()
+    return default_data_dir().absolute()
 
 
 def single_leaf(error: BaseException) -> BaseException:

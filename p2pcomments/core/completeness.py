@@ -8,7 +8,8 @@ Rules:
    misses). *Held* is verified plus pending: "57 of 57 operations verified" is verified of held.
 2. *Rejected* operations are never stored (`store.op_store` rule 1), so what is known of them is
    what this node saw since it opened: a `RejectionLog` keeps, per thread, the count and the most
-   recent `RejectionLog.keep` of them with their reason code and message. An operation is counted
+   recent `RejectionLog.keep` of them with their reason code and message. An operation is
+   counted once, however often peers send it again. An operation is counted
    under the thread it names only once it decoded with a valid signature (a forged one names no
    thread anyone signed for); the node-wide count of rejections has the others too.
 3. Everything here is a value computed from what the replica holds and the log; nothing is a
@@ -81,12 +82,14 @@ class RejectionLog:
         self.keep = keep
         self._recent: dict[bytes, deque[RejectedOperation]] = {}
         self._counts: dict[bytes, int] = {}
+        self._seen: set[bytes] = set()  # 32 bytes each, as the replica keeps of every rejection
 
     def record(self, op: Operation, rejected: Rejected, *, at_ms: int) -> None:
         """Note that ``op`` (decoded, its signature valid) was rejected as ``rejected`` says."""
         thread_id = op.thread_id
-        if thread_id is None:
-            return  # a profile belongs to no thread
+        if thread_id is None or rejected.op_id in self._seen:
+            return  # a profile belongs to no thread; a rejection is counted once
+        self._seen.add(rejected.op_id)
         recent = self._recent.get(thread_id)
         if recent is None:
             recent = self._recent[thread_id] = deque(maxlen=self.keep)

@@ -216,6 +216,7 @@ class Ingest(NodeState):
         discard: list[bytes] = []
         applied: list[Operation] = []
         rejected = 0
+        refused: list[tuple[Operation, Rejected]] = []
         apply = self.replica.apply
         for item in decoded:
             if isinstance(item, Rejected):
@@ -232,6 +233,7 @@ class Ingest(NodeState):
                 position[item.id] = len(outcomes)
             elif isinstance(outcome, Rejected):
                 rejected += 1
+                refused.append((item, outcome))
             outcomes.append(outcome)
             for released, released_outcome in result.released:
                 released_id = released.id
@@ -243,6 +245,7 @@ class Ingest(NodeState):
                         promote.append(released)
                 else:
                     rejected += 1
+                    refused.append((released, released_outcome))
                     if released_id in fresh:
                         del fresh[released_id]
                     else:
@@ -250,6 +253,10 @@ class Ingest(NodeState):
                 if released_id in position:  # it waited earlier in this very call
                     outcomes[position.pop(released_id)] = released_outcome
         self._rejected += rejected
+        if refused:
+            now_ms = self._clock()
+            for op, why in refused:
+                self._rejections.record(op, why, at_ms=now_ms)
         batch = WriteBatch(insert=list(fresh.values()), promote=promote, discard=discard)
         try:
             return self.store.enqueue(batch), applied

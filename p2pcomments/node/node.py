@@ -20,26 +20,33 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import Final
 
 import trio
 
+from p2pcomments.core.completeness import ThreadCompleteness, thread_completeness
+from p2pcomments.core.id_prefix import IdPrefix
 from p2pcomments.core.ops import Kind, Operation
+from p2pcomments.core.page_url import normalise_page_url
 from p2pcomments.core.textform import TextKind, display_id
 from p2pcomments.core.thread_state import ThreadView
-from p2pcomments.errors import NotFound
+from p2pcomments.errors import NotFound, PageUrlError
 from p2pcomments.node.changes import APPLIED_BUFFER, WATCH_BUFFER, ChangeStream
 from p2pcomments.node.inbox import InboxReads
 from p2pcomments.node.ingest import Ingest
-from p2pcomments.node.pages import WebPages
 from p2pcomments.node.values import AppliedBatch, NodeStatistics, ThreadSummary
 from p2pcomments.node.writes import LocalWrites
 
 __all__ = ["Node"]
 
+_ID_PAGE: Final = 256  # ids read per index query when looking a prefix up
+_LAST_ID: Final = b"\xff" * 32
 
-class Node(LocalWrites, WebPages, Ingest, InboxReads):
+
+class Node(LocalWrites, Ingest, InboxReads):
     """A data dir opened: its replica in memory, its store on disk, its author key unlocked.
 
     Create with `open_node`. Reads are synchronous and in memory; writes and ingest are async and
@@ -52,16 +59,53 @@ class Node(LocalWrites, WebPages, Ingest, InboxReads):
         """The thread as shown. Raises `NotFound` for a thread not held here."""
         return self._thread_state(thread_id).view(self.replica.names())
 
-    def threads(self) -> list[ThreadSummary]:
-        """Every thread held here, most recent activity first."""
+    def thread_completeness(self, thread_id: bytes) -> ThreadCompleteness:
+        """How complete the thread is here: operations verified, pending (and what each waits
+        for), rejected since open and why (`core.completeness`). `NotFound` if not held."""
+        state = self._thread_state(thread_id)
+        missing = self.replica.pending
+        return thread_completeness(
+            thread_id,
+            verified=len(state),
+            pending=[(op, missing[op.id]) for op in self.replica.pending_operations()],
+            log=self._rejections,
+        )
+
+    async def ids_with_prefix(self, prefix: IdPrefix, *, limit: int = 10) -> list[bytes]:
+        """Up to ``limit`` ids held here that ``prefix`` names (`core.id_prefix` rule 3): threads
+        for ``thr_``, comments for ``cmt_``, any operation for ``op_``. Found through the
+        store's id index, in a worker thread; sorted."""
+        wanted = {TextKind.THREAD: Kind.THREAD, TextKind.COMMENT: Kind.COMMENT}.get(prefix.kind)
+        low, high = prefix.bounds()
+        found: list[bytes] = []
+        while True:
+            rows = await trio.to_thread.run_sync(
+                functools.partial(self.store.ids_between, low, high, limit=_ID_PAGE)
+            )
+            for op_id, kind, _ in rows:
+                if (wanted is None or kind == wanted) and prefix.matches(op_id):
+                    found.append(op_id)
+                    if len(found) == limit:
+                        return found
+            if len(rows) < _ID_PAGE or rows[-1][0] == _LAST_ID:
+                return found
+            low = (int.from_bytes(rows[-1][0], "big") + 1).to_bytes(32, "big")
+
+    def threads(self, *, url: str | None = None) -> list[ThreadSummary]:
+        """Every thread held here, most recent activity first; with ``url``, those about that
+        page: URLs are compared in their normal form (`core.page_url`; `PageUrlError` if ``url``
+        has none), a thread's URL that has none as it is."""
         names = self.replica.names()
+        wanted = None if url is None else normalise_page_url(url)
         summaries = []
         for thread_id, state in self.replica.threads.items():
             payload = state.payload
+            if wanted is not None and _normal_or_raw(payload.url) != wanted:
+                continue
             summaries.append(
                 ThreadSummary(
                     id=thread_id,
-                    title=state.title,
+                    title=payload.title,
                     url=payload.url,
                     site=payload.site,
                     owner=state.owner,
@@ -183,3 +227,12 @@ class Node(LocalWrites, WebPages, Ingest, InboxReads):
         self._changes.close()
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(self.store.close)
+
+
+def _normal_or_raw(url: str | None) -> str | None:
+    if url is None:
+        return None
+    try:
+        return normalise_page_url(url)
+    except PageUrlError:
+        return url.strip()

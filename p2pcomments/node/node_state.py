@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import trio
 from nacl.signing import SigningKey
 
+from p2pcomments.core.completeness import RejectionLog
 from p2pcomments.core.replica import Replica
 from p2pcomments.core.textform import TextKind, display_id, format_id
 from p2pcomments.core.thread_state import ThreadState
@@ -70,6 +71,8 @@ class NodeState:
         self._decode_limiter = trio.CapacityLimiter(decode_threads)
         self._changes = ChangeFeed()
         self._rejected = 0
+        # Per thread, what was rejected since open, and why (`core.completeness` rule 2).
+        self._rejections = RejectionLog(since_ms=clock())
         self._closed = False
         self._failure: BaseException | None = None
         self.network: NetworkService | None = None

@@ -62,7 +62,7 @@ async def open_node(
     for reading: local writes then raise `PassphraseError` (reason ``passphrase-required``)
     before anything is signed. Closing commits what is queued and releases the lock.
     """
-    directory = identity.resolve_data_dir(data_dir)
+    directory = identity.resolve_data_dir(data_dir).absolute()  # what statistics etc. show
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as error:

@@ -306,7 +306,7 @@ def test_every_write_needs_the_token(client: httpx.Client, thread: str, comment:
 
 
 def test_oversize_body_is_413(writer: httpx.Client, thread: str) -> None:
-    response = writer.post(f"/api/threads/{thread}/comments", json={"body": "x" * 70_000})
+    response = writer.post(f"/api/threads/{thread}/comments", json={"body": "x" * 300_000})
     _error(response, 413, "too-large")
 
 
@@ -331,7 +331,9 @@ def test_unknown_and_malformed_ids(client: httpx.Client, writer: httpx.Client) -
         404,
         "not-found",
     )
-    _error(client.get("/api/threads/thr_nope"), 400, "bad-text-form")
+    _error(client.get("/api/threads/thr_nope"), 404, "not-found")  # a prefix no thread has
+    _error(client.get("/api/threads/thr_no"), 400, "prefix-too-short")
+    _error(client.get("/api/threads/thr_n0pe"), 400, "bad-text-form")  # 0 is not base32
     _error(client.get(f"/api/threads/{_unknown('cmt')}"), 400, "bad-text-form")
     _error(client.get("/api/no-such-route"), 404, "not-found")
     _error(client.get(f"/api/threads/{_unknown('thr')}/events"), 404, "not-found")

@@ -102,19 +102,20 @@ def test_walkthrough_without_a_daemon(home: Path, thread: str) -> None:
     assert first.startswith("cmt_")
     second = ok(home, "reply", first, "--body", "-", stdin="a reply\nover two lines\n")
     assert second.startswith("cmt_")
-    assert ok(home, "edit", first, "--body", "first comment, edited") == f"edited {first}"
-    assert ok(home, "react", first, "👍") == f"reacted 👍 to {first}"
+    # Messages name ids by a short prefix; commands that create print the whole id.
+    assert ok(home, "edit", first, "--body", "first comment, edited") == f"edited {first[:12]}"
+    assert ok(home, "react", first, "👍") == f"reacted 👍 to {first[:12]}"
 
     shown = ok(home, "show", thread).splitlines()
     assert shown[0] == "Offline thread"
     assert "https://example.org/a · by Alice · just now · 2 comments" in shown[1]
     assert shown[2] == thread
-    head = next(line for line in shown if first in line)
+    head = next(line for line in shown if first[:12] in line)
     assert head.startswith("Alice · just now · ")
     assert head.endswith("[edited]")
     assert "  first comment, edited" in shown
     assert "  👍 1" in shown
-    reply_head = next(line for line in shown if second in line)
+    reply_head = next(line for line in shown if second[:12] in line)
     assert reply_head.startswith("  Alice")  # indented one level
     assert reply_head.endswith("[parent edited after]")
     assert "    a reply" in shown
@@ -145,7 +146,7 @@ def test_json_output_parses(daemon: DaemonProcess, served_thread: str) -> None:
     assert ok_json(home, "retract", comment["id"])["kind"] == "retract"
     assert "[deleted]" in ok(home, "show", thread)
     listed = ok(home, "threads")
-    assert thread in listed
+    assert thread[:12] in listed
     assert "Served thread" in listed
 
 
@@ -174,7 +175,10 @@ def test_moderation_commands(daemon: DaemonProcess) -> None:
     [
         (("show", "UNKNOWN_THREAD"), "no thread thr_"),
         (("reply", "UNKNOWN_COMMENT", "--body", "hi"), "no comment cmt_"),
-        (("show", "thr_typo"), "'thr_typo' has 4 characters"),
+        (("show", "thr_typo"), "no thread whose id starts with thr_typo here"),
+        (("show", "thr_ty"), "'thr_ty' is too short to look up: give at least 4 characters"),
+        (("show", "thr_" + "a" * 57), "has 57 characters after 'thr_', expected 56"),
+        (("reply", "thr_abcd", "--body", "x"), "'thr_abcd' names a thread, expected 'cmt_'"),
         (("comment", "THREAD", "--body", ""), "body must not be empty"),
         (("import", "/nonexistent/bundle"), "cannot read /nonexistent/bundle"),
     ],

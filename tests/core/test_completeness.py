@@ -69,15 +69,15 @@ def test_rejections_are_kept_per_thread_bounded_and_counted() -> None:
     assert story.reason(forged) == "not-author"
     other = Story(title="elsewhere")
     log = RejectionLog(since_ms=100, keep=2)
-    for at in range(5):
-        log.record(
-            forged, Rejected(op_id=forged.id, reason="not-author", message=f"m{at}"), at_ms=at
-        )
+    others = [story.edit(BOB, c, f"not Bob's either {n}") for n in range(4)]
+    for at, op in enumerate([forged, *others]):
+        log.record(op, Rejected(op_id=op.id, reason="not-author", message=f"m{at}"), at_ms=at)
+    log.record(forged, Rejected(op_id=forged.id, reason="not-author", message="again"), at_ms=9)
     recent, count = log.of(story.thread.id)
-    assert count == 5
+    assert count == 5  # the repeat is not counted again
     assert recent == (
-        RejectedOperation(id=forged.id, reason="not-author", message="m3", at_ms=3),
-        RejectedOperation(id=forged.id, reason="not-author", message="m4", at_ms=4),
+        RejectedOperation(id=others[2].id, reason="not-author", message="m3", at_ms=3),
+        RejectedOperation(id=others[3].id, reason="not-author", message="m4", at_ms=4),
     )
     assert log.of(other.thread.id) == ((), 0)
     completeness = _of(story.replica, story.thread.id, log)

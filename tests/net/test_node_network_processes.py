@@ -177,6 +177,15 @@ def test_two_daemons_gossip_and_sync(tmp_path: Path, daemons: list[Daemon]) -> N
     # On demand, through the CLI: nothing left to move.
     counts = b.cli("sync")
     assert counts == {"peers_synced": 1, "received": 0, "sent": 0, "failed": {}}
+    said = subprocess.run(
+        [str(P2PC), "--data-dir", str(b.data_dir), "sync"],
+        env=b.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert said.stdout.strip() == "already in agreement with 1 peer: nothing to receive or send"
 
     digest_a = a.http.get(f"/api/threads/{thread}").json()["digest"]
     assert b.http.get(f"/api/threads/{thread}").json()["digest"] == digest_a

@@ -6,7 +6,9 @@ Rules:
 1. Each command makes one call of an action of `p2pcomments.api.actions` (by name, with the
    action's parameters) through `Session.call`, and formats the JSON it gets back; no business
    rule lives here.
-2. A command that creates an operation prints its id (``--json``: the operation's JSON form).
+2. A command that creates an operation prints its whole id, for scripts (``--json``: the
+   operation's JSON form); other text names ids by a short prefix (`p2pcomments.cli.render`).
+   Any unique prefix is accepted back wherever an id is taken (`p2pcomments.api.ids`).
 3. ``watch`` announces on stderr when it is watching, so a script can wait for that line.
 """
 
@@ -17,7 +19,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from p2pcomments.api.address_file import ApiAddress
-from p2pcomments.cli.arguments import UsageError, text_argument
+from p2pcomments.cli.arguments import UsageError
+from p2pcomments.cli.body import Body, read_body
 from p2pcomments.cli.session import EXIT_OK, Session
 from p2pcomments.clock import wall_clock_ms
 
@@ -53,41 +56,94 @@ def cmd_thread_new(session: Session) -> int:
     )
 
 
+def _short(text_id: str) -> str:
+    """An id in a message: its first `MIN_SHOWN` characters (any unique prefix is taken back)."""
+    from p2pcomments.core.id_prefix import MIN_SHOWN
+
+    kind, sep, rest = text_id.partition("_")
+    return kind + sep + rest[:MIN_SHOWN] if sep else text_id
+
+
 def cmd_threads(session: Session) -> int:
     from p2pcomments.cli.render import render_threads
 
-    result = session.call("threads")
-    session.emit(result, render_threads(result["threads"], now_ms=wall_clock_ms()))
+    url = session.args.url
+    result = session.call("threads", url=url)
+    text = render_threads(result["threads"], now_ms=wall_clock_ms())
+    if url is not None and not result["threads"]:
+        text = f"No thread here is about {url}."
+    session.emit(result, text)
     return EXIT_OK
 
 
 def cmd_show(session: Session) -> int:
     from p2pcomments.cli.render import render_thread
 
-    thread = session.call("thread", thread=session.args.thread)
-    session.emit(thread, render_thread(thread, now_ms=wall_clock_ms(), show_all=session.args.all))
+    args = session.args
+    thread = session.call("thread", thread=args.thread)
+    text = render_thread(thread, now_ms=wall_clock_ms(), show_all=args.all, history=args.history)
+    session.emit(thread, text)
     return EXIT_OK
 
 
+def _body(session: Session, what: str, prepare: Any = None) -> Body:
+    args = session.args
+    return read_body(
+        body=args.body,
+        body_file=args.body_file,
+        data_dir=session.data_dir,
+        what=what,
+        prepare=prepare,
+    )
+
+
+def _quoted(comment: dict[str, Any]) -> list[str]:
+    who = comment["author_name"] or comment["author"][:12]
+    lines = [f"{_short(comment['id'])} by {who}:"]
+    if comment["body"] is None:
+        return [*lines, "(deleted by its author)"]
+    return [*lines, *("> " + line for line in str(comment["body"]).splitlines())]
+
+
 def cmd_comment(session: Session) -> int:
-    body = text_argument(session.args.body)
-    return _print_created(session, session.call("comment", thread=session.args.thread, body=body))
+    thread = session.args.thread
+    body = _body(session, "a comment", lambda: ("", [f"Commenting on {thread}"]))
+    with body.posting() as text:
+        op = session.call("comment", thread=thread, body=text)
+    return _print_created(session, op)
 
 
 def cmd_reply(session: Session) -> int:
-    body = text_argument(session.args.body)
-    return _print_created(session, session.call("reply", comment=session.args.comment, body=body))
+    comment = session.args.comment
+
+    def prepare() -> tuple[str, list[str]]:
+        parent = session.call("get_comment", comment=comment)
+        return "", ["Replying to", *_quoted(parent)]
+
+    body = _body(session, "your reply", prepare)
+    with body.posting() as text:
+        op = session.call("reply", comment=comment, body=text)
+    return _print_created(session, op)
 
 
 def cmd_edit(session: Session) -> int:
-    body = text_argument(session.args.body)
-    op = session.call("edit", comment=session.args.comment, body=body)
-    return _print_created(session, op, f"edited {op['target']}")
+    comment = session.args.comment
+
+    def prepare() -> tuple[str, list[str]]:
+        current = session.call("get_comment", comment=comment)
+        return current["body"] or "", [
+            f"Editing {_short(current['id'])}: its current text is above."
+        ]
+
+    body = _body(session, "the new text", prepare)
+    with body.posting() as text:
+        op = session.call("edit", comment=comment, body=text)
+    return _print_created(session, op, f"edited {_short(op['target'])}")
 
 
 def cmd_retract(session: Session) -> int:
     op = session.call("retract", comment=session.args.comment)
-    return _print_created(session, op, f"deleted {op['target']}")
+    return _print_created(session, op, f"deleted {_short(op['target'])}")
 
 
 def cmd_react(session: Session) -> int:
@@ -99,11 +155,8 @@ def cmd_react(session: Session) -> int:
     else:
         reaction = args.reaction
     op = session.call("react", comment=args.comment, reaction=reaction)
-    text = (
-        f"reacted {reaction} to {op['target']}"
-        if reaction
-        else f"withdrew your reaction to {op['target']}"
-    )
+    target = _short(op["target"])
+    text = f"reacted {reaction} to {target}" if reaction else f"withdrew your reaction to {target}"
     return _print_created(session, op, text)
 
 
@@ -113,16 +166,17 @@ def cmd_moderate(session: Session) -> int:
     if action in ("hide", "unhide"):
         op = session.call(action, comment=args.comment, reason=args.reason)
         verb = "hid" if action == "hide" else "unhid"
-        return _print_created(session, op, f"{verb} {op['target']}")
+        return _print_created(session, op, f"{verb} {_short(op['target'])}")
     if action in ("close", "reopen"):
         op = session.call(action, thread=args.thread, reason=args.reason)
-        return _print_created(
-            session, op, f"{action}{'d' if action == 'close' else 'ed'} {op['target']}"
-        )
+        verb = "closed" if action == "close" else "reopened"
+        return _print_created(session, op, f"{verb} {_short(op['target'])}")
     name = "add_moderator" if action == "add-mod" else "remove_moderator"
     op = session.call(name, thread=args.thread, key=args.key)
     verb = "appointed" if action == "add-mod" else "removed"
-    return _print_created(session, op, f"{verb} moderator {op['subject']} on {op['target']}")
+    return _print_created(
+        session, op, f"{verb} moderator {op['subject']} on {_short(op['target'])}"
+    )
 
 
 def cmd_profile_set(session: Session) -> int:
@@ -173,10 +227,11 @@ def _watch_direct(session: Session, thread: str) -> None:
     # the changes seen here are those this process's node receives.
 
     async def watch(node: Node) -> None:
+        from p2pcomments.api.ids import read_id
         from p2pcomments.api.representations import change_json
-        from p2pcomments.core.textform import TextKind, parse_id
+        from p2pcomments.core.textform import TextKind
 
-        thread_id = parse_id(thread, expect=frozenset({TextKind.THREAD}))
+        thread_id = await read_id(node, thread, TextKind.THREAD)
         node.thread_view(thread_id)  # an unknown thread is an error, not a silence
         async with node.watch(thread_id) as changes:
             _watching(session, thread)
@@ -189,13 +244,14 @@ def _watch_direct(session: Session, thread: str) -> None:
 
 
 def cmd_watch(session: Session) -> int:
-    session.call("thread", thread=session.args.thread)  # an unknown thread is an error
+    # An unknown thread is an error; a prefix is read once, to the whole id.
+    thread = session.call("thread", thread=session.args.thread)["id"]
     address = session.backend().daemon
     try:
         if address is not None:
-            _watch_daemon(session, address, session.args.thread)
+            _watch_daemon(session, address, thread)
         else:
-            _watch_direct(session, session.args.thread)
+            _watch_direct(session, thread)
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a watch ends
     return EXIT_OK

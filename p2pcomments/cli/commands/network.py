@@ -193,10 +193,18 @@ def cmd_follows(session: Session) -> int:
 def cmd_sync(session: Session) -> int:
     result = session.call("network_sync", peer_id=session.args.peer)
     failed = result.get("failed") or {}
-    text = (
-        f"synced with {result['peers_synced']} peer(s): "
-        f"{result['received']} operation(s) received, {result['sent']} sent"
-    )
+    peers = result["peers_synced"]
+    peers_text = "1 peer" if peers == 1 else f"{peers} peers"
+    if peers and not result["received"] and not result["sent"]:
+        # Typical right after `connect` or a restart: the sync run on connecting did the work.
+        text = f"already in agreement with {peers_text}: nothing to receive or send"
+    elif not peers and not failed:
+        text = "no peer to sync with: none is connected (`p2pc connect MULTIADDR` dials one)"
+    else:
+        text = (
+            f"synced with {peers_text}: "
+            f"{result['received']} operation(s) received, {result['sent']} sent"
+        )
     text += "".join(f"\nfailed: {peer}: {reason}" for peer, reason in failed.items())
     session.emit(result, text)
     return EXIT_OK
