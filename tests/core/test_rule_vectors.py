@@ -545,3 +545,42 @@ def test_a_view_written_from_the_spec_agrees_on_random_histories(history: Any) -
     ]
     for thread_id in replica.threads:
         assert spec_view.view_json(ops, thread_id) == _view_json(replica.view(thread_id))
+
+
+def _spec_parse_id(text: str, expect: list[str] | None) -> bytes | None:
+    """SPEC §7's parsing rules, from the text: the bytes, or None when refused."""
+    import base64
+    import binascii
+
+    stripped = _strip_white_space(text)
+    if len(stripped) == 64 and all(c in "0123456789abcdefABCDEF" for c in stripped):
+        return bytes.fromhex(stripped)
+    if not stripped.isascii() or stripped.count("_") != 1:
+        return None
+    prefix, body = stripped.lower().split("_")
+    if prefix not in ("key", "thr", "cmt", "op") or (expect is not None and prefix not in expect):
+        return None
+    if len(body) != 56 or any(c not in "abcdefghijklmnopqrstuvwxyz234567" for c in body):
+        return None
+    try:
+        raw = base64.b32decode(body.upper())
+    except binascii.Error:
+        return None
+    return raw[:32] if hashlib.sha256(raw[:32]).digest()[:3] == raw[32:] else None
+
+
+def _strip_white_space(text: str) -> str:
+    return text.strip("".join(map(chr, spec_decoder.WHITE_SPACE)))
+
+
+def test_text_forms_parsed_by_the_spec_text() -> None:
+    for vector in load("text_form_rules.json")["parse"]:
+        assert _spec_parse_id(vector["text"], vector["expect"]) == (
+            None if vector["bytes"] is None else bytes.fromhex(vector["bytes"])
+        ), vector["label"]
+    document = load("text_forms.json")
+    for entry in document["valid"]:
+        for text in entry["forms"].values():
+            assert _spec_parse_id(text, None) == bytes.fromhex(entry["bytes"])
+    for entry in document["invalid"]:
+        assert _spec_parse_id(entry["text"], None) is None, entry["label"]
