@@ -47,6 +47,9 @@ const EN = {
   moderator: "moderator",
   owner: "owner",
   back: "All threads",
+  imported: "imported from {source}, {date}",
+  pingback: "pingback",
+  trackback: "trackback",
 };
 const FR = {
   comments: ["{n} commentaire", "{n} commentaires"],
@@ -94,6 +97,9 @@ const FR = {
   moderator: "modérateur",
   owner: "propriétaire",
   back: "Toutes les discussions",
+  imported: "importé de {source}, {date}",
+  pingback: "rétrolien (pingback)",
+  trackback: "rétrolien (trackback)",
 };
 const TABLES = { en: EN, fr: FR };
 

@@ -5,7 +5,7 @@
 //   host.write(action, args) -> Promise   (comment, reply, edit, retract, react, hide, unhide,
 //                                          close, reopen, add_moderator)
 
-import { renderMarkdown } from "./markdown.js";
+import { renderMarkdown, safeUrl } from "./markdown.js";
 
 const MAX_NESTING = 8; // deeper replies are drawn at this depth, in order
 const REACTIONS = ["👍", "❤️", "😂", "🎉"];
@@ -122,10 +122,22 @@ export class ThreadView {
   comment(c, closed) {
     const t = this.host.t, me = this.host.me;
     const mine = me !== null && c.author === me;
-    const name = c.author_name || shortKey(c.author);
+    // An imported comment: its author there, and where and when it was written.
+    const origin = c.provenance || null;
+    const name = origin ? origin.author_name || "—" : c.author_name || shortKey(c.author);
     const when = new Date(c.timestamp_ms);
+    const site = origin && origin.author_url ? safeUrl(origin.author_url) : null;
+    const author = h("bdi", { class: "p2pc-author", title: c.author, text: name });
     const meta = h("div", { class: "p2pc-meta" },
-      h("bdi", { class: "p2pc-author", title: c.author, text: name }),
+      site ? h("a", { href: site, rel: "nofollow ugc noopener" }, author) : author,
+      origin ? h("span", { class: "p2pc-provenance", text: [
+        origin.entry_kind === "comment" ? null : t(origin.entry_kind),
+        t("imported", {
+          source: origin.source_name,
+          date: new Date(origin.original_timestamp_ms).toLocaleDateString(this.host.lang, {
+            day: "numeric", month: "short", year: "numeric", timeZone: "UTC" }),
+        }),
+      ].filter(Boolean).join(" · ") }) : null,
       mine ? h("span", { text: `(${t("you")})` }) : null,
       h("time", { datetime: when.toISOString(), text: when.toLocaleString(this.host.lang) }),
       c.edited && !c.retracted ? h("span", { text: t("edited") }) : null,
