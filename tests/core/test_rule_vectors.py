@@ -522,7 +522,9 @@ def test_a_view_written_from_the_spec_agrees_on_the_stories(story: dict[str, Any
 
 
 @pytest.mark.parametrize(
-    "history", load("thread_views.json")["histories"], ids=_names("thread_views.json", "histories")
+    "history",
+    [*load("thread_views.json")["histories"], load("page_threads.json")["history"]],
+    ids=[*_names("thread_views.json", "histories"), "page_threads"],
 )
 def test_a_view_written_from_the_spec_agrees_on_the_histories(history: dict[str, Any]) -> None:
     ops = [decode_operation(bytes.fromhex(h)) for h in history["operations"]]
