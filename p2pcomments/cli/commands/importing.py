@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from p2pcomments.cli.arguments import UsageError, read_input_file, write_output_file
 from p2pcomments.cli.session import EXIT_OK, EXIT_USER_ERROR, Session
+from p2pcomments.errors import DecodeError
 
 if TYPE_CHECKING:
     from p2pcomments.node import Node
@@ -57,7 +58,22 @@ def _import_bundle(session: Session, file: str) -> int:
     from p2pcomments.cli.render import render_outcomes
 
     data = read_input_file(file)
-    decode_bundle(data)  # a malformed file is reported before the daemon or store is touched
+    where = "standard input" if file == "-" else file
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        # The old `p2pc import FILE` took only bundles; an export file given so is a mistake.
+        shown = "FILE" if file == "-" else file
+        raise UsageError(
+            f"{where} is XML, not a bundle of signed operations: `p2pc import wordpress {shown}`"
+            f" imports a WordPress (WXR) export, `p2pc import disqus {shown}` a Disqus one"
+        )
+    try:
+        decode_bundle(data)  # a malformed file is reported before the daemon or store is touched
+    except DecodeError as error:
+        raise UsageError(
+            f"{where} is not a bundle ({error.message}): a bundle is what `p2pc export` writes;"
+            " `p2pc import wordpress|disqus FILE` takes those systems' exports",
+            reason=error.reason,
+        ) from None
     result = session.call("import_bundle", bundle=data)
     session.emit(result, render_outcomes(result))
     return EXIT_USER_ERROR if result["rejected"] else EXIT_OK
