@@ -19,7 +19,7 @@ import logging
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
-from p2pcomments.core.ops import Operation, decode_operation, verify_signature
+from p2pcomments.core.ops import Operation, decode_operation, verify_operation
 from p2pcomments.core.replica import Duplicate, Outcome, Rejected
 from p2pcomments.errors import InvalidOperation, P2PCommentsError
 from p2pcomments.net.config import NetworkConfig
@@ -64,7 +64,7 @@ class GossipIntake:
             if held is not None and held.encoded == data:
                 continue
             try:
-                verify_signature(op.author, op.id, op.signature)
+                verify_operation(op)  # core's one rule: a page thread is authentic unsigned
             except InvalidOperation as error:
                 return self._reject_batch(forwarder, error.reason)
             reason = replica.verdict(op)  # rule 1: core's verdict
