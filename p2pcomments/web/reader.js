@@ -8,7 +8,13 @@ import { ThreadView, injectStyle, h, visibleCount } from "./thread-ui.js";
 const root = document.getElementById("p2pc-reader");
 const token = document.querySelector('meta[name="p2pc-token"]')?.content || null;
 const lang = pickLanguage(null);
-const t = translator(lang);
+// The reader UI's own words; the rest are the widget's.
+const WORDS = {
+  en: { threads: "Threads", follows: "followed", moderator: "moderator", owner: "owner", back: "All threads" },
+  fr: { threads: "Discussions", follows: "suivie", moderator: "modérateur", owner: "propriétaire", back: "Toutes les discussions" },
+};
+const shared = translator(lang);
+const t = (key, values) => WORDS[lang]?.[key] ?? shared(key, values);
 let me = null;
 let stop = () => {};
 let generation = 0; // which route is on screen: a late answer for another one is dropped
