@@ -3,8 +3,8 @@ parser, its own canonical encoder, the decoding steps of §5.1 in order. It shar
 `p2pcomments.core.ops`, so where the two agree on every vector the SPEC's text says what the
 code does (tests/core/test_rule_vectors.py runs both over every decoding vector).
 
-Out of its scope: comment provenance (a comment payload of two elements) and page threads (64
-zero bytes as the signature), which raise `OutOfScope`; Ed25519 itself, which is libsodium's
+Out of its scope: page threads (a thread in page form, whose zero signature needs §10.1's URL
+normal form), which raise `OutOfScope`; Ed25519 itself, which is libsodium's
 through PyNaCl (SPEC §5.2 is checked separately, from its text, in the same test file).
 """
 
@@ -26,6 +26,7 @@ WHITE_SPACE = frozenset(  # SPEC §2's list
     (*range(0x09, 0x0E), *range(0x1C, 0x21), 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028)
 ) | {0x2029, 0x202F, 0x205F, 0x3000}
 LIMITS = {"title": 512, "url": 2048, "site": 253, "body": 32_768, "name": 64, "reaction": 32}
+LIMITS |= {"source": 32, "original_id": 256, "author_name": 256, "author_url": 2048}
 
 
 class Refused(Exception):
@@ -219,8 +220,10 @@ def _payload(kind: int, value: Value) -> list[Any]:
         raise Refused("bad-field")
     items = value.value
     arity = {1: 3, 2: 1, 3: 1, 4: 0, 5: 1, 6: 3, 7: 1}[kind]
-    if kind == 2 and len(items) == 2:
-        raise OutOfScope("comment provenance")
+    if kind == 2 and len(items) == 2:  # §2 Provenance
+        body = _text(items[0], "body", blank_ok=False, multiline=True)
+        _provenance(items[1])
+        return [body]
     if len(items) != arity:
         raise Refused("bad-field")
     if kind in (2, 3):
@@ -257,6 +260,21 @@ def _payload(kind: int, value: Value) -> list[Any]:
     if kind == 7:
         return [_text(items[0], "name", blank_ok=False, multiline=False)]
     return []
+
+
+def _provenance(value: Value) -> None:
+    if value.type != "array" or len(value.value) != 6:
+        raise Refused("bad-field")
+    source, original_id, name, url, timestamp, entry_kind = value.value
+    _text(source, "source", blank_ok=False, multiline=False)
+    _text(original_id, "original_id", blank_ok=False, multiline=False)
+    _text(name, "author_name", blank_ok=True, multiline=False)
+    if url.type != "nil":
+        _text(url, "author_url", blank_ok=False, multiline=False)
+    if timestamp.type != "int" or not 0 <= timestamp.value < 2**63:
+        raise Refused("bad-field")
+    if entry_kind.type != "int" or entry_kind.value not in (1, 2, 3):
+        raise Refused("bad-field")
 
 
 def decode(data: bytes) -> None:

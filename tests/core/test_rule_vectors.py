@@ -390,6 +390,21 @@ def _decoding_vectors() -> list[tuple[str, bytes, str | None]]:
         cases.append((f"invalid_operations/{v['name']}", data, v["reason"]))
     for v in load("operations.json")["vectors"]:
         cases.append((f"operations/{v['name']}", bytes.fromhex(v["encoded"]), None))
+    provenance = load("provenance.json")
+    for v in provenance["valid"]:
+        data = bytes.fromhex(v["operation"]["encoded"])
+        cases.append((f"provenance/{v['label']}", data, None))
+    for v in provenance["invalid"]:
+        cases.append((f"provenance/{v['label']}", bytes.fromhex(v["encoded"]), v["reason"]))
+    for v in load("page_threads.json")["not_page_threads"]:
+        if "encoded" in v and "reason" in v:
+            cases.append(
+                (
+                    f"page_threads/{v.get('label', v.get('name'))}",
+                    bytes.fromhex(v["encoded"]),
+                    v["reason"],
+                )
+            )
     return cases
 
 
