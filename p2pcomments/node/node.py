@@ -229,6 +229,7 @@ class Node(LocalWrites, Ingest, InboxReads):
             await trio.to_thread.run_sync(self.store.close)
 
 
+@functools.lru_cache(maxsize=65_536)  # a thread's URL never changes; normalising costs ~12 us
 def _normal_or_raw(url: str | None) -> str | None:
     if url is None:
         return None
