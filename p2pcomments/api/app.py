@@ -27,7 +27,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from p2pcomments.api import pages
@@ -255,7 +255,7 @@ def build_app(
             return HTMLResponse(pages.error_page(error.message), status_code=error.http_status)
         return HTMLResponse(pages.thread_page(view, node.thread_completeness(thread_id)))
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route(action.path, endpoint(action), methods=[action.method], name=action.name)
         for action in ACTIONS
     ]

@@ -42,7 +42,7 @@ EXTRA_ROUTES: Final = (
     ("GET", "/api/openapi.json", "This document.", "application/json"),
     ("GET", "/", "The reader UI (JavaScript; its modules are under /web/).", "text/html"),
     ("GET", "/t/", "An HTML page listing the threads (no script).", "text/html"),
-    ("GET", "/embed.js", "The blog widget's loader (its modules are under /web/).", "text/javascript"),
+    ("GET", "/embed.js", "The blog widget's loader (modules under /web/).", "text/javascript"),
     ("GET", "/t/{thread}", "A thread as a read-only HTML page.", "text/html"),
 )
 
