@@ -3,9 +3,9 @@ parser, its own canonical encoder, the decoding steps of §5.1 in order. It shar
 `p2pcomments.core.ops`, so where the two agree on every vector the SPEC's text says what the
 code does (tests/core/test_rule_vectors.py runs both over every decoding vector).
 
-Out of its scope: page threads (a thread in page form, whose zero signature needs §10.1's URL
-normal form), which raise `OutOfScope`; Ed25519 itself, which is libsodium's
-through PyNaCl (SPEC §5.2 is checked separately, from its text, in the same test file).
+It takes two things from elsewhere: §10.1's URL normal form from the reference, to tell page
+threads (§10.2), and Ed25519 itself from libsodium through PyNaCl (SPEC §5.2 is checked
+separately, from its text, in the same test file).
 """
 
 from __future__ import annotations
@@ -277,6 +277,19 @@ def _provenance(value: Value) -> None:
         raise Refused("bad-field")
 
 
+def _normal_url(url: str) -> tuple[str, str] | None:
+    """§10.1's normal form of ``url`` and its site, from the reference (the one rule here not
+    written again from the text: §10.1 has vectors of its own, page_urls.json)."""
+    from p2pcomments.core.page_url import normalise_page_url, page_site
+    from p2pcomments.errors import PageUrlError
+
+    try:
+        normal = normalise_page_url(url)
+    except PageUrlError:
+        return None
+    return normal, page_site(normal)
+
+
 def decode(data: bytes) -> None:
     """Raise `Refused` with the SPEC's reason, or return for a valid operation."""
     if len(data) > 40_960:  # step 1
@@ -320,9 +333,17 @@ def decode(data: bytes) -> None:
             raise Refused("bad-reference")
     if canonical(top) != data:  # step 9
         raise Refused("non-canonical")
-    maybe_page_form = kind.value == 1 and timestamp.value == 0 and parsed[0] == ""
-    if maybe_page_form and parsed[1] is not None:  # step 10, §4: needs §10.1's normal form
-        raise OutOfScope("page threads")
+    page_form = (
+        kind.value == 1
+        and timestamp.value == 0
+        and parsed[0] == ""
+        and parsed[1] is not None
+        and _normal_url(parsed[1]) == (parsed[1], parsed[2])
+    )
+    if page_form:  # §10.2: exactly the zero signature, and no other
+        if signature.value == bytes(64):
+            return
+        raise Refused("bad-signature")
     if signature.value == bytes(64):  # never a signature outside page form
         raise Refused("bad-signature")
     op_id = hashlib.sha256(canonical(Value("array", top.value[:8]))).digest()
