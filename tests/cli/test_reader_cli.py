@@ -277,6 +277,9 @@ def test_ids_are_shown_short_and_any_unique_prefix_is_taken(home: Path, tmp_path
     assert "no comment whose id starts with cmt_zzzz" in _fails(
         home, "reply", "cmt_zzzz", "--body", "x"
     )
+    followed = ok_json(home, "follow", thread[:12])  # a prefix follows the thread it names
+    assert thread in followed["threads"]
+    assert ok(home, "unfollow", thread[:12]) == f"no longer following {thread[:12]}"
 
 
 def test_an_ambiguous_prefix_lists_the_candidates(home: Path, tmp_path: Path) -> None:

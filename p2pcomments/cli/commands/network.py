@@ -160,8 +160,13 @@ def cmd_connect(session: Session) -> int:
 
 
 def _follow_params(text: str) -> dict[str, str | None]:
+    from p2pcomments.core.id_prefix import read_prefix
+    from p2pcomments.core.textform import TextKind
     from p2pcomments.follows import parse_follow_target
 
+    prefix = read_prefix(text)
+    if prefix is not None and prefix.kind is TextKind.THREAD:
+        return {"thread": text.strip(), "site": None}  # the node reads it to the whole id
     try:
         thread, site = parse_follow_target(text)
     except ValueError as error:
