@@ -143,12 +143,13 @@ export class Outbox {
   }
 
   // Send now, or keep for later when every gateway is down: { sent } or { queued }.
-  async send(thread, ops) {
+  // `preview` is the text shown while it waits.
+  async send(thread, ops, preview = null) {
     try {
       return { sent: await this.gateways.postOps(ops) };
     } catch (error) {
       if (!(error instanceof Unreachable)) throw error;
-      this.save([...this.entries(), { thread, ops: ops.map((op) => hex(op)), at: Date.now() }]);
+      this.save([...this.entries(), { thread, ops: ops.map((op) => hex(op)), preview, at: Date.now() }]);
       return { queued: true };
     }
   }

@@ -26,7 +26,7 @@ export async function mount(div, scriptUrl) {
   injectStyle(div.ownerDocument);
   const lang = pickLanguage(div.dataset.p2pcLang, div.ownerDocument);
   const t = translator(lang);
-  const status = h("p", { class: "p2pc-status", role: "status", "aria-live": "polite" });
+  const status = h("div", { class: "p2pc-status", role: "status", "aria-live": "polite" });
   const body = h("div", {}, h("p", { class: "p2pc-note", text: t("loading") }));
   const panel = h("div");
   div.replaceChildren(body, status, panel);
@@ -120,11 +120,14 @@ class Widget {
   }
 
   showState() {
-    const waiting = this.outbox.entries().length;
+    const waiting = this.outbox.entries();
     const parts = [];
     if (this.gateways.down) parts.push(this.t("offline"));
-    if (waiting) parts.push(this.t("queued", { n: waiting }));
+    if (waiting.length) parts.push(this.t("queued", { n: waiting.length }));
     this.say(parts.join(" "));
+    // What waits is shown as text, so the reader sees it was kept.
+    const previews = waiting.filter((e) => e.thread === this.page.idText && e.preview);
+    if (previews.length) this.status.append(h("ul", {}, ...previews.map((e) => h("li", { dir: "auto", text: e.preview }))));
   }
 
   report(error) {
@@ -161,7 +164,7 @@ class Widget {
     const op = await this.sign(fields);
     // The first operation under a page carries the page thread with it.
     const ops = canonical && !this.view.exists ? [this.page.encoded, op.encoded] : [op.encoded];
-    const result = await this.outbox.send(threadText, ops);
+    const result = await this.outbox.send(threadText, ops, args.body ? normaliseText(args.body) : null);
     if (result.queued) this.showState();
     else await this.reload();
   }
