@@ -1697,7 +1697,7 @@ def view_rules_story() -> Story:
         reply,
         (reply,),
     )
-    s.add(
+    first_retract = s.add(
         "bob retracts his reply: carol's reply stays flagged",
         BOB,
         RetractPayload(),
@@ -1712,6 +1712,14 @@ def view_rules_story() -> Story:
         thread=t,
         ref=reply,
         seen=(grandchild,),
+    )
+    s.add(
+        "bob retracts his reply again: valid, nothing changes",
+        BOB,
+        RetractPayload(),
+        thread=t,
+        ref=reply,
+        seen=(first_retract,),
     )
     s.add(
         "mallory reacts to the retracted reply: counted",
