@@ -10,15 +10,20 @@ Rules (a decoder rejects anything else):
    bin8/bin16/bin32). Re-encoding the decoded list must give the payload back byte for byte.
 3. Sizes: the whole payload is at most ``MAX_PAYLOAD_BYTES`` (512 KiB); no element is empty.
    Senders split larger batches into several payloads (`encode_batches`), keeping order.
+4. Message id (SPEC §8.3, `message_id`): SHA-256 of the data; on an inbox topic (SPEC §8.2)
+   SHA-256 of the topic (UTF-8), a zero byte and the data, so the copy of a batch sent to an
+   author's inbox is not taken for the same batch seen on a site or thread topic.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from typing import Final
 
 import msgpack
 
+from p2pcomments.core.inbox import INBOX_TOPIC_PREFIX
 from p2pcomments.net.errors import GossipPayloadError
 
 __all__ = [
@@ -28,6 +33,7 @@ __all__ = [
     "decode_batch",
     "encode_batch",
     "encode_batches",
+    "message_id",
 ]
 
 MAX_PAYLOAD_BYTES: Final = 512 * 1024
@@ -140,3 +146,11 @@ def decode_batch(payload: bytes) -> list[bytes]:
     if msgpack.packb(ops, use_bin_type=True) != payload:
         raise GossipPayloadError("payload is not in canonical msgpack form")
     return ops
+
+
+def message_id(topics: Sequence[str], data: bytes) -> bytes:
+    """The GossipSub message id of ``data`` published on ``topics`` (rule 4; a message of ours
+    has one topic)."""
+    if len(topics) == 1 and topics[0].startswith(INBOX_TOPIC_PREFIX):
+        return hashlib.sha256(topics[0].encode("utf-8") + b"\x00" + data).digest()
+    return hashlib.sha256(data).digest()

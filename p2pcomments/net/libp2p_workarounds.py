@@ -16,7 +16,8 @@ Process-wide (module attributes patched by `apply_process_patches`, idempotent):
 3. Message ids: the message cache keys by ``from + seqno`` through the module function
    ``libp2p.pubsub.mcache.default_msg_id_fn`` whatever ``msg_id_constructor`` Pubsub was given, so
    IHAVE ids would not match the ids peers dedup on. Both are set to `content_message_id` (SHA-256
-   of the data), which also dedups the same batch arriving from two publishers.
+   of the data, with the topic on inbox topics), which also dedups the same batch arriving from
+   two publishers.
 4. Noisy loggers: per-dial and per-stream errors of normal churn and per-message warnings are
    dropped by `NoisyLogFilter`, which counts what it drops (`suppressed_log_counts`) so a loss
    stays visible in statistics. Without ``LIBP2P_DEBUG`` libp2p logs WARNING and up through
@@ -70,7 +71,6 @@ Host and swarm (used by ``host.P2PHost``):
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -95,6 +95,8 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
+
+from p2pcomments.net.gossip_payload import message_id
 
 __all__ = [
     "DIAL_HEAD_START",
@@ -153,8 +155,9 @@ _patched = False
 
 
 def content_message_id(msg: rpc_pb2.Message) -> bytes:
-    """The GossipSub message id we use everywhere: SHA-256 of the message data, 32 raw bytes (3)."""
-    return hashlib.sha256(msg.data).digest()
+    """The GossipSub message id we use everywhere (3): `gossip_payload.message_id`, 32 raw bytes
+    (SHA-256 of the message data; of the topic and the data on an inbox topic)."""
+    return message_id(list(msg.topicIDs), msg.data)
 
 
 class _LargeRpcQueue(RpcQueue):

@@ -8,16 +8,21 @@ Rules:
 2. A profile goes to every joined topic: names show in every thread we take part in.
 3. The follow list is saved on every change; a failure to save is logged, not fatal (the topics
    are joined all the same).
+4. The node also joins its author's inbox topic (`core.inbox.inbox_topic`, SPEC §8.2), whatever
+   it follows; an operation is published on the inbox topics of its recipients too
+   (`core.inbox.inbox_recipients`), at most `MAX_INBOX_TOPICS` of them, so its target's author
+   hears of it even from a thread that author's node does not follow.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import trio
 
+from p2pcomments.core.inbox import inbox_recipients, inbox_topic
 from p2pcomments.core.ops import Kind, Operation
 from p2pcomments.follows import FollowList, site_topic, thread_topic
 from p2pcomments.net.gossip import Gossip
@@ -25,7 +30,11 @@ from p2pcomments.net.gossip import Gossip
 if TYPE_CHECKING:
     from p2pcomments.node import Node
 
-__all__ = ["Topics"]
+__all__ = ["MAX_INBOX_TOPICS", "Topics"]
+
+MAX_INBOX_TOPICS: Final = (
+    16  # per operation; beyond (an edit under a crowded comment), sync delivers
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +67,7 @@ class Topics:
         follows = self.follows.follows
         topics = {site_topic(site) for site in follows.sites}
         topics.update(self._thread_topic(thread_id) for thread_id in follows.threads)
+        topics.add(inbox_topic(self.node.author))  # rule 4
         return topics
 
     async def refresh(self) -> None:
@@ -92,4 +102,9 @@ class Topics:
         thread_id = op.thread_id
         if thread_id is None:  # rule 2
             return self._gossip.subscriptions()
-        return [self._thread_topic(thread_id)]
+        topics = [self._thread_topic(thread_id)]
+        state = self.node.replica.threads.get(thread_id)
+        if state is not None and op.kind is not Kind.THREAD:  # rule 4
+            inboxes = sorted({inbox_topic(key) for key in inbox_recipients(state, op)})
+            topics.extend(inboxes[:MAX_INBOX_TOPICS])
+        return topics

@@ -89,3 +89,16 @@ def test_oversized_payload_is_rejected_before_parsing() -> None:
 def test_encoding_refuses_what_a_decoder_would_reject(ops: list[bytes]) -> None:
     with pytest.raises(ValueError):
         encode_batch(ops)
+
+
+def test_message_ids_are_of_the_data_and_of_the_topic_too_on_inbox_topics() -> None:
+    """SPEC §8.3: a batch on an inbox topic has another id than the same batch elsewhere."""
+    import hashlib
+
+    from p2pcomments.net.gossip_payload import message_id
+
+    data = encode_batch([b"\x01\x02"])
+    assert message_id(["p2pc/1/site/blog.example"], data) == hashlib.sha256(data).digest()
+    inbox = message_id(["p2pc/1/inbox/b6"], data)
+    assert inbox == hashlib.sha256(b"p2pc/1/inbox/b6\x00" + data).digest()
+    assert inbox != message_id(["p2pc/1/inbox/b7"], data)
