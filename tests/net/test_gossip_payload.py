@@ -102,3 +102,18 @@ def test_message_ids_are_of_the_data_and_of_the_topic_too_on_inbox_topics() -> N
     inbox = message_id(["p2pc/1/inbox/b6"], data)
     assert inbox == hashlib.sha256(b"p2pc/1/inbox/b6\x00" + data).digest()
     assert inbox != message_id(["p2pc/1/inbox/b7"], data)
+
+
+def test_message_id_vectors() -> None:
+    import json
+    from pathlib import Path
+
+    from p2pcomments.net.gossip_payload import decode_batch, message_id
+
+    path = Path(__file__).resolve().parents[2] / "protocol" / "vectors" / "inbox_topics.json"
+    vectors = json.loads(path.read_text(encoding="utf-8"))["message_ids"]
+    assert len({v["id"] for v in vectors}) == len(vectors) == 2  # one batch, two topics
+    for vector in vectors:
+        data = bytes.fromhex(vector["data"])
+        decode_batch(data)  # a real batch payload
+        assert message_id([vector["topic"]], data).hex() == vector["id"]
