@@ -24,6 +24,7 @@ Example: two terminals,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -161,8 +162,8 @@ class Probe:
     def stats(self) -> None:
         emit(
             "stats",
-            host=self.host.statistics(),
-            gossip=self.gossip.statistics(),
+            host=dataclasses.asdict(self.host.statistics()),
+            gossip=dataclasses.asdict(self.gossip.statistics()),
             peers=self.host.peers(),
             mesh=self.gossip.mesh_peers(self.args.topic),
             rss_kb=_rss_kb(),

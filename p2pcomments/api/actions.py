@@ -41,8 +41,8 @@ class Action:
     summary: str
     fields: tuple[Field, ...] = ()
     query: tuple[Field, ...] = ()  # optional query parameters (text; absent: the default)
-    consumes: Literal["nothing", "json", "bundle"] = "nothing"
-    produces: Literal["json", "bundle"] = "json"
+    consumes: Literal["nothing", "json", "bundle", "export"] = "nothing"  # "export": WXR/Disqus
+    produces: Literal["json", "bundle", "xml"] = "json"
     status: int = 200
     response: str = "Operation"  # the OpenAPI schema of a JSON response
 
@@ -74,6 +74,16 @@ _REASON = Field(name="reason", default="", description="Why, shown to readers; m
 _FOLLOW_FIELDS = (
     Field(name="thread", nullable=True, description="A thread id (thr_…)."),
     Field(name="site", nullable=True, description="A site name, as threads give it."),
+)
+
+_IMPORT_QUERY: Final = tuple(
+    Field(name=name, default="false", description=description)
+    for name, description in (
+        ("include_unapproved", "true: import unapproved comments too."),
+        ("include_spam", "true: import spam comments too."),
+        ("include_deleted", "true: import deleted comments too (as tombstones)."),
+        ("dry_run", "true: read and count everything, write nothing."),
+    )
 )
 
 ACTIONS: Final[tuple[Action, ...]] = (
@@ -271,6 +281,48 @@ ACTIONS: Final[tuple[Action, ...]] = (
         summary="Ingest a bundle: every operation is verified as if it came from a peer.",
         consumes="bundle",
         response="ImportResult",
+    ),
+    *(
+        Action(
+            name=f"import_{source}",
+            method="POST",
+            path=f"/api/import/{source}",
+            summary=f"Import a {name} export (the request body, XML): its posts become page"
+            " threads of this node's key, its comments comments with provenance. Importing the"
+            " same file again adds nothing.",
+            consumes="export",
+            query=_IMPORT_QUERY,
+            response="ExportImportReport",
+        )
+        for source, name in (("wordpress", "WordPress (WXR)"), ("disqus", "Disqus"))
+    ),
+    Action(
+        name="export_json",
+        method="GET",
+        path="/api/export/json",
+        summary="Every thread held here as readable JSON: comments, authors, dates, history.",
+        response="ThreadsDocument",
+    ),
+    Action(
+        name="export_thread_json",
+        method="GET",
+        path="/api/threads/{thread}/export/json",
+        summary="One thread as readable JSON (the document of GET /api/export/json).",
+        response="ThreadsDocument",
+    ),
+    Action(
+        name="export_wxr",
+        method="GET",
+        path="/api/export/wxr",
+        summary="Every thread with a URL as WordPress eXtended RSS, for WordPress's importer.",
+        produces="xml",
+    ),
+    Action(
+        name="export_thread_wxr",
+        method="GET",
+        path="/api/threads/{thread}/export/wxr",
+        summary="One thread as WordPress eXtended RSS, for WordPress's importer.",
+        produces="xml",
     ),
     Action(
         name="network",

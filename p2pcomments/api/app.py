@@ -51,6 +51,8 @@ __all__ = ["MAX_JSON_BODY_BYTES", "build_app"]
 # A comment body at its limit (32 KiB of UTF-8, `core.ops.MAX_BODY_BYTES`) fits however a client
 # escapes it: JSON's longest escape, \u00XX, takes 6 bytes for 1.
 MAX_JSON_BODY_BYTES: Final = 256 * 1024
+MAX_EXPORT_BYTES: Final = 512 * 1024 * 1024  # a WordPress or Disqus export (POST /api/import/…)
+XML_MEDIA_TYPE: Final = "application/xml"
 KEEPALIVE_SECONDS: Final = 15.0
 
 _log = logging.getLogger(__name__)
@@ -222,7 +224,12 @@ def build_app(
                 params.update(parse_fields(raw, action.fields))
             elif action.consumes == "bundle":
                 params["bundle"] = await _read_body(request, MAX_BUNDLE_BYTES)
+            elif action.consumes == "export":
+                params["export"] = await _read_body(request, MAX_EXPORT_BYTES)
             result = await action.handler(node, **params)
+            if action.produces == "xml":
+                assert isinstance(result, bytes)
+                return Response(result, status_code=action.status, media_type=XML_MEDIA_TYPE)
             if action.produces == "bundle":
                 assert isinstance(result, bytes)
                 return Response(result, status_code=action.status, media_type=BUNDLE_MEDIA_TYPE)

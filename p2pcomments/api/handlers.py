@@ -16,15 +16,18 @@ from p2pcomments.api.representations import (
     JSONObject,
     comment_json,
     key_text,
+    network_counters_json,
+    network_json,
     operation_json,
     outcomes_json,
     statistics_json,
+    sync_counts_json,
     thread_json,
     thread_summary_json,
 )
 from p2pcomments.core.textform import TextKind, parse_id
 from p2pcomments.errors import ConflictError, NotFound
-from p2pcomments.follows import FollowList
+from p2pcomments.follows import Follows
 from p2pcomments.net.interface import NetworkService, peer_id_of_data_dir
 
 if TYPE_CHECKING:
@@ -67,7 +70,7 @@ async def identity(node: Node) -> JSONObject:
 async def statistics(node: Node) -> JSONObject:
     result = statistics_json(node.statistics())
     if node.network is not None:
-        result["network"] = dict(node.network.counters())
+        result["network"] = network_counters_json(node.network.counters())
     return result
 
 
@@ -185,15 +188,15 @@ async def _follow_target(
     return None, site
 
 
-def _follows_json(follow_list: FollowList, changed: bool | None = None) -> JSONObject:
-    result: JSONObject = dict(follow_list.follows.to_json())
+def _follows_json(follows: Follows, changed: bool | None = None) -> JSONObject:
+    result: JSONObject = dict(follows.to_json())
     if changed is not None:
         result["changed"] = changed
     return result
 
 
 async def network(node: Node) -> JSONObject:
-    return _network(node).describe()
+    return network_json(_network(node).describe())
 
 
 async def network_connect(node: Node, *, multiaddr: str) -> JSONObject:
@@ -206,36 +209,26 @@ async def network_connect(node: Node, *, multiaddr: str) -> JSONObject:
 
 async def network_sync(node: Node, *, peer_id: str | None = None) -> JSONObject:
     counts = await _network(node).sync_now(peer_id or None)
-    return counts.to_json()
+    return sync_counts_json(counts)
 
 
 async def follows(node: Node) -> JSONObject:
-    network = node.network
-    return _follows_json(network.follows if network is not None else FollowList.load(node.data_dir))
+    return _follows_json(node.follows())
 
 
 async def follow(node: Node, *, thread: str | None = None, site: str | None = None) -> JSONObject:
     thread_id, site_name = await _follow_target(node, thread, site)
     try:
-        if node.network is not None:
-            changed = await node.network.follow(thread=thread_id, site=site_name)
-            return _follows_json(node.network.follows, changed)
-        # Offline: the daemon reads the file when its network starts.
-        follow_list = FollowList.load(node.data_dir)
-        changed = follow_list.follow(thread=thread_id, site=site_name)
+        changed = await node.follow(thread=thread_id, site=site_name)
     except ValueError as error:
         raise BadRequest(str(error), reason="bad-site") from None
-    return _follows_json(follow_list, changed)
+    return _follows_json(node.follows(), changed)
 
 
 async def unfollow(node: Node, *, thread: str | None = None, site: str | None = None) -> JSONObject:
     thread_id, site_name = await _follow_target(node, thread, site)
     try:
-        if node.network is not None:
-            changed = await node.network.unfollow(thread=thread_id, site=site_name)
-            return _follows_json(node.network.follows, changed)
-        follow_list = FollowList.load(node.data_dir)
-        changed = follow_list.unfollow(thread=thread_id, site=site_name)
+        changed = await node.unfollow(thread=thread_id, site=site_name)
     except ValueError as error:
         raise BadRequest(str(error), reason="bad-site") from None
-    return _follows_json(follow_list, changed)
+    return _follows_json(node.follows(), changed)

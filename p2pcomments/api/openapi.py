@@ -311,6 +311,42 @@ _SCHEMAS: Final[dict[str, _S]] = {
         },
         "required": ["version", "threads", "sites", "unfollowed"],
     },
+    "ExportImportReport": _object(
+        {
+            "source": {"enum": ["wordpress", "disqus"]},
+            "file": _string(),
+            "dry_run": _BOOL,
+            "threads": _INT,
+            "closed_threads": _INT,
+            "imported": {
+                "type": "object",
+                "description": "comments, pingbacks, trackbacks imported (new or already here)",
+                "additionalProperties": _INT,
+            },
+            "imported_by_status": {
+                "type": "object",
+                "description": "among them, the unapproved, spam and deleted ones included",
+                "additionalProperties": _INT,
+            },
+            "skipped": {
+                "type": "object",
+                "description": "left out, by reason (unapproved, spam, deleted, empty, no-url...)",
+                "additionalProperties": _INT,
+            },
+            "orphans": _INT,
+            "operations": _INT,
+            "new_operations": _INT,
+            "rejected": {"type": "object", "additionalProperties": _INT},
+            "thread_ids": {"type": "array", "items": _string("thr_…")},
+        }
+    ),
+    "ThreadsDocument": _object(
+        {
+            "format": {"enum": ["p2pcomments-threads"]},
+            "version": _INT,
+            "threads": {"type": "array", "items": {"$ref": "#/components/schemas/Thread"}},
+        }
+    ),
     "ImportResult": _object(
         {
             "applied": _INT,
@@ -395,8 +431,16 @@ def _operation(action: Action) -> _S:
             "description": "One JSON string of hex per line: an operation's signed bytes.",
             "content": {BUNDLE_MEDIA_TYPE: {"schema": {"type": "string"}}},
         }
+    if action.consumes == "export":
+        operation["requestBody"] = {
+            "required": True,
+            "description": "The export file as it is: WordPress WXR or Disqus XML.",
+            "content": {"application/xml": {"schema": {"type": "string"}}},
+        }
     if action.produces == "bundle":
         content: _S = {BUNDLE_MEDIA_TYPE: {"schema": {"type": "string"}}}
+    elif action.produces == "xml":
+        content = {"application/xml": {"schema": {"type": "string"}}}
     else:
         content = {"application/json": {"schema": _ref(action.response)}}
     operation["responses"] = {str(action.status): {"description": "OK", "content": content}}

@@ -32,6 +32,8 @@ from p2pcomments.core.textform import TextKind, format_id
 if TYPE_CHECKING:
     from p2pcomments.core.completeness import ThreadCompleteness
     from p2pcomments.core.thread_state import CommentView, EditView, ThreadView
+    from p2pcomments.net.network_statistics import NetworkCounters
+    from p2pcomments.net.service import NetworkDescription, PeerSummary, SyncCounts
     from p2pcomments.node import NodeStatistics, ThreadChange, ThreadSummary
 
 __all__ = [
@@ -41,11 +43,15 @@ __all__ = [
     "comment_json",
     "completeness_json",
     "key_text",
+    "network_counters_json",
+    "network_json",
     "operation_json",
     "operation_text_id",
     "outcomes_json",
+    "peer_summary_json",
     "short_key",
     "statistics_json",
+    "sync_counts_json",
     "thread_json",
     "thread_summary_json",
 ]
@@ -327,3 +333,48 @@ def outcomes_json(outcomes: list[Outcome]) -> JSONObject:
                     }
                 )
     return {**counts, "total": len(outcomes), "rejections": rejections}
+
+
+def network_counters_json(counters: NetworkCounters) -> JSONObject:
+    """The network's counters (``statistics.network``), field by field."""
+    return dataclasses.asdict(counters)
+
+
+def peer_summary_json(peer: PeerSummary) -> JSONObject:
+    return {
+        "peer_id": peer.peer_id,
+        "addrs": list(peer.addrs),
+        "connected_since_ms": peer.connected_since_ms,
+    }
+
+
+def sync_counts_json(counts: SyncCounts) -> JSONObject:
+    """What a sync round did (``POST /api/network/sync``)."""
+    return {
+        "peers_synced": counts.peers_synced,
+        "received": counts.received,
+        "sent": counts.sent,
+        "failed": dict(counts.failed),
+    }
+
+
+def network_json(description: NetworkDescription) -> JSONObject:
+    """``GET /api/network``: identity, peers, follows, and every statistic of the network."""
+    statistics = description.statistics
+    gossip = dataclasses.asdict(statistics.gossip)
+    gossip["topics"] = list(statistics.gossip.topics)
+    host = dataclasses.asdict(statistics.host)
+    host["suppressed_logs"] = dict(statistics.host.suppressed_logs)
+    return {
+        "peer_id": description.peer_id,
+        "multiaddrs": list(description.multiaddrs),
+        "peers": [peer_summary_json(peer) for peer in description.peers],
+        "follows": description.follows.to_json(),
+        "statistics": {
+            **network_counters_json(statistics.counters),
+            "last_sync_error": statistics.last_sync_error,
+            "topics": list(statistics.topics),
+            "host": host,
+            "gossip": gossip,
+        },
+    }

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from p2pcomments.api.actions import ACTIONS_BY_NAME, path_parameters
 from p2pcomments.api.address_file import ApiAddress
@@ -100,6 +100,9 @@ class DaemonClient:
         path = action.path
         for parameter in path_parameters(action.path):
             path = path.replace("{" + parameter + "}", quote(str(params.pop(parameter)), safe=""))
+        query = [(f.name, str(params[f.name])) for f in action.query if params.get(f.name)]
+        if query:
+            path += "?" + urlencode(query)
         body: bytes | None = None
         content_type: str | None = None
         if action.consumes == "json":
@@ -111,6 +114,9 @@ class DaemonClient:
         elif action.consumes == "bundle":
             body = params["bundle"]
             content_type = BUNDLE_MEDIA_TYPE
+        elif action.consumes == "export":
+            body = params["export"]
+            content_type = "application/xml"
         response = self._send(
             action.method, path, body=body, content_type=content_type, auth=action.writes
         )
@@ -118,7 +124,7 @@ class DaemonClient:
             data = response.read()
         except (OSError, http.client.HTTPException) as error:
             raise DaemonUnreachable(f"the daemon at {self.address.url} failed: {error}") from None
-        if action.produces == "bundle":
+        if action.produces in ("bundle", "xml"):
             return data
         return json.loads(data)
 

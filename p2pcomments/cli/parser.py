@@ -15,8 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from p2pcomments.cli.commands.data import (
-    cmd_export,
-    cmd_import,
     cmd_init,
     cmd_key_export,
     cmd_key_import,
@@ -37,6 +35,7 @@ from p2pcomments.cli.commands.discussion import (
     cmd_threads,
     cmd_watch,
 )
+from p2pcomments.cli.commands.importing import cmd_export, cmd_import
 from p2pcomments.cli.commands.network import (
     DEFAULT_API,
     cmd_connect,
@@ -243,12 +242,42 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("file", metavar="FILE", help="the exported key; - reads stdin")
     sub.add_argument("--force", action="store_true", help="replace a different key already here")
 
-    sub = command("export", cmd_export, "write a bundle of signed operations")
+    sub = command(
+        "export", cmd_export, "write a thread (or everything) out: a bundle, JSON or WordPress WXR"
+    )
     sub.add_argument("thread", metavar="THREAD", nargs="?", help=_THREAD_ID)
-    sub.add_argument("--all", action="store_true", help="every operation held here")
+    sub.add_argument("--all", action="store_true", help="every thread (a bundle: every operation)")
+    sub.add_argument(
+        "--format",
+        choices=("bundle", "json", "wxr"),
+        default="bundle",
+        help="bundle: signed operations (default, for `p2pc import`); json: every thread's"
+        " comments, authors, dates and history, readable (all threads without THREAD); wxr:"
+        " WordPress eXtended RSS, for WordPress's importer",
+    )
     sub.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
-    sub = command("import", cmd_import, "ingest a bundle (every operation is verified)")
-    sub.add_argument("file", metavar="FILE", help="a bundle (JSON lines of hex); - reads stdin")
+    sub = command(
+        "import",
+        cmd_import,
+        "ingest a bundle, or import a WordPress (WXR) or Disqus export",
+    )
+    sub.add_argument(
+        "what",
+        metavar="[wordpress|disqus|bundle]",
+        help="wordpress or disqus: FILE is that system's XML export, imported as page threads"
+        " signed by this node's key (importing it again adds nothing); bundle, or a FILE given"
+        " alone: a bundle of signed operations (JSON lines of hex; - reads stdin), each verified",
+    )
+    sub.add_argument("file", nargs="?", metavar="FILE", help="the file to import")
+    sub.add_argument(
+        "--dry-run", action="store_true", help="read and count everything, write nothing"
+    )
+    for status in ("unapproved", "spam", "deleted"):
+        sub.add_argument(
+            f"--include-{status}",
+            action="store_true",
+            help=f"import {status} comments too (skipped by default)",
+        )
 
     command("statistics", cmd_statistics, "counters: operations, threads, pending...")
     sub = command("repair", cmd_repair, "check the store; optionally rebuild its views")

@@ -52,6 +52,7 @@ from p2pcomments.net.gossip_payload import (
 )
 from p2pcomments.net.host import P2PHost
 from p2pcomments.net.libp2p_workarounds import OUTBOUND_QUEUE_SIZE
+from p2pcomments.net.network_statistics import GossipStatistics
 from p2pcomments.net.peer_accounting import PeerRateLimiter
 
 __all__ = ["BatchValidator", "Gossip", "GossipConfig", "OnBatch"]
@@ -340,20 +341,20 @@ class Gossip:
             await trio.sleep(30)
             self._rate.prune(trio.current_time())
 
-    def statistics(self) -> dict[str, object]:
+    def statistics(self) -> GossipStatistics:
         stats = self._stats
-        return {
-            "topics": self.subscriptions(),
-            "published_messages": stats.published_messages,
-            "published_ops": stats.published_ops,
-            "delivered_batches": stats.delivered_batches,
-            "delivered_ops": stats.delivered_ops,
-            "accepted": stats.accepted,
-            "rejected_payload": stats.rejected_payload,
-            "rejected_by_validator": stats.rejected_by_validator,
-            "validator_errors": stats.validator_errors,
-            "rate_limited": stats.rate_limited,
-            "queue_waits": stats.queue_waits,
-            "queue_wait_timeouts": stats.queue_wait_timeouts,
-            "pending_publish_calls": self._enqueued_calls - self._flushed_calls,
-        }
+        return GossipStatistics(
+            topics=tuple(self.subscriptions()),
+            published_messages=stats.published_messages,
+            published_ops=stats.published_ops,
+            delivered_batches=stats.delivered_batches,
+            delivered_ops=stats.delivered_ops,
+            accepted=stats.accepted,
+            rejected_payload=stats.rejected_payload,
+            rejected_by_validator=stats.rejected_by_validator,
+            validator_errors=stats.validator_errors,
+            rate_limited=stats.rate_limited,
+            queue_waits=stats.queue_waits,
+            queue_wait_timeouts=stats.queue_wait_timeouts,
+            pending_publish_calls=self._enqueued_calls - self._flushed_calls,
+        )

@@ -73,6 +73,7 @@ from p2pcomments.net.libp2p_workarounds import (
     suppressed_log_counts,
     yamux_only_muxers,
 )
+from p2pcomments.net.network_statistics import HostStatistics
 from p2pcomments.net.peer_accounting import BanList, StrikeCounter
 from p2pcomments.net.peer_key import IDENTITY_FILE
 from p2pcomments.net.remembered_peers import RememberedPeers, is_dialable_addr
@@ -834,23 +835,23 @@ class P2PHost:
         if ticks % 5 == 0:
             self._strikes.prune(now)
 
-    def statistics(self) -> dict[str, object]:
+    def statistics(self) -> HostStatistics:
         """Counters for logs, probes and tests (trio's ``statistics()`` convention)."""
         queues = self._pubsub.peer_queues
-        return {
-            "peer_id": self.peer_id,
-            "connected_peers": len(self._connections),
-            "redial_targets": len(self._targets),
-            "remembered_peers": len(self._remembered),
-            "banned_peers": len(self._bans.banned(trio.current_time())),
-            "bans": self._stats.bans,
-            "refused_banned": self._stats.refused_banned,
-            "dial_attempts": self._stats.dial_attempts,
-            "dial_failures": self._stats.dial_failures,
-            "connection_events_dropped": self._stats.events_dropped,
-            "max_outbound_queue": max((len(q) for q in queues.values()), default=0),
-            "suppressed_logs": suppressed_log_counts(),
-        }
+        return HostStatistics(
+            peer_id=self.peer_id,
+            connected_peers=len(self._connections),
+            redial_targets=len(self._targets),
+            remembered_peers=len(self._remembered),
+            banned_peers=len(self._bans.banned(trio.current_time())),
+            bans=self._stats.bans,
+            refused_banned=self._stats.refused_banned,
+            dial_attempts=self._stats.dial_attempts,
+            dial_failures=self._stats.dial_failures,
+            connection_events_dropped=self._stats.events_dropped,
+            max_outbound_queue=max((len(q) for q in queues.values()), default=0),
+            suppressed_logs=suppressed_log_counts(),
+        )
 
 
 def _with_unspecified_replaced(addrs: list[str], remote_hosts: set[tuple[str, ...]]) -> list[str]:

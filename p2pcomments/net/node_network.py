@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
 from libp2p.peer.id import ID
@@ -38,9 +38,9 @@ from p2pcomments.net.gossip import Gossip, GossipConfig
 from p2pcomments.net.gossip_intake import GossipIntake
 from p2pcomments.net.host import HostConfig, P2PHost
 from p2pcomments.net.network_file import remove_network_file, write_network_file
-from p2pcomments.net.network_statistics import Tally
+from p2pcomments.net.network_statistics import NetworkCounters, NetworkStatistics, Tally
 from p2pcomments.net.publisher import MAX_MESSAGE_OPS, Publisher
-from p2pcomments.net.service import PeerSummary, SyncCounts
+from p2pcomments.net.service import NetworkDescription, PeerSummary, SyncCounts
 from p2pcomments.net.sync_running import SyncRunner
 from p2pcomments.net.sync_scheduling import SyncScheduler
 from p2pcomments.net.sync_slots import SyncSlots
@@ -223,57 +223,55 @@ class NodeNetwork:
             )
         return summaries
 
-    def counters(self) -> dict[str, int]:
-        """The numeric counters (``GET /api/statistics`` → ``network``); the first six are the
-        API contract's."""
-        stats = self._tally
-        banned = self._host.statistics()["banned_peers"]
-        return {
-            "peers": len(self._host.peers()),
-            "gossip_batches_in": stats.gossip_batches_in,
-            "gossip_ops_in": stats.gossip_ops_in,
-            "sync_rounds": stats.sync_rounds,
-            "rejected_from_peers": stats.rejected_from_peers,
-            "banned_peers": banned if isinstance(banned, int) else 0,
-            "gossip_ops_applied": stats.gossip_ops_applied,
-            "gossip_rejected_batches": stats.gossip_rejected_batches,
-            "published_ops": stats.published_ops,
-            "published_lagged": stats.published_lagged,
-            "sync_initiated": stats.sync_initiated,
-            "sync_served": stats.sync_served,
-            "sync_equal": stats.sync_equal,
-            "sync_failed": stats.sync_failed,
-            "sync_violations": stats.sync_violations,
-            "sync_declined": stats.sync_declined,
-            "sync_refused": stats.sync_refused,
-            "sync_ops_received": stats.sync_ops_received,
-            "sync_ops_duplicate": stats.sync_ops_duplicate,
-            "sync_ops_sent": stats.sync_ops_sent,
-            "sync_bytes_received": stats.sync_bytes_received,
-            "sync_bytes_sent": stats.sync_bytes_sent,
-            "fetch_sessions": stats.fetch_sessions,
-            "fetch_ids_requested": stats.fetch_ids_requested,
-        }
+    def counters(self) -> NetworkCounters:
+        """The numeric counters (``GET /api/statistics`` → ``network``)."""
+        tally = self._tally
+        return NetworkCounters(
+            peers=len(self._host.peers()),
+            gossip_batches_in=tally.gossip_batches_in,
+            gossip_ops_in=tally.gossip_ops_in,
+            sync_rounds=tally.sync_rounds,
+            rejected_from_peers=tally.rejected_from_peers,
+            banned_peers=self._host.statistics().banned_peers,
+            gossip_ops_applied=tally.gossip_ops_applied,
+            gossip_rejected_batches=tally.gossip_rejected_batches,
+            published_ops=tally.published_ops,
+            published_lagged=tally.published_lagged,
+            sync_initiated=tally.sync_initiated,
+            sync_served=tally.sync_served,
+            sync_equal=tally.sync_equal,
+            sync_failed=tally.sync_failed,
+            sync_violations=tally.sync_violations,
+            sync_declined=tally.sync_declined,
+            sync_refused=tally.sync_refused,
+            sync_ops_received=tally.sync_ops_received,
+            sync_ops_duplicate=tally.sync_ops_duplicate,
+            sync_ops_sent=tally.sync_ops_sent,
+            sync_bytes_received=tally.sync_bytes_received,
+            sync_bytes_sent=tally.sync_bytes_sent,
+            fetch_sessions=tally.fetch_sessions,
+            fetch_ids_requested=tally.fetch_ids_requested,
+        )
 
-    def statistics(self) -> dict[str, Any]:
+    def statistics(self) -> NetworkStatistics:
         """Everything: `counters`, the topics joined, the host's and gossip's own statistics."""
-        return {
-            **self.counters(),
-            "last_sync_error": self._tally.last_sync_error,
-            "topics": self._gossip.subscriptions(),
-            "host": self._host.statistics(),
-            "gossip": self._gossip.statistics(),
-        }
+        return NetworkStatistics(
+            counters=self.counters(),
+            last_sync_error=self._tally.last_sync_error,
+            topics=tuple(self._gossip.subscriptions()),
+            host=self._host.statistics(),
+            gossip=self._gossip.statistics(),
+        )
 
-    def describe(self) -> dict[str, Any]:
-        """The JSON of ``GET /api/network``."""
-        return {
-            "peer_id": self.peer_id,
-            "multiaddrs": self.multiaddrs(),
-            "peers": [peer.to_json() for peer in self.peers()],
-            "follows": self.follows.follows.to_json(),
-            "statistics": self.statistics(),
-        }
+    def describe(self) -> NetworkDescription:
+        """What ``GET /api/network`` shows (the API makes its JSON)."""
+        return NetworkDescription(
+            peer_id=self.peer_id,
+            multiaddrs=tuple(self.multiaddrs()),
+            peers=tuple(self.peers()),
+            follows=self.follows.follows,
+            statistics=self.statistics(),
+        )
 
 
 @asynccontextmanager

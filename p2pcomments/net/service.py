@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from p2pcomments.follows import FollowList
+    from p2pcomments.follows import FollowList, Follows
+    from p2pcomments.net.network_statistics import NetworkCounters, NetworkStatistics
 
-__all__ = ["NetworkService", "PeerSummary", "SyncCounts"]
+__all__ = ["NetworkDescription", "NetworkService", "PeerSummary", "SyncCounts"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,14 +30,6 @@ class SyncCounts:
     sent: int
     failed: Mapping[str, str]
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "peers_synced": self.peers_synced,
-            "received": self.received,
-            "sent": self.sent,
-            "failed": dict(self.failed),
-        }
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PeerSummary:
@@ -46,12 +39,16 @@ class PeerSummary:
     addrs: tuple[str, ...]
     connected_since_ms: int
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "peer_id": self.peer_id,
-            "addrs": list(self.addrs),
-            "connected_since_ms": self.connected_since_ms,
-        }
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkDescription:
+    """The network service at a glance (``GET /api/network``)."""
+
+    peer_id: str
+    multiaddrs: tuple[str, ...]
+    peers: tuple[PeerSummary, ...]
+    follows: Follows
+    statistics: NetworkStatistics
 
 
 class NetworkService(Protocol):
@@ -69,11 +66,11 @@ class NetworkService(Protocol):
 
     def peers(self) -> list[PeerSummary]: ...
 
-    def describe(self) -> dict[str, Any]:
-        """The JSON of ``GET /api/network``."""
+    def describe(self) -> NetworkDescription:
+        """What ``GET /api/network`` shows."""
         ...
 
-    def counters(self) -> dict[str, int]:
+    def counters(self) -> NetworkCounters:
         """The numeric counters ``GET /api/statistics`` shows under ``network``."""
         ...
 

@@ -35,6 +35,7 @@ from p2pcomments.core.textform import TextKind, display_id
 from p2pcomments.core.thread_state import ThreadView
 from p2pcomments.errors import NotFound, PageUrlError
 from p2pcomments.node.changes import APPLIED_BUFFER, WATCH_BUFFER, ChangeStream
+from p2pcomments.node.following import Following
 from p2pcomments.node.inbox import InboxReads
 from p2pcomments.node.ingest import Ingest
 from p2pcomments.node.values import AppliedBatch, NodeStatistics, ThreadSummary
@@ -46,7 +47,7 @@ _ID_PAGE: Final = 256  # ids read per index query when looking a prefix up
 _LAST_ID: Final = b"\xff" * 32
 
 
-class Node(LocalWrites, Ingest, InboxReads):
+class Node(LocalWrites, Ingest, InboxReads, Following):
     """A data dir opened: its replica in memory, its store on disk, its author key unlocked.
 
     Create with `open_node`. Reads are synchronous and in memory; writes and ingest are async and

@@ -155,7 +155,7 @@ async def test_invalid_batches_strike_then_ban_and_a_raising_validator_is_contai
             # A bug in validate_batch: rejected, logged, nobody struck, node alive.
             await b.gossip.publish(TOPIC, [b"RAISE please"])
             await b.gossip.wait_flushed()
-            await eventually(lambda: a.gossip.statistics()["validator_errors"] == 1)
+            await eventually(lambda: a.gossip.statistics().validator_errors == 1)
             assert not a.host.is_banned(b.host.peer_id)
 
             # Garbage payloads and rejected batches are strikes: the third one bans.
@@ -166,10 +166,10 @@ async def test_invalid_batches_strike_then_ban_and_a_raising_validator_is_contai
             await b.gossip.wait_flushed()
             await eventually(lambda: a.host.peer_id in b.disconnected)
             assert a.host.is_banned(b.host.peer_id)
-            assert a.host.statistics()["bans"] == 1
+            assert a.host.statistics().bans == 1
             stats = a.gossip.statistics()
-            assert stats["rejected_payload"] == 1
-            assert stats["rejected_by_validator"] == 2
+            assert stats.rejected_payload == 1
+            assert stats.rejected_by_validator == 2
             assert a.batches == []
 
             # Refused both ways while the ban lasts.
@@ -180,7 +180,7 @@ async def test_invalid_batches_strike_then_ban_and_a_raising_validator_is_contai
             with contextlib.suppress(NetError):
                 await b.host.connect(a.host.multiaddrs()[0], remember=False)
             await eventually(lambda: not b.host.is_connected(a.host.peer_id))
-            assert a.host.statistics()["refused_banned"] >= 1
+            assert a.host.statistics().refused_banned >= 1
 
 
 @pytest.mark.trio

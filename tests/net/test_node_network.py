@@ -122,9 +122,9 @@ async def test_new_comments_travel_by_gossip(tmp_path: Path) -> None:
             comment = await a.node.comment(thread.id, "first!")
             await eventually(lambda: comment.id in b.node.replica)
             print(f"\ngossip a -> b: {1000 * (trio.current_time() - started):.1f} ms")
-            stats = b.network.statistics()
-            assert stats["gossip_ops_in"] >= 1
-            assert stats["gossip_batches_in"] >= 1
+            stats = b.network.counters()
+            assert stats.gossip_ops_in >= 1
+            assert stats.gossip_batches_in >= 1
             assert a.node.thread_view(thread.id).digest() == b.node.thread_view(thread.id).digest()
 
 
@@ -151,7 +151,7 @@ async def test_sync_on_connect_brings_a_backlog(tmp_path: Path) -> None:
             counts = await b.network.sync_now()
             assert counts.peers_synced == 1
             assert (counts.received, counts.sent) == (0, 0)
-            assert b.network.statistics()["sync_rounds"] >= 2
+            assert b.network.counters().sync_rounds >= 2
 
 
 @pytest.mark.trio
@@ -163,7 +163,8 @@ async def test_sync_now_with_one_peer_reports_counts(tmp_path: Path) -> None:
             await a.node.comment(thread.id, "one")
             mine = await b.node.create_thread("Mine")
             counts = await b.network.sync_now(a.peer_id)
-            assert counts.to_json() == {"peers_synced": 1, "received": 2, "sent": 1, "failed": {}}
+            assert (counts.peers_synced, counts.received, counts.sent) == (1, 2, 1)
+            assert dict(counts.failed) == {}
             assert thread.id in b.node.replica
             assert mine.id in a.node.replica
 
@@ -193,10 +194,10 @@ async def test_pending_operations_fetch_what_they_miss(tmp_path: Path) -> None:
             assert first.id in b.node.replica
             assert thread.id in b.node.replica
             # The counters move when the fetch session ends, just after its ops were ingested.
-            await eventually(lambda: b.network.statistics()["sync_rounds"] == 1)
-            stats = b.network.statistics()
-            assert stats["fetch_sessions"] == 1
-            assert stats["fetch_ids_requested"] == 2
+            await eventually(lambda: b.network.counters().sync_rounds == 1)
+            stats = b.network.counters()
+            assert stats.fetch_sessions == 1
+            assert stats.fetch_ids_requested == 2
 
 
 @pytest.mark.trio
@@ -238,7 +239,7 @@ async def test_invalid_gossip_is_rejected_and_the_sender_banned(tmp_path: Path) 
                 # messages through.
                 await pubsub.publish(site_topic(SITE), encode_batch([bytes(forged)]))
             await eventually(lambda: a.network.host.is_banned(b.peer_id))
-            assert a.network.statistics()["rejected_from_peers"] >= 3
+            assert a.network.counters().rejected_from_peers >= 3
             assert a.node.replica.operation_count() == 0
 
 
@@ -262,7 +263,7 @@ async def test_sync_violations_count_against_the_peer(tmp_path: Path) -> None:
                     assert error.reason == "unsolicited-operation"
             await eventually(lambda: a.network.host.is_banned(b.peer_id))
             assert unsolicited.id not in a.node.replica
-            assert a.network.statistics()["sync_violations"] == 2
+            assert a.network.counters().sync_violations == 2
 
 
 @pytest.mark.trio
@@ -277,15 +278,10 @@ async def test_network_file_exists_while_running(tmp_path: Path) -> None:
             assert document["multiaddrs"][0].endswith(f"/p2p/{a.peer_id}")
             assert stat.S_IMODE(path.stat().st_mode) == 0o600
             described = a.network.describe()
-            assert described["peer_id"] == a.peer_id
-            assert set(described["statistics"]) >= {
-                "peers",
-                "gossip_batches_in",
-                "gossip_ops_in",
-                "sync_rounds",
-                "rejected_from_peers",
-                "banned_peers",
-            }
+            assert described.peer_id == a.peer_id
+            assert described.multiaddrs == tuple(a.network.multiaddrs())
+            assert described.statistics.counters.peers == 0
+            assert described.statistics.host.peer_id == a.peer_id
         assert not path.exists()
 
 
@@ -326,7 +322,7 @@ async def test_a_backlog_over_the_session_limit_takes_several_sessions(tmp_path:
             assert counts.peers_synced == 1
             assert counts.received == 501
             assert b.node.replica.operation_count() == 501
-            assert b.network.statistics()["sync_failed"] >= 2  # sessions that hit the limit
+            assert b.network.counters().sync_failed >= 2  # sessions that hit the limit
 
 
 async def comments_on_a_new_thread(peer: Peer, title: str, count: int) -> list[bytes]:
@@ -354,12 +350,12 @@ async def test_rounds_both_sides_open_at_once_move_each_operation_once(tmp_path:
                     nursery.start_soon(b.network.sync_now, a.peer_id)
                 assert all(op_id in b.node.replica for op_id in a_only)
                 assert all(op_id in a.node.replica for op_id in b_only)
-            stats = [peer.network.statistics() for peer in (a, b)]
-            assert sum(s["sync_ops_received"] for s in stats) == moved, stats
-            assert sum(s["sync_ops_sent"] for s in stats) == moved, stats
-            assert sum(s["sync_ops_duplicate"] for s in stats) == 0, stats
-            assert sum(s["sync_refused"] for s in stats) == sum(s["sync_declined"] for s in stats)
-            assert sum(s["sync_failed"] for s in stats) == 0, stats
+            stats = [peer.network.counters() for peer in (a, b)]
+            assert sum(s.sync_ops_received for s in stats) == moved, stats
+            assert sum(s.sync_ops_sent for s in stats) == moved, stats
+            assert sum(s.sync_ops_duplicate for s in stats) == 0, stats
+            assert sum(s.sync_refused for s in stats) == sum(s.sync_declined for s in stats)
+            assert sum(s.sync_failed for s in stats) == 0, stats
 
 
 @pytest.mark.trio
@@ -384,9 +380,9 @@ async def test_a_session_in_flight_makes_the_peer_decline_another(tmp_path: Path
                 assert decode_message(await first.read_frame()).type is MessageType.DONE
             counts = await a.network.sync_now(b.peer_id)
             assert counts.peers_synced == 1
-            stats = a.network.statistics()
-            assert stats["sync_refused"] == 1
-            assert stats["sync_failed"] == 0
+            stats = a.network.counters()
+            assert stats.sync_refused == 1
+            assert stats.sync_failed == 0
 
 
 @pytest.mark.trio
@@ -403,4 +399,4 @@ async def test_an_operation_is_asked_of_one_peer_at_a_time(tmp_path: Path) -> No
             assert counts.peers_synced == 2, counts
             assert counts.received == len(backlog), counts
             assert joiner.node.replica.operation_count() == len(backlog)
-            assert joiner.network.statistics()["sync_ops_duplicate"] == 0
+            assert joiner.network.counters().sync_ops_duplicate == 0

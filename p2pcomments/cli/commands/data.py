@@ -123,18 +123,15 @@ def cmd_statistics(session: Session) -> int:
 
 
 def cmd_repair(session: Session) -> int:
-    from p2pcomments.store import open_store
+    from p2pcomments.node.maintenance import repair_data_dir
 
-    with open_store(session.data_dir) as store:
-        problems = store.integrity_check()
-        rebuilt = False
-        if session.args.rebuild_views:
-            store.rebuild_views()
-            rebuilt = True
-            problems_after = store.integrity_check()
-        else:
-            problems_after = problems
-    result = {"problems": problems, "rebuilt_views": rebuilt, "problems_after": problems_after}
+    report = repair_data_dir(session.data_dir, rebuild_views=session.args.rebuild_views)
+    problems, rebuilt, problems_after = report.problems, report.rebuilt_views, report.problems_after
+    result = {
+        "problems": list(problems),
+        "rebuilt_views": rebuilt,
+        "problems_after": list(problems_after),
+    }
     lines = [f"found: {p}" for p in problems] or ["no problems found"]
     if rebuilt:
         lines.append("rebuilt the views from the operations")

@@ -8,7 +8,8 @@ Rules:
    is refused or any operation was rejected.
 2. Offline, the import streams from the file in this process, with a progress bar on stderr
    when stderr is a terminal (and never with ``--json``). Through a running daemon, the file
-   goes to its API (``POST /api/import/{format}``) and a spinner shows while it works.
+   goes to its API (``POST /api/import/wordpress`` or ``/disqus``) and a spinner shows while it
+   works.
 3. ``p2pc export THREAD`` writes a bundle as before; ``--format json`` writes the readable JSON
    of one thread, or of every thread without THREAD; ``--format wxr`` writes WordPress WXR.
 """
@@ -158,12 +159,12 @@ def _import_through_daemon(
     flags["dry_run"] = "true" if dry_run else "false"
     data = path.read_bytes()
     if not show_progress:
-        result: dict[str, Any] = session.call("import_export", format=source, export=data, **flags)
+        result: dict[str, Any] = session.call(f"import_{source}", export=data, **flags)
         return result
     from rich.console import Console
 
     with Console(stderr=True).status(f"importing {path.name} (the daemon is working)"):
-        result = session.call("import_export", format=source, export=data, **flags)
+        result = session.call(f"import_{source}", export=data, **flags)
     return result
 
 
