@@ -103,10 +103,14 @@ def read_bootstrap_config(data_dir: Path) -> tuple[str, ...]:
         return ()
     except OSError as error:
         raise ConfigError(f"can't read {path}: {error}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path} is not UTF-8 text: {error}") from None
     try:
         document = json.loads(raw)
     except ValueError as error:
         raise ConfigError(f"{path} is not JSON: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is not JSON: nested too deeply") from None
     if not isinstance(document, dict):
         raise ConfigError(f"{path} must hold a JSON object")
     bootstrap = document.get("bootstrap", [])

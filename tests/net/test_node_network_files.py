@@ -104,6 +104,21 @@ def test_bootstrap_config(tmp_path: Path) -> None:
         read_bootstrap_config(tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"bootstrap": ["\xa2"]}', "not UTF-8"),  # found by scripts/fuzz_boundaries.py
+        (b'{"bootstrap": ' * 50_000, "nested too deeply"),  # idem (a RecursionError before)
+    ],
+)
+def test_bootstrap_config_that_is_not_json_text(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    (tmp_path / "config.json").write_bytes(content)
+    with pytest.raises(ConfigError, match=message):
+        read_bootstrap_config(tmp_path)
+
+
 def test_network_config_checks() -> None:
     assert NetworkConfig().listen_addrs == ()  # the default: 4737, or a free port
     with pytest.raises(ConfigError):
