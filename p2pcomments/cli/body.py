@@ -65,7 +65,8 @@ class Body:
 def clean_edited_text(text: str) -> str:
     """Rule 2's clean-up of what the editor left: no comment lines, no trailing blanks, no blank
     lines at either end (git's ``--cleanup=strip``)."""
-    lines = [line.rstrip() for line in text.splitlines() if not line.lstrip().startswith(_COMMENT)]
+    # As git: only a line that starts with '#' is a comment; an indented one is text (code).
+    lines = [line.rstrip() for line in text.splitlines() if not line.startswith(_COMMENT)]
     while lines and not lines[0]:
         lines.pop(0)
     while lines and not lines[-1]:
