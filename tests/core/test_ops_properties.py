@@ -6,9 +6,8 @@ one operation those exact bytes sign, or raises a typed error. Nothing else gets
 
 from __future__ import annotations
 
-import contextlib
-
 import msgpack
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -196,8 +195,17 @@ def test_stored_operations_load_back_identical(op: Operation) -> None:
 
 @given(data=st.binary(max_size=200))
 def test_loading_broken_stored_bytes_raises_a_typed_error(data: bytes) -> None:
-    with contextlib.suppress(InvalidOperation):
+    # Short random bytes are never one canonical operation: loading must say so, typed.
+    with pytest.raises(InvalidOperation) as raised:
         load_stored_operation(data)
+    assert raised.value.reason
+
+
+@given(op=operations(), cut=st.integers(min_value=1, max_value=64))
+def test_loading_a_truncated_stored_operation_raises_a_typed_error(op: Operation, cut: int) -> None:
+    with pytest.raises(InvalidOperation) as raised:
+        load_stored_operation(op.encoded[:-cut])
+    assert raised.value.reason
 
 
 _batch_items = st.lists(

@@ -21,6 +21,7 @@ SITE = "once.example"
 OPERATIONS = 10_000
 SLACK = 0.02  # of the operations: a session cut short may resend a frame's worth at most
 SYNC_INTERVAL = 0.5  # several periodic rounds each way during the catch-up (~1.5 s)
+ROUNDS_AFTER = 3  # rounds each side starts after the catch-up, before the counts are checked
 
 
 def _network(api: DaemonApi) -> dict[str, int]:
@@ -51,7 +52,17 @@ def test_a_joiner_receives_each_operation_once(networking: None, tmp_path: Path)
             describe=lambda: f"joiner: {_network(joiner.api)}",
         )
         elapsed = time.monotonic() - started
-        time.sleep(3)  # a few more periodic rounds each way: they must move nothing
+        # A few more periodic rounds each way (counted, not slept for): they must move nothing.
+        rounds = {node: _network(node.api)["sync_initiated"] for node in (source, joiner)}
+        wait_until(
+            lambda: all(
+                _network(node.api)["sync_initiated"] >= count + ROUNDS_AFTER
+                for node, count in rounds.items()
+            ),
+            timeout=30,
+            interval=0.1,
+            message=f"{ROUNDS_AFTER} more sync rounds from each side",
+        )
         snapshot = group.wait_converged([source, joiner], operations=held, timeout=30)
         assert snapshot.pending == 0
         received = _network(joiner.api)

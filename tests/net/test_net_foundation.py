@@ -133,6 +133,9 @@ def test_killed_and_restarted_node_keeps_its_peer_id_and_its_first_messages_are_
     assert a.stats()["host"]["suppressed_logs"].get("Equivocation detected", 0) == 0
 
 
+LATE_DIAL_FAILURES = 4  # failed dials of the absent bootstrap peer before it starts
+
+
 def test_node_whose_bootstrap_peer_starts_late_still_connects(probes, tmp_path):
     from libp2p.peer.id import ID
 
@@ -145,7 +148,11 @@ def test_node_whose_bootstrap_peer_starts_late_still_connects(probes, tmp_path):
 
     early = probes.start("early", "--bootstrap", late_addr, "--redial-max-delay", "3")
     early.wait_listening()
-    time.sleep(10.5)
+    # It keeps redialling the absent peer (counted, not slept for), and reaches nobody.
+    deadline = time.monotonic() + 30
+    while early.stats()["host"]["dial_failures"] < LATE_DIAL_FAILURES:
+        assert time.monotonic() < deadline, "the early node stopped redialling"
+        time.sleep(0.2)
     assert not [e for e in early.snapshot() if e["event"] == "peer_connected"]
     late = probes.start("late", "--listen", f"/ip4/127.0.0.1/tcp/{port}", data_dir=late_dir)
     late.wait_listening()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 from nacl.signing import SigningKey
 
 from p2pcomments.core.ops import (
@@ -34,6 +35,7 @@ from p2pcomments.follows import site_topic, thread_topic
 from p2pcomments.net.gossip_payload import encode_batch
 from p2pcomments.net.interface import NETWORK_FILE, NetworkConfig
 from p2pcomments.net.node_network import NodeNetwork
+from p2pcomments.net.service import SyncCounts
 from p2pcomments.net.streams import open_framed_stream
 from p2pcomments.node import Node, open_node
 
@@ -210,8 +212,11 @@ async def test_writing_in_a_thread_follows_it(tmp_path: Path) -> None:
             assert a.network.follows.follows.threads == {thread.id}
             await a.network.unfollow(thread=thread.id)
             assert topic not in a.network.gossip.subscriptions()
+            published = a.network.counters().published_ops
             await a.node.comment(thread.id, "still unfollowed")
-            await trio.sleep(0.1)
+            # The publisher decides what to follow before it publishes: once the comment went
+            # out, the decision (not to follow again) is made.
+            await eventually(lambda: a.network.counters().published_ops > published)
             assert topic not in a.network.gossip.subscriptions()
             saved = json.loads((a.node.data_dir / "follows.json").read_text())
             assert saved["threads"] == []
@@ -373,11 +378,23 @@ async def test_a_session_in_flight_makes_the_peer_decline_another(tmp_path: Path
                     refusal = decode_message(await second.read_frame())
                     assert (refusal.type, refusal.reason) == (MessageType.ERROR, "busy")
                 # While it is in flight, a opens nothing with b: its round waits for the end.
-                with trio.move_on_after(0.3) as waited:
-                    await a.network.sync_now(b.peer_id)
-                assert waited.cancelled_caught
-                await first.write_frame(encode_done())
-                assert decode_message(await first.read_frame()).type is MessageType.DONE
+                initiated = a.network.counters().sync_initiated
+                rounds: list[SyncCounts] = []
+
+                async def round_with_b() -> None:
+                    rounds.append(await a.network.sync_now(b.peer_id))
+
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(round_with_b)
+                    # Every task idle: the round had every chance to start, and is waiting.
+                    await trio.testing.wait_all_tasks_blocked(cushion=0.05)
+                    assert a.network.counters().sync_initiated == initiated
+                    assert rounds == []
+                    await first.write_frame(encode_done())
+                    assert decode_message(await first.read_frame()).type is MessageType.DONE
+                # Then it runs.
+                assert [r.peers_synced for r in rounds] == [1]
+                assert a.network.counters().sync_initiated == initiated + 1
             counts = await a.network.sync_now(b.peer_id)
             assert counts.peers_synced == 1
             stats = a.network.counters()

