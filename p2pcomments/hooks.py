@@ -4,9 +4,9 @@ who still wants an e-mail (``p2pc daemon --on-comment CMD`` / ``--webhook URL``)
 Rules:
 
 1. A hook fires for every comment newly applied here (from gossip, sync, a bundle or the web)
-   whose thread this node follows (`FollowList.is_followed`), except this node's own author's
-   comments. It receives one JSON document (`hook_payload`): the signed operation in hex, its
-   JSON form, and the comment as the thread shows it, with the thread's title and URL.
+   whose thread this node follows (`Node.follows`: the thread or its site), except this node's
+   own author's comments. It receives one JSON document (`hook_payload`): the signed operation
+   in hex, its JSON form, and the comment as the thread shows it, with the thread's summary.
 2. The command (argv, split like a shell would, never run through one) gets the document on
    stdin and ``P2PC_EVENT``/``P2PC_THREAD``/``P2PC_COMMENT`` in its environment; the webhook
    gets it as the body of a ``POST`` (``application/json``).
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from trio_typing import TaskStatus
 
     from p2pcomments.daemon import StartServices
-    from p2pcomments.follows import FollowList
     from p2pcomments.node import Node
 
 __all__ = [
@@ -197,16 +196,6 @@ def hook_payload(node: Node, op: Operation, source: str) -> dict[str, Any] | Non
     }
 
 
-def _follows(node: Node) -> FollowList:
-    from p2pcomments.follows import FollowList
-
-    network = node.network
-    if network is not None:
-        live: FollowList = network.follows
-        return live
-    return FollowList.load(node.data_dir)
-
-
 async def run_hooks(
     node: Node,
     config: HookConfig,
@@ -225,12 +214,15 @@ async def run_hooks(
             task_status.started()
             async with send:
                 async for batch in batches:
-                    follows = _follows(node)  # the live list, or the file re-read (offline)
+                    follows = node.follows()  # the network's live list, or follows.json
                     for op in batch.ops:
                         if op.kind is not Kind.COMMENT or op.author == node.author:
                             continue
                         state = node.replica.threads.get(op.thread or b"")
-                        if state is None or not follows.is_followed(state.id, state.payload.site):
+                        if state is None:
+                            continue
+                        site = state.payload.site
+                        if state.id not in follows.threads and site not in follows.sites:
                             continue
                         try:
                             send.send_nowait((op, batch.source))
