@@ -447,8 +447,23 @@ def test_threads_can_be_listed_for_one_page(home: Path) -> None:
     )
 
 
-def test_import_names_what_it_takes() -> None:
+def test_import_names_what_it_takes_and_points_an_export_to_its_importer(
+    home: Path, tmp_path: Path
+) -> None:
     result = subprocess.run(
         [str(P2PC), "import", "--help"], capture_output=True, text=True, timeout=60, check=True
     )
     assert "bundle" in result.stdout
+    export = tmp_path / "wordpress.xml"
+    export.write_text('<?xml version="1.0"?>\n<rss><channel/></rss>\n', encoding="utf-8")
+    assert _fails(home, "import", str(export)) == (
+        f"p2pc: {export} is XML, not a bundle of signed operations: `p2pc import wordpress"
+        f" {export}` imports a WordPress (WXR) export, `p2pc import disqus {export}` a Disqus one"
+    )
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text('{"not": "hex"}\n', encoding="utf-8")
+    assert _fails(home, "import", str(junk)) == (
+        f"p2pc: {junk} is not a bundle (bundle line 1 is not a JSON string of hex digits): a"
+        " bundle is what `p2pc export` writes; `p2pc import wordpress|disqus FILE` takes those"
+        " systems' exports"
+    )
