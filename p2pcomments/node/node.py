@@ -10,6 +10,8 @@ Where its parts live (rules in each module):
 - `p2pcomments.node.inbox`: `inbox`, `mark_inbox_read`, `watch_inbox` (`core.inbox` + read marks).
 - `p2pcomments.node.node_state`: what those share (replica, store, key, health) and the lookups.
 - `p2pcomments.node.opening`: `open_node`, which locks the data dir and loads the store.
+- `p2pcomments.node.following`: `follows`, `follow`, `unfollow` (the Node decides where they live).
+- `p2pcomments.node.maintenance`: `repair_data_dir`, for a store that may not load.
 - this module: the reads (`thread_view`, `threads`, ...), statistics, maintenance, closing.
 
 Rules:
