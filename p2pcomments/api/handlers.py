@@ -166,6 +166,84 @@ async def import_bundle(node: Node, *, bundle: bytes) -> JSONObject:
     return outcomes_json(await node.ingest(decode_bundle(bundle), source="import"))
 
 
+def _flag(name: str, value: str | None) -> bool:
+    if value in (None, "false", "0"):
+        return False
+    if value in ("true", "1"):
+        return True
+    raise BadRequest(f"{name} is true or false, not {value!r}", reason="bad-field")
+
+
+async def import_wordpress(node: Node, *, export: bytes, **flags: str | None) -> JSONObject:
+    return await _import_export(node, "wordpress", export, **flags)
+
+
+async def import_disqus(node: Node, *, export: bytes, **flags: str | None) -> JSONObject:
+    return await _import_export(node, "disqus", export, **flags)
+
+
+async def _import_export(
+    node: Node,
+    format: str,
+    export: bytes,
+    *,
+    include_unapproved: str | None = None,
+    include_spam: str | None = None,
+    include_deleted: str | None = None,
+    dry_run: str | None = None,
+) -> JSONObject:
+    import tempfile
+    from pathlib import Path
+
+    import trio
+
+    from p2pcomments.importers import ImportOptions
+    from p2pcomments.importers import import_export as run_import
+
+    options = ImportOptions(
+        include_unapproved=_flag("include_unapproved", include_unapproved),
+        include_spam=_flag("include_spam", include_spam),
+        include_deleted=_flag("include_deleted", include_deleted),
+    )
+    # The importer streams from a file (bounded memory, two passes): the body goes to one in
+    # the data dir, removed once read.
+    with tempfile.TemporaryDirectory(prefix="import-", dir=node.data_dir) as directory:
+        path = Path(directory) / f"{format}.xml"
+        await trio.to_thread.run_sync(path.write_bytes, export)
+        report = await run_import(
+            node,
+            path,
+            source=format,
+            options=options,
+            dry_run=_flag("dry_run", dry_run),
+        )
+    return report.to_json()
+
+
+async def export_json(node: Node) -> JSONObject:
+    from p2pcomments.importers.export import export_json as document
+
+    return document(node)
+
+
+async def export_thread_json(node: Node, *, thread: str) -> JSONObject:
+    from p2pcomments.importers.export import export_json as document
+
+    return document(node, await _thread(node, thread))
+
+
+async def export_wxr(node: Node) -> bytes:
+    from p2pcomments.importers.export import export_wxr as document
+
+    return document(node).encode("utf-8")
+
+
+async def export_thread_wxr(node: Node, *, thread: str) -> bytes:
+    from p2pcomments.importers.export import export_wxr as document
+
+    return document(node, await _thread(node, thread)).encode("utf-8")
+
+
 # -- the network ---------------------------------------------------------------------------------
 
 

@@ -35,7 +35,7 @@ def test_import_show_export_offline(tmp_path: Path) -> None:
     again = ok_json(home, "import", "wordpress", export)
     assert again["new_operations"] == 0
     threads = ok_json(home, "threads")["threads"]
-    hello = next(t for t in threads if t["title"] == "Hello, World…")
+    hello = next(t for t in threads if t["url"] == "http://example.tld/2014/test")
     shown = ok(home, "show", hello["id"])
     assert "Ohai · imported from WordPress, 14 Jan 2014" in shown
     assert "Drölfter!" in shown

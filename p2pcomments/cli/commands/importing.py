@@ -224,6 +224,7 @@ def cmd_export(session: Session) -> int:
             data = session.call("export_thread", thread=args.thread)
         count = data.count(b"\n")
         what = f"{count} operations"
+        summary: dict[str, Any] = {"operations": count}
     else:
         if args.all and args.thread is not None:
             raise UsageError("export: give a thread id or --all (not both)")
@@ -233,11 +234,14 @@ def cmd_export(session: Session) -> int:
             document = session.call(name, **params)
             data = (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
             what = f"{len(document['threads'])} threads as JSON"
+            summary = {"threads": len(document["threads"])}
         else:
             name = "export_wxr" if args.thread is None else "export_thread_wxr"
             data = session.call(name, **params)
             what = f"{data.count(b'<item>')} threads as WordPress WXR"
+            summary = {"threads": data.count(b"<item>")}
     write_output_file(args.output, data)
     if args.output not in (None, "-"):
-        session.emit({"file": args.output, "format": form}, f"exported {what} to {args.output}")
+        summary.update(file=args.output, format=form)
+        session.emit(summary, f"exported {what} to {args.output}")
     return EXIT_OK
