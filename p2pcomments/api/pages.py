@@ -173,8 +173,29 @@ def _completeness(view: ThreadView, completeness: ThreadCompleteness | None) -> 
     if completeness is None:
         return ""
     digest = view.digest()
-    line = describe_completeness(completeness_json(completeness, digest))
-    return f"<p class='meta completeness' title='view digest {digest.hex()}'>{escape(line)}</p>"
+    form = completeness_json(completeness, digest)
+    line = describe_completeness(form)
+    items = [
+        f"<li>pending <code>{escape(item['id'])}</code> ({escape(item['kind'])}): waits for "
+        + ", ".join(f"<code>{escape(missing)}</code>" for missing in item["missing"])
+        + "</li>"
+        for item in form["pending_operations"]
+    ]
+    items += [
+        f"<li>rejected <code>{escape(item['id'])}</code>: {escape(item['code'])}:"
+        f" {escape(item['message'])}</li>"
+        for item in form["rejected_operations"]
+    ]
+    details = (
+        f"<details class='meta'><summary>what is pending or rejected here</summary>"
+        f"<ul>{''.join(items)}</ul></details>"
+        if items
+        else ""
+    )
+    return (
+        f"<p class='meta completeness' title='view digest {digest.hex()}'>{escape(line)}</p>"
+        + details
+    )
 
 
 def thread_page(view: ThreadView, completeness: ThreadCompleteness | None = None) -> str:

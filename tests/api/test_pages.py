@@ -74,3 +74,45 @@ def test_the_completeness_line_is_on_the_page_with_the_whole_digest() -> None:
         f" none pending, digest {digest[:16]}…</p>"
     ) in page
     assert "completeness" not in thread_page(view)
+
+
+def test_the_page_lists_what_is_pending_or_rejected_and_why() -> None:
+    from p2pcomments.core.replica import Rejected
+    from p2pcomments.core.textform import TextKind, format_id
+
+    replica, thread_id = _edited_thread()
+    stranger = SigningKey.generate()
+    absent = make_operation(
+        stranger,
+        CommentPayload(body="absent"),
+        timestamp_ms=1,
+        thread=thread_id,
+        refs=(thread_id,),
+    )
+    waiting = make_operation(
+        stranger, CommentPayload(body="<w>"), timestamp_ms=2, thread=thread_id, refs=(absent.id,)
+    )
+    replica.apply(waiting)
+    log = RejectionLog(since_ms=0)
+    log.record(
+        waiting,
+        Rejected(op_id=absent.id, reason="not-author", message="<only> the author"),
+        at_ms=3,
+    )
+    completeness = thread_completeness(
+        thread_id,
+        verified=len(replica.threads[thread_id]),
+        pending=[(waiting, replica.pending[waiting.id])],
+        log=log,
+    )
+    page = thread_page(replica.view(thread_id), completeness)
+    assert "<summary>what is pending or rejected here</summary>" in page
+    assert (
+        f"<li>pending <code>{format_id(TextKind.COMMENT, waiting.id)}</code> (comment): waits for"
+        f" <code>{format_id(TextKind.OPERATION, absent.id)}</code></li>"
+    ) in page
+    assert "not-author: &lt;only&gt; the author</li>" in page
+    assert "pending or rejected" not in thread_page(
+        replica.view(thread_id),
+        thread_completeness(thread_id, verified=4, pending=(), log=RejectionLog(since_ms=0)),
+    )
