@@ -7,6 +7,7 @@ Shape (every service is a task of the daemon's nursery; shutdown is cancellation
         ├── NodeNetwork.run                  libp2p: gossip, sync, discovery (`start_network`)
         └── api nursery
               ├── serve_api(node, ...)       Hypercorn + Starlette on 127.0.0.1
+              ├── serve_api(gateway=...)     the public gateway, with ``public=`` (--public)
               └── _wait_for_signal           SIGINT/SIGTERM → graceful shutdown
 
 Rules:
@@ -22,6 +23,7 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import gc
 import secrets
@@ -35,6 +37,7 @@ import trio
 
 from p2pcomments.api.address_file import ApiAddress, remove_address_file, write_address_file
 from p2pcomments.api.errors import CannotListen
+from p2pcomments.api.gateway import GatewayLimits
 from p2pcomments.api.server import serve_api
 from p2pcomments.errors import ConflictError
 from p2pcomments.net.interface import NetworkConfig
@@ -122,6 +125,8 @@ async def run_daemon(
     port: int,
     passphrase: str | None = None,
     start_services: StartServices = start_no_services,
+    public: tuple[str, int] | None = None,
+    gateway_limits: GatewayLimits | None = None,
     on_ready: Callable[[Node, ApiAddress], None] | None = None,
     on_stopping: Callable[[], None] | None = None,
 ) -> None:
@@ -131,7 +136,9 @@ async def run_daemon(
     the ``services`` nursery, and returns once they are up; networking joins here, and only here
     (``start_services=start_network(config)``). It runs before ``api.json`` is written, so the
     API announces itself only once the node is reachable by peers too; the services are
-    cancelled after the API has drained.
+    cancelled after the API has drained. ``public`` (host, port) also serves the public gateway
+    there (reads, submitted operations, the web files; ``gateway_limits``), named in
+    ``api.json`` as ``public_url``.
     """
     from p2pcomments.node import open_node
 
@@ -145,6 +152,19 @@ async def run_daemon(
                     address: ApiAddress = await api.start(
                         partial(serve_api, node, host=host, port=port, token=token, closing=closing)
                     )
+                    if public is not None:
+                        gateway: ApiAddress = await api.start(
+                            partial(
+                                serve_api,
+                                node,
+                                host=public[0],
+                                port=public[1],
+                                token=token,
+                                closing=closing,
+                                gateway=gateway_limits or GatewayLimits(),
+                            )
+                        )
+                        address = dataclasses.replace(address, public_url=gateway.url)
                     startup = trio.CancelScope()
                     api.start_soon(_wait_for_signal, signals, closing, startup)
                     with startup:

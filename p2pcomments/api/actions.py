@@ -17,7 +17,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-__all__ = ["ACTIONS", "ACTIONS_BY_NAME", "Action", "Field", "Handler", "path_parameters"]
+__all__ = [
+    "ACTIONS",
+    "ACTIONS_BY_NAME",
+    "OPERATIONS_MEDIA_TYPE",
+    "OPERATION_MEDIA_TYPE",
+    "Action",
+    "Field",
+    "Handler",
+    "path_parameters",
+]
+
+OPERATION_MEDIA_TYPE: Final = "application/vnd.p2pcomments.op"  # one operation's bytes
+OPERATIONS_MEDIA_TYPE: Final = "application/vnd.p2pcomments.ops"  # a gossip batch, SPEC §8.4
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -31,6 +43,7 @@ class Field:
     required: bool = False
     nullable: bool = False
     default: str | None = None
+    repeated: bool = False  # a query parameter that may be given several times: a list
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,10 +54,12 @@ class Action:
     summary: str
     fields: tuple[Field, ...] = ()
     query: tuple[Field, ...] = ()  # optional query parameters (text; absent: the default)
-    consumes: Literal["nothing", "json", "bundle", "export"] = "nothing"  # "export": WXR/Disqus
+    # "export": WXR/Disqus; "operations": one operation or a batch (SPEC §8.4), by Content-Type
+    consumes: Literal["nothing", "json", "bundle", "export", "operations"] = "nothing"
     produces: Literal["json", "bundle", "xml"] = "json"
     status: int = 200
     response: str = "Operation"  # the OpenAPI schema of a JSON response
+    public: bool = False  # served by a public gateway too (`p2pc daemon --public`), tokenless
 
     @property
     def writes(self) -> bool:
@@ -86,7 +101,7 @@ _IMPORT_QUERY: Final = tuple(
     )
 )
 
-ACTIONS: Final[tuple[Action, ...]] = (
+_NODE_ACTIONS: Final[tuple[Action, ...]] = (
     Action(
         name="identity",
         method="GET",
@@ -106,6 +121,7 @@ ACTIONS: Final[tuple[Action, ...]] = (
         method="GET",
         path="/api/threads",
         summary="Every thread held here, newest activity first (with `url`: about that page).",
+        public=True,
         query=(
             Field(
                 name="url",
@@ -135,6 +151,7 @@ ACTIONS: Final[tuple[Action, ...]] = (
         path="/api/threads/{thread}",
         summary="The whole thread: every comment in display order, with its depth and state.",
         response="Thread",
+        public=True,
     ),
     Action(
         name="comment",
@@ -191,6 +208,7 @@ ACTIONS: Final[tuple[Action, ...]] = (
         path="/api/comments/{comment}",
         summary="One comment as its thread shows it.",
         response="Comment",
+        public=True,
     ),
     Action(
         name="reply",
@@ -388,4 +406,68 @@ ACTIONS: Final[tuple[Action, ...]] = (
     ),
 )
 
+_PAGE_QUERY: Final = (
+    Field(
+        name="url",
+        required=True,
+        description="The page's URL, in any form (it is normalised, SPEC §10.1).",
+    ),
+    Field(name="owner", required=True, description="The site owner's key (key_…)."),
+    Field(
+        name="alias",
+        repeated=True,
+        description="Another URL of the same page (may be repeated): its thread's comments are"
+        " shown with the page's (SPEC §10.4).",
+    ),
+)
+
+_WEB_ACTIONS: Final[tuple[Action, ...]] = (  # issue 9: web pages and the public gateway
+    Action(
+        name="page",
+        method="GET",
+        path="/api/page",
+        summary="A web page's thread (SPEC §10): its id, whether it exists yet, and its comments"
+        " merged with its aliases'; a page nobody commented on yet is an empty thread.",
+        query=_PAGE_QUERY,
+        response="Page",
+        public=True,
+    ),
+    Action(
+        name="ensure_page_thread",
+        method="POST",
+        path="/api/page",
+        summary="Store the page thread of a URL and owner here (idempotent), so that its owner"
+        " can moderate it before anyone comments.",
+        consumes="json",
+        status=201,
+        fields=(
+            Field(name="url", required=True, description="The page's URL, in any form."),
+            Field(name="owner", required=True, description="The site owner's key (key_…)."),
+        ),
+        response="Page",
+    ),
+    Action(
+        name="retitle",
+        method="POST",
+        path="/api/threads/{thread}/title",
+        summary="Set the title the thread shows (owner or moderator; the latest wins).",
+        consumes="json",
+        status=201,
+        fields=(Field(name="title", required=True, description="The new title, one line."),),
+    ),
+    Action(
+        name="submit_operations",
+        method="POST",
+        path="/api/ops",
+        summary="Submit operations signed elsewhere (a reader's browser): checked as gossip is,"
+        " then stored as they are and relayed. The body is one operation's bytes"
+        f" ({OPERATION_MEDIA_TYPE}) or a batch as gossip carries it ({OPERATIONS_MEDIA_TYPE}).",
+        consumes="operations",
+        status=201,
+        response="Submitted",
+        public=True,
+    ),
+)
+
+ACTIONS: Final[tuple[Action, ...]] = _NODE_ACTIONS + _WEB_ACTIONS
 ACTIONS_BY_NAME: Final = {action.name: action for action in ACTIONS}

@@ -38,6 +38,7 @@ class ApiAddress:
     port: int
     token: str
     pid: int
+    public_url: str | None = None  # the public gateway's listener (`p2pc daemon --public`)
 
     @property
     def url(self) -> str:

@@ -13,6 +13,10 @@ Rules:
    class; an unexpected exception is a 500 with code ``internal`` (and is logged by the server).
 5. Event streams end when the client goes away or the daemon shuts down (``closing`` is set), so
    a graceful shutdown never waits for a reader.
+6. Built with ``gateway=`` (``p2pc daemon --public``), the app is the public gateway: only the
+   actions marked ``public`` (reads, and submitting operations signed elsewhere, which needs no
+   token there), the event streams and the web files; any Host header; CORS, rate and size
+   limits (`api.gateway`). Nothing that writes as this node's author or changes its settings.
 """
 
 from __future__ import annotations
@@ -31,9 +35,16 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from p2pcomments.api import pages
-from p2pcomments.api.actions import ACTIONS, Action
+from p2pcomments.api.actions import (
+    ACTIONS,
+    ACTIONS_BY_NAME,
+    OPERATION_MEDIA_TYPE,
+    OPERATIONS_MEDIA_TYPE,
+    Action,
+)
 from p2pcomments.api.bundle import BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES
-from p2pcomments.api.errors import PayloadTooLarge, Unauthorized
+from p2pcomments.api.errors import BadRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from p2pcomments.api.gateway import GatewayGuard, GatewayLimits
 from p2pcomments.api.ids import read_id
 from p2pcomments.api.openapi import openapi_document
 from p2pcomments.api.representations import change_json
@@ -59,20 +70,24 @@ _log = logging.getLogger(__name__)
 _LOCAL_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
-def _error_response(status: int, code: str, message: str) -> JSONResponse:
+def _error_response(
+    status: int, code: str, message: str, extra: dict[str, Any] | None = None
+) -> JSONResponse:
     # An error may be sent before the request body was read (401, 413, an unknown route); the
     # connection can't carry another request then, and saying so keeps clients from reusing it.
     headers = {"Connection": "close"}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+        {"error": {**(extra or {}), "code": code, "message": message}},
+        status_code=status,
+        headers=headers,
     )
 
 
 async def _on_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, P2PCommentsError)
-    return _error_response(error.http_status, error.reason, error.message)
+    return _error_response(error.http_status, error.reason, error.message, error.to_dict())
 
 
 async def _on_http_error(request: Request, error: Exception) -> Response:
@@ -81,6 +96,18 @@ async def _on_http_error(request: Request, error: Exception) -> Response:
     return _error_response(
         error.status_code, codes.get(error.status_code, "http-error"), str(error.detail)
     )
+
+
+async def _on_gateway_http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    if error.status_code in (404, 405):  # a route the gateway does not serve, for any method
+        return _error_response(
+            404,
+            "not-found",
+            f"{request.method} {request.url.path} is not served by a public gateway (the node's"
+            " own API is on its local listener)",
+        )
+    return await _on_http_error(request, error)
 
 
 async def _on_unexpected(request: Request, error: Exception) -> Response:
@@ -124,12 +151,21 @@ class _HostGuard:
 
 class _EventStream(Response):
     """Server-sent events: one ``operation`` event per change (``lagged`` if this reader fell
-    behind and should re-read the thread), until the client leaves or the daemon closes."""
+    behind and should re-read the thread), until the client leaves or the daemon closes. With
+    ``threads``, the changes of those threads only (a page and its aliases)."""
 
-    def __init__(self, node: Node, thread_id: bytes | None, closing: trio.Event) -> None:
+    def __init__(
+        self,
+        node: Node,
+        thread_id: bytes | None,
+        closing: trio.Event,
+        *,
+        threads: frozenset[bytes] | None = None,
+    ) -> None:
         super().__init__(status_code=200, media_type="text/event-stream")
         self.node = node
         self.thread_id = thread_id
+        self.threads = threads
         self.closing = closing
         self.send_lock = trio.Lock()
 
@@ -153,6 +189,10 @@ class _EventStream(Response):
                 nursery.start_soon(self._until_closing, nursery.cancel_scope)
                 nursery.start_soon(self._keepalive, send)
                 async for change in changes:
+                    if self.threads is not None and not (
+                        change.lagged or change.thread_id in self.threads
+                    ):
+                        continue
                     if change.lagged:
                         data = change_json(change, None, None)
                         await self._send(send, _event("lagged", None, data))
@@ -195,14 +235,45 @@ def _event(name: str, event_id: str | None, data: object) -> bytes:
     return ("\n".join(lines) + "\n\n").encode("utf-8")
 
 
+async def _read_operations(request: Request) -> list[bytes]:
+    """A submission's operations, as sent: one operation's bytes, or a gossip batch (§8.4)."""
+    from p2pcomments.core.ops import MAX_OPERATION_BYTES
+    from p2pcomments.net.errors import GossipPayloadError
+    from p2pcomments.net.gossip_payload import MAX_PAYLOAD_BYTES, decode_batch
+
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type == OPERATION_MEDIA_TYPE:
+        try:
+            return [await _read_body(request, MAX_OPERATION_BYTES)]
+        except PayloadTooLarge as error:
+            raise PayloadTooLarge(error.message, reason="oversize") from None
+    if media_type == OPERATIONS_MEDIA_TYPE:
+        try:
+            payload = await _read_body(request, MAX_PAYLOAD_BYTES)
+        except PayloadTooLarge as error:
+            raise PayloadTooLarge(error.message, reason="oversize") from None
+        try:
+            return decode_batch(payload)
+        except GossipPayloadError as error:
+            raise BadRequest(
+                f"not a batch of operations (SPEC §8.4): {error}", reason="bad-batch"
+            ) from None
+    raise UnsupportedMediaType(
+        f"send one operation as {OPERATION_MEDIA_TYPE} or a batch as {OPERATIONS_MEDIA_TYPE},"
+        f" not {media_type or 'no Content-Type'}"
+    )
+
+
 def build_app(
     node: Node,
     *,
     token: str,
     closing: trio.Event,
     allowed_hosts: frozenset[str] | None = _LOCAL_HOSTS,
+    gateway: GatewayLimits | None = None,
 ) -> ASGIApp:
-    """The API for ``node``. ``allowed_hosts`` None accepts any Host header (rule 2 off)."""
+    """The API for ``node``. ``allowed_hosts`` None accepts any Host header (rule 2 off);
+    ``gateway`` makes it the public gateway instead (rule 6)."""
     expected = f"Bearer {token}".encode()
 
     def check_token(request: Request) -> None:
@@ -215,7 +286,7 @@ def build_app(
 
     def endpoint(action: Action) -> Any:
         async def handle(request: Request) -> Response:
-            if action.writes:
+            if action.writes and gateway is None:
                 check_token(request)
             params: dict[str, Any] = dict(request.path_params)
             params.update(parse_query(request.query_params.multi_items(), action.query))
@@ -224,6 +295,8 @@ def build_app(
                 params.update(parse_fields(raw, action.fields))
             elif action.consumes == "bundle":
                 params["bundle"] = await _read_body(request, MAX_BUNDLE_BYTES)
+            elif action.consumes == "operations":
+                params["operations"] = await _read_operations(request)
             elif action.consumes == "export":
                 params["export"] = await _read_body(request, MAX_EXPORT_BYTES)
             result = await action.handler(node, **params)
@@ -248,6 +321,17 @@ def build_app(
     async def all_events(request: Request) -> Response:
         return _EventStream(node, None, closing)
 
+    async def page_events(request: Request) -> Response:
+        from p2pcomments.api.handlers import page_threads
+
+        query = parse_query(request.query_params.multi_items(), ACTIONS_BY_NAME["page"].query)
+        url, owner, alias = query["url"], query["owner"], query["alias"]
+        assert isinstance(url, str)
+        assert isinstance(owner, str)
+        assert isinstance(alias, list)
+        threads = page_threads(url=url, owner=owner, alias=alias)
+        return _EventStream(node, None, closing, threads=threads)
+
     async def openapi(request: Request) -> Response:
         return JSONResponse(openapi_document())
 
@@ -262,11 +346,34 @@ def build_app(
             return HTMLResponse(pages.error_page(error.message), status_code=error.http_status)
         return HTMLResponse(pages.thread_page(view, node.thread_completeness(thread_id)))
 
+    if gateway is not None:
+        public: list[BaseRoute] = [
+            Route(action.path, endpoint(action), methods=[action.method], name=action.name)
+            for action in ACTIONS
+            if action.public
+        ]
+        public += [
+            Route("/api/threads/{thread}/events", thread_events, methods=["GET"]),
+            Route("/api/page/events", page_events, methods=["GET"]),
+            Route("/api/openapi.json", openapi, methods=["GET"]),
+        ]
+        public += web_routes(token=None)  # never the token on a public listener
+        public_app = Starlette(
+            routes=public,
+            exception_handlers={
+                P2PCommentsError: _on_error,
+                HTTPException: _on_gateway_http_error,
+                Exception: _on_unexpected,
+            },
+        )
+        return GatewayGuard(public_app, gateway)
+
     routes: list[BaseRoute] = [
         Route(action.path, endpoint(action), methods=[action.method], name=action.name)
         for action in ACTIONS
     ]
     routes += [
+        Route("/api/page/events", page_events, methods=["GET"]),
         Route("/api/threads/{thread}/events", thread_events, methods=["GET"]),
         Route("/api/events", all_events, methods=["GET"]),
         Route("/api/openapi.json", openapi, methods=["GET"]),

@@ -14,6 +14,7 @@ __all__ = [
     "PayloadTooLarge",
     "Unauthorized",
     "UnprocessableRequest",
+    "UnsupportedMediaType",
 ]
 
 
@@ -36,6 +37,13 @@ class PayloadTooLarge(P2PCommentsError, ValueError):
 
     http_status = 413
     default_reason = "too-large"
+
+
+class UnsupportedMediaType(P2PCommentsError, ValueError):
+    """A request body whose ``Content-Type`` the endpoint does not take."""
+
+    http_status = 415
+    default_reason = "unsupported-media-type"
 
 
 class UnprocessableRequest(P2PCommentsError, ValueError):

@@ -15,12 +15,15 @@ from p2pcomments.api.ids import read_id
 from p2pcomments.api.representations import (
     JSONObject,
     comment_json,
+    deps_json,
     key_text,
     network_counters_json,
     network_json,
     operation_json,
     outcomes_json,
+    page_json,
     statistics_json,
+    submitted_json,
     sync_counts_json,
     thread_json,
     thread_summary_json,
@@ -80,7 +83,35 @@ async def threads(node: Node, *, url: str | None = None) -> JSONObject:
 
 async def thread(node: Node, *, thread: str) -> JSONObject:
     thread_id = await _thread(node, thread)
-    return thread_json(node.thread_view(thread_id), node.thread_completeness(thread_id))
+    result = thread_json(node.thread_view(thread_id), node.thread_completeness(thread_id))
+    result["deps"] = _deps(node, node.replica.thread(thread_id).causal_deps())
+    return result
+
+
+def _deps(node: Node, deps: tuple[bytes, ...]) -> list[str]:
+    """The heads a new operation in the thread should depend on, as text ids."""
+    ops = [node.get_operation(dep) for dep in deps]
+    return deps_json([op for op in ops if op is not None])
+
+
+def page_threads(*, url: str, owner: str, alias: list[str]) -> frozenset[bytes]:
+    """The ids of a page's threads: its own and its aliases' (for its event stream)."""
+    from p2pcomments.core.ops import page_thread
+
+    owner_key = _key(owner)
+    return frozenset(page_thread(owner_key, page_url).id for page_url in (url, *alias))
+
+
+async def page(node: Node, *, url: str, owner: str, alias: list[str]) -> JSONObject:
+    view = node.page_view(url, _key(owner), aliases=alias)
+    return page_json(view, [op for op in map(node.get_operation, view.canonical.deps) if op])
+
+
+async def submit_operations(node: Node, *, operations: list[bytes]) -> JSONObject:
+    submitted = await node.submit_operations(operations)
+    if len(operations) == 1:
+        return submitted_json(submitted[0])
+    return {"operations": [submitted_json(item) for item in submitted]}
 
 
 async def get_comment(node: Node, *, comment: str) -> JSONObject:
@@ -156,6 +187,16 @@ async def add_moderator(node: Node, *, thread: str, key: str) -> JSONObject:
 
 async def remove_moderator(node: Node, *, thread: str, key: str) -> JSONObject:
     return operation_json(await node.remove_moderator(await _thread(node, thread), _key(key)))
+
+
+async def retitle(node: Node, *, thread: str, title: str) -> JSONObject:
+    return operation_json(await node.retitle(await _thread(node, thread), title))
+
+
+async def ensure_page_thread(node: Node, *, url: str, owner: str) -> JSONObject:
+    owner_key = _key(owner)
+    await node.ensure_page_thread(url, owner_key)
+    return await page(node, url=url, owner=owner, alias=[])
 
 
 async def set_profile(node: Node, *, name: str) -> JSONObject:

@@ -9,7 +9,13 @@ from __future__ import annotations
 from typing import Any, Final
 
 from p2pcomments import __version__
-from p2pcomments.api.actions import ACTIONS, Action, path_parameters
+from p2pcomments.api.actions import (
+    ACTIONS,
+    OPERATION_MEDIA_TYPE,
+    OPERATIONS_MEDIA_TYPE,
+    Action,
+    path_parameters,
+)
 from p2pcomments.api.bundle import BUNDLE_MEDIA_TYPE
 
 __all__ = ["EXTRA_ROUTES", "openapi_document"]
@@ -37,6 +43,14 @@ EXTRA_ROUTES: Final = (
         "GET",
         "/api/events",
         "Server-sent events for every thread held here (same events as a thread's stream).",
+        "text/event-stream",
+    ),
+    (
+        "GET",
+        "/api/page/events",
+        "Server-sent events of a web page's threads (query as GET /api/page: url, owner, alias"
+        "...): the same events as a thread's stream, for the page thread and its aliases',"
+        " which may not exist yet.",
         "text/event-stream",
     ),
     ("GET", "/api/openapi.json", "This document.", "application/json"),
@@ -249,6 +263,60 @@ _SCHEMAS: Final[dict[str, _S]] = {
             },
         }
     ),
+    "Page": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Thread"},
+            _object(
+                {
+                    "exists": _BOOL,
+                    "page_operation": _string(
+                        "Hex of the page thread operation's bytes: POST it to /api/ops before"
+                        " a first comment (SPEC §10.2)."
+                    ),
+                    "deps": {
+                        "type": "array",
+                        "items": _string(),
+                        "description": "Up to 16 heads of the page thread: a new operation's"
+                        " deps (thr_…, cmt_… or op_…).",
+                    },
+                    "aliases": {
+                        "type": "array",
+                        "items": _object(
+                            {
+                                "url": _string("The alias URL in normal form."),
+                                "thread": _string("thr_…"),
+                                "exists": _BOOL,
+                                "closed": _BOOL,
+                            }
+                        ),
+                    },
+                }
+            ),
+        ],
+        "description": "A web page's thread, shaped as a Thread; its comments (each with its"
+        " `thread`) merge those of its aliases' threads (SPEC §10.4).",
+    },
+    "SubmittedOperation": _object(
+        {
+            "id": _string("thr_…, cmt_… or op_…"),
+            "state": {"enum": ["valid", "pending"]},
+            "duplicate": _BOOL,
+        }
+    ),
+    "Submitted": {
+        "oneOf": [
+            {"$ref": "#/components/schemas/SubmittedOperation"},
+            _object(
+                {
+                    "operations": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/SubmittedOperation"},
+                    }
+                }
+            ),
+        ],
+        "description": "One operation submitted: its outcome; a batch: one per operation.",
+    },
     "Identity": _object(
         {
             "author": _string("key_…"),
@@ -368,6 +436,8 @@ _ERRORS: Final = {
     "403": "Not allowed (not the author, owner or a moderator).",
     "404": "Unknown thread or comment.",
     "413": "The body is too large.",
+    "415": "A body of a media type the endpoint does not take.",
+    "429": "Over a public gateway's rate limit (see Retry-After).",
     "422": "Unknown, missing or invalid fields.",
 }
 
@@ -404,10 +474,34 @@ def _error_responses(codes: list[str]) -> dict[str, _S]:
 
 def _operation(action: Action) -> _S:
     operation: _S = {"operationId": action.name, "summary": action.summary}
-    parameters = _parameters(action.path)
+    parameters = _parameters(action.path) + [
+        {
+            "name": field.name,
+            "in": "query",
+            "required": field.required,
+            "description": field.description,
+            "schema": {"type": "array", "items": {"type": "string"}}
+            if field.repeated
+            else {"type": "string"},
+            **({"explode": True} if field.repeated else {}),
+        }
+        for field in action.query
+    ]
     if parameters:
         operation["parameters"] = parameters
-    if action.consumes == "json":
+    if action.public:
+        operation["description"] = "Also served by a public gateway (`p2pc daemon --public`)."
+    if action.consumes == "operations":
+        operation["requestBody"] = {
+            "required": True,
+            "description": "Sent as they are, never altered: one operation's canonical bytes,"
+            " or a batch as the gossip payload of SPEC §8.4 (a msgpack array of bin).",
+            "content": {
+                OPERATION_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+                OPERATIONS_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    elif action.consumes == "json":
         properties = {
             field.name: _string(field.description, nullable=field.nullable)
             for field in action.fields
@@ -445,9 +539,13 @@ def _operation(action: Action) -> _S:
         content = {"application/json": {"schema": _ref(action.response)}}
     operation["responses"] = {str(action.status): {"description": "OK", "content": content}}
     codes = ["400", "404"] if parameters else []
+    if action.query:
+        codes = ["400"]
     if action.writes:
         codes = ["400", "401", "403", "404", "413", "422"]
         operation["security"] = [{"token": []}]
+    if action.consumes == "operations":
+        codes += ["415", "429"]
     operation["responses"].update(_error_responses(sorted(set(codes))))
     return operation
 

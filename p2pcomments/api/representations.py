@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from p2pcomments.core.ops import (
@@ -31,10 +32,12 @@ from p2pcomments.core.textform import TextKind, format_id
 
 if TYPE_CHECKING:
     from p2pcomments.core.completeness import ThreadCompleteness
+    from p2pcomments.core.page_view import PageView
     from p2pcomments.core.thread_state import CommentView, EditView, ThreadView
     from p2pcomments.net.network_statistics import NetworkCounters
     from p2pcomments.net.service import NetworkDescription, PeerSummary, SyncCounts
     from p2pcomments.node import NodeStatistics, ThreadChange, ThreadSummary
+    from p2pcomments.node.pages import Submitted
 
 __all__ = [
     "JSONObject",
@@ -42,15 +45,18 @@ __all__ = [
     "change_json",
     "comment_json",
     "completeness_json",
+    "deps_json",
     "key_text",
     "network_counters_json",
     "network_json",
     "operation_json",
     "operation_text_id",
     "outcomes_json",
+    "page_json",
     "peer_summary_json",
     "short_key",
     "statistics_json",
+    "submitted_json",
     "sync_counts_json",
     "thread_json",
     "thread_summary_json",
@@ -377,4 +383,50 @@ def network_json(description: NetworkDescription) -> JSONObject:
             "host": host,
             "gossip": gossip,
         },
+    }
+
+
+def deps_json(deps: Sequence[Operation]) -> list[str]:
+    """Heads for a new operation's deps, each in the text form of what it is."""
+    return [operation_text_id(dep.id, dep.kind) for dep in deps]
+
+
+def page_json(page: PageView, deps: Sequence[Operation]) -> JSONObject:
+    """A web page (SPEC §10): its canonical thread in the shape of `thread_json`, with the
+    comments of its aliases' threads merged in (each naming its ``thread``), whether the page
+    thread exists here, its bytes (to send before a first comment), ``deps`` (the canonical
+    thread's heads, for a new operation) and the aliases."""
+    canonical = page.canonical
+    result = thread_json(canonical.view)
+    comments = []
+    for item in page.comments:
+        row = comment_json(item.comment, item.thread_id)
+        row["thread"] = _text_form(TextKind.THREAD, item.thread_id)
+        comments.append(row)
+    result.update(
+        comments=comments,
+        comment_count=len(comments),
+        operation_count=canonical.view.operation_count if canonical.exists else 0,
+        exists=canonical.exists,
+        page_operation=canonical.operation.encoded.hex(),
+        deps=deps_json(deps),
+        aliases=[
+            {
+                "url": alias.url,
+                "thread": _text_form(TextKind.THREAD, alias.id),
+                "exists": alias.exists,
+                "closed": alias.view.closed,
+            }
+            for alias in page.aliases
+        ],
+    )
+    return result
+
+
+def submitted_json(submitted: Submitted) -> JSONObject:
+    """What became of one submitted operation."""
+    return {
+        "id": operation_text_id(submitted.op.id, submitted.op.kind),
+        "state": submitted.state,
+        "duplicate": submitted.duplicate,
     }

@@ -71,22 +71,33 @@ def parse_fields(raw: bytes, fields: Sequence[Field]) -> dict[str, str | None]:
 
 def parse_query(
     items: Sequence[tuple[str, str]], parameters: Sequence[Field]
-) -> dict[str, str | None]:
-    """The query's parameters by name (rule 4), absent ones at their default."""
+) -> dict[str, str | list[str] | None]:
+    """The query's parameters by name (rule 4), absent ones at their default; a ``repeated``
+    parameter is the list of its values (empty when absent)."""
     allowed = {parameter.name: parameter for parameter in parameters}
-    values: dict[str, str | None] = {}
+    values: dict[str, str | list[str] | None] = {}
     for name, value in items:
-        if name not in allowed:
+        parameter = allowed.get(name)
+        if parameter is None:
             expected = ", ".join(allowed) or "no query parameters"
             raise BadRequest(
                 f"unknown query parameter {name!r}: this endpoint takes {expected}",
                 reason="unknown-parameter",
             )
+        if parameter.repeated:
+            listed = values.setdefault(name, [])
+            assert isinstance(listed, list)
+            listed.append(value)
+            continue
         if name in values:
             raise BadRequest(
                 f"query parameter {name!r} is given twice", reason="repeated-parameter"
             )
         values[name] = value
     for name, parameter in allowed.items():
-        values.setdefault(name, parameter.default)
+        if name in values:
+            continue
+        if parameter.required:
+            raise BadRequest(f"query parameter {name!r} is missing", reason="missing-field")
+        values[name] = [] if parameter.repeated else parameter.default
     return values

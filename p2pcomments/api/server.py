@@ -14,6 +14,7 @@ from hypercorn.trio import serve
 from p2pcomments.api.address_file import ApiAddress
 from p2pcomments.api.app import build_app
 from p2pcomments.api.errors import CannotListen
+from p2pcomments.api.gateway import GatewayLimits
 from p2pcomments.errors import ConflictError
 
 if TYPE_CHECKING:
@@ -63,17 +64,19 @@ async def serve_api(
     port: int,
     token: str,
     closing: trio.Event,
+    gateway: GatewayLimits | None = None,
     task_status: TaskStatus[ApiAddress] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``node``'s API on ``host:port`` (port 0 picks a free one) until ``closing`` is set,
-    then finish the requests in flight (at most `GRACEFUL_SECONDS`) and return.
+    then finish the requests in flight (at most `GRACEFUL_SECONDS`) and return. With
+    ``gateway``, serve the public gateway there instead (`app` rule 6): any Host header.
 
     Reports the address it listens on through ``task_status``. A port in use is a `ConflictError`.
     """
     allowed: frozenset[str] | None = None
-    if host not in _WILDCARD_HOSTS:
+    if host not in _WILDCARD_HOSTS and gateway is None:
         allowed = frozenset({"127.0.0.1", "localhost", "::1", "[::1]", host.lower()})
-    app: Any = build_app(node, token=token, closing=closing, allowed_hosts=allowed)
+    app: Any = build_app(node, token=token, closing=closing, allowed_hosts=allowed, gateway=gateway)
     logging.getLogger("hypercorn.error").setLevel(logging.WARNING)
     async with trio.open_nursery() as nursery:
         try:

@@ -100,7 +100,13 @@ class DaemonClient:
         path = action.path
         for parameter in path_parameters(action.path):
             path = path.replace("{" + parameter + "}", quote(str(params.pop(parameter)), safe=""))
-        query = [(f.name, str(params[f.name])) for f in action.query if params.get(f.name)]
+        query: list[tuple[str, str]] = []
+        for field in action.query:
+            value = params.get(field.name)
+            if field.repeated:
+                query += [(field.name, str(item)) for item in value or ()]
+            elif value is not None:
+                query.append((field.name, str(value)))
         if query:
             path += "?" + urlencode(query)
         body: bytes | None = None

@@ -46,6 +46,7 @@ from p2pcomments.cli.commands.network import (
     cmd_peers,
     cmd_sync,
 )
+from p2pcomments.cli.commands.pages import cmd_retitle, cmd_thread_for_url
 from p2pcomments.cli.session import HOME_VARIABLE, PASSPHRASE_VARIABLE, Session
 
 __all__ = ["build_parser", "common_options"]
@@ -153,6 +154,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--no-network", action="store_true", help="serve the API only: no peer-to-peer networking"
     )
+    sub.add_argument(
+        "--public",
+        metavar="HOST:PORT",
+        help="also be a public gateway there (e.g. 0.0.0.0:8080): the read endpoints, the event"
+        " streams, submitting operations signed in readers' browsers, and the web widget, for"
+        " any origin, with per-address rate limits; writing as this node and its settings stay"
+        " on --api behind the token",
+    )
+    sub.add_argument(
+        "--public-requests-per-minute",
+        type=int,
+        default=600,
+        metavar="N",
+        help="requests per minute a client address may make of the gateway (default 600)",
+    )
+    sub.add_argument(
+        "--public-ops-per-minute",
+        type=int,
+        default=120,
+        metavar="N",
+        help="operations per minute a client address may submit to the gateway (default 120)",
+    )
 
     command("peers", cmd_peers, "list the connected peers (needs a running daemon)")
     sub = command("connect", cmd_connect, "dial a peer and keep it connected (needs a daemon)")
@@ -170,6 +193,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--title", default="", help="the thread's title")
     sub.add_argument("--url", default=None, help="the page it discusses")
     sub.add_argument("--site", default=None, help="the site it belongs to (a host name)")
+    sub = command(
+        "for-url",
+        cmd_thread_for_url,
+        "show a web page's thread, by its URL and its owner's key (none needs to exist yet)",
+        threads,
+    )
+    sub.add_argument("url", metavar="URL", help="the page's URL, in any form (it is normalised)")
+    sub.add_argument("--owner", required=True, metavar="KEY", help="the site owner's key (key_…)")
+    sub.add_argument(
+        "--alias",
+        action="append",
+        metavar="URL",
+        help="another URL of the page, whose comments are shown too (repeatable)",
+    )
+    sub.add_argument(
+        "--create",
+        action="store_true",
+        help="store the page thread here first, so that its owner can close or retitle it",
+    )
+    sub.add_argument(
+        "--all",
+        action="store_true",
+        help="also show the text of hidden comments and of comments made after a close",
+    )
     sub = command("threads", cmd_threads, "list the threads held here, newest activity first")
     sub.add_argument(
         "--url",
@@ -221,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("thread", metavar="THREAD", help=_THREAD_ID)
         sub.add_argument("--reason", default="", help="why, shown to readers")
         sub.set_defaults(action=action)
+    sub = command(
+        "retitle", cmd_retitle, "set the title a thread shows (owner or moderator)", moderation
+    )
+    sub.add_argument("thread", metavar="THREAD", help=_THREAD_ID)
+    sub.add_argument("title", metavar="TITLE", help="the new title (one line)")
     for action, help_text in (
         ("add-mod", "appoint a moderator (owner only)"),
         ("remove-mod", "remove a moderator (owner only)"),

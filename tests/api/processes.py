@@ -62,16 +62,17 @@ def ok_json(data_dir: Path, *args: str, stdin: str | None = None) -> Any:
 
 
 class DaemonProcess:
-    """``p2pc daemon --api 127.0.0.1:0`` on ``data_dir``; its output goes to files in ``logs``."""
+    """``p2pc daemon --api 127.0.0.1:0 [ARGS]`` on ``data_dir``; its output goes to files in
+    ``logs``."""
 
-    def __init__(self, data_dir: Path, logs: Path) -> None:
+    def __init__(self, data_dir: Path, logs: Path, *args: str) -> None:
         self.data_dir = data_dir
         logs.mkdir(parents=True, exist_ok=True)
         self.stdout_path = logs / f"daemon-{time.monotonic_ns()}.out"
         self.stderr_path = self.stdout_path.with_suffix(".err")
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(
-                [str(P2PC), "daemon", "--api", "127.0.0.1:0"],
+                [str(P2PC), "daemon", "--api", "127.0.0.1:0", *args],
                 env=environment(data_dir),
                 stdout=out,
                 stderr=err,
@@ -129,8 +130,8 @@ class DaemonProcess:
 
 
 @contextlib.contextmanager
-def running_daemon(data_dir: Path, logs: Path) -> Iterator[DaemonProcess]:
-    daemon = DaemonProcess(data_dir, logs)
+def running_daemon(data_dir: Path, logs: Path, *args: str) -> Iterator[DaemonProcess]:
+    daemon = DaemonProcess(data_dir, logs, *args)
     try:
         yield daemon.wait_ready()
     finally:

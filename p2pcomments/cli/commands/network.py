@@ -18,6 +18,7 @@ from p2pcomments.cli.arguments import UsageError
 from p2pcomments.cli.session import EXIT_OK, Session
 
 if TYPE_CHECKING:
+    from p2pcomments.api.gateway import GatewayLimits
     from p2pcomments.net.interface import NetworkConfig
     from p2pcomments.node import Node
 
@@ -72,6 +73,28 @@ def _parse_api_address(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _gateway_options(session: Session) -> tuple[tuple[str, int] | None, GatewayLimits | None]:
+    """``--public HOST:PORT`` and its limits, or (None, None)."""
+    from p2pcomments.api.gateway import GatewayLimits
+
+    args = session.args
+    if args.public is None:
+        return None, None
+    host, sep, port = args.public.rpartition(":")
+    if not sep or not port.isdigit() or not host or int(port) > 65535:
+        raise UsageError(f"--public wants HOST:PORT (e.g. 0.0.0.0:8080), got {args.public!r}")
+    if args.public_requests_per_minute < 1 or args.public_ops_per_minute < 1:
+        raise UsageError("--public-requests-per-minute and --public-ops-per-minute must be >= 1")
+    requests, ops = args.public_requests_per_minute, args.public_ops_per_minute
+    limits = GatewayLimits(
+        requests_per_minute=requests,
+        request_burst=max(1, min(requests, 120)),
+        ops_per_minute=ops,
+        ops_burst=max(1, min(ops, 30)),
+    )
+    return (host.strip("[]"), int(port)), limits
+
+
 def _network_config(session: Session) -> NetworkConfig | None:
     """The daemon's network options (None with --no-network). No libp2p is imported here."""
     from p2pcomments.net.interface import NetworkConfig, read_bootstrap_config
@@ -96,6 +119,7 @@ def cmd_daemon(session: Session) -> int:
     from p2pcomments.daemon import run_daemon, start_network, start_no_services
 
     host, port = _parse_api_address(session.args.api)
+    public, limits = _gateway_options(session)
     network = _network_config(session)
     if session.args.passphrase_stdin:
         session.passphrase = sys.stdin.readline().rstrip("\r\n") or None
@@ -112,8 +136,13 @@ def cmd_daemon(session: Session) -> int:
             "data_dir": str(node.data_dir),
             "peer_id": None if node.network is None else node.network.peer_id,
             "multiaddrs": [] if node.network is None else node.network.multiaddrs(),
+            "gateway": address.public_url,
         }
         network_lines = "".join(f"  peer  {address}\n" for address in info["multiaddrs"])
+        if address.public_url is not None:
+            network_lines += (
+                f"  gateway {address.public_url}  (public: reads, /api/ops, /embed.js)\n"
+            )
         session.emit(
             info,
             f"p2pc daemon {info['author']} on {info['data_dir']}\n"
@@ -135,6 +164,8 @@ def cmd_daemon(session: Session) -> int:
             port=port,
             passphrase=session.passphrase,  # read at each attempt: it may have been asked for
             start_services=start_no_services if network is None else start_network(network),
+            public=public,
+            gateway_limits=limits,
             on_ready=ready,
             on_stopping=stopping,
         )
