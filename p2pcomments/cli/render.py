@@ -258,6 +258,7 @@ _ACTION_VERBS: Final = {
     "reopen": "reopened the thread",
     "add-moderator": "appointed moderator",
     "remove-moderator": "removed moderator",
+    "retitle": "retitled the thread",
 }
 
 

@@ -125,6 +125,10 @@ def test_changes() -> None:
     assert "skipped" in render_change({"lagged": True, "operation": None}, now_ms=NOW)
     react = {**base, "kind": "react", "reaction": ""}
     assert "withdrew" in render_change({"operation": react}, now_ms=NOW)
+    retitle = {**base, "kind": "moderate", "action": "retitle", "reason": "L'été", "subject": None}
+    assert render_change({"operation": retitle}, now_ms=NOW) == (
+        "key_aaaaaaaa retitled the thread (L'été) · just now"
+    )
 
 
 def _completeness(**fields: Any) -> dict[str, Any]:
