@@ -109,7 +109,15 @@ _SCHEMAS: Final[dict[str, _S]] = {
             "body": _string(),
             "reaction": _string(),
             "action": {
-                "enum": ["hide", "unhide", "add-moderator", "remove-moderator", "close", "reopen"]
+                "enum": [
+                    "hide",
+                    "unhide",
+                    "add-moderator",
+                    "remove-moderator",
+                    "close",
+                    "reopen",
+                    "retitle",
+                ]
             },
             "subject": _string(nullable=True),
             "reason": _string(),
