@@ -75,6 +75,7 @@ export class ThreadView {
     this.open = null; // {type: "reply"|"edit", id}
     this.drafts = new Map();
     this.revealed = new Set();
+    this.histories = new Set(); // comments whose edit history is open
     root.classList.add("p2pc");
   }
 
@@ -156,7 +157,9 @@ export class ThreadView {
       // Every version, newest first: the edits, then the original text.
       const versions = [...c.edits].reverse();
       if (c.original) versions.push(c.original);
-      const history = h("details", {}, h("summary", { text: `${this.host.t("history")} (${versions.length})` }));
+      // Open stays open across the re-renders live updates cause.
+      const history = h("details", { open: this.histories.has(c.id) }, h("summary", { text: `${this.host.t("history")} (${versions.length})` }));
+      history.addEventListener("toggle", () => (history.open ? this.histories.add(c.id) : this.histories.delete(c.id)));
       for (const v of versions)
         history.append(h("div", { class: "p2pc-meta" }, h("time", { text: new Date(v.timestamp_ms).toLocaleString(this.host.lang) })), renderMarkdown(v.body));
       article.append(history);
