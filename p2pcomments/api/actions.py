@@ -404,6 +404,39 @@ _NODE_ACTIONS: Final[tuple[Action, ...]] = (
         fields=_FOLLOW_FIELDS,
         response="Follows",
     ),
+    Action(
+        name="inbox",
+        method="GET",
+        path="/api/inbox",
+        summary="This author's inbox: replies to their comments, comments in their threads,"
+        " reactions, edits near them and moderation, newest first, each marked read or not.",
+        query=(
+            Field(name="unread", default="false", description="`true`: the unread entries only."),
+            Field(name="limit", nullable=True, description="At most this many entries."),
+            Field(
+                name="thread",
+                nullable=True,
+                description="Only this thread's entries (thr_…); the counts are the thread's.",
+            ),
+        ),
+        response="Inbox",
+    ),
+    Action(
+        name="inbox_mark_read",
+        method="POST",
+        path="/api/inbox/read",
+        summary="Mark inbox entries read (kept on this node only): those listed, or all of them.",
+        consumes="json",
+        fields=(
+            Field(
+                name="ids",
+                default="",
+                description="The entries' ids (cmt_…/op_…, or unique prefixes), space-separated.",
+            ),
+            Field(name="all", default="false", description="`true`: every entry held now."),
+        ),
+        response="InboxMarked",
+    ),
 )
 
 _PAGE_QUERY: Final = (

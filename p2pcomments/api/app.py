@@ -46,6 +46,7 @@ from p2pcomments.api.bundle import BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES
 from p2pcomments.api.errors import BadRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from p2pcomments.api.gateway import GatewayGuard, GatewayLimits
 from p2pcomments.api.ids import read_id
+from p2pcomments.api.inbox_routes import feed_routes, inbox_routes
 from p2pcomments.api.openapi import openapi_document
 from p2pcomments.api.representations import change_json
 from p2pcomments.api.request_body import parse_fields, parse_query
@@ -357,6 +358,7 @@ def build_app(
             Route("/api/page/events", page_events, methods=["GET"]),
             Route("/api/openapi.json", openapi, methods=["GET"]),
         ]
+        public += feed_routes(node)  # the thread and site feeds; never the inbox
         public += web_routes(token=None)  # never the token on a public listener
         public_app = Starlette(
             routes=public,
@@ -380,6 +382,7 @@ def build_app(
         Route("/t/", index_page, methods=["GET"]),
         Route("/t/{thread}", thread_page, methods=["GET"]),
     ]
+    routes += inbox_routes(node, token=token, closing=closing)  # inbox events, Atom feeds
     routes += web_routes(token=token)  # the reader UI at /, /embed.js and its modules
     app = Starlette(
         routes=routes,

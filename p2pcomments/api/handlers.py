@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Final
 from p2pcomments.api.bundle import decode_bundle, encode_bundle
 from p2pcomments.api.errors import BadRequest, UnprocessableRequest
 from p2pcomments.api.ids import read_id
+from p2pcomments.api.inbox_handlers import inbox as inbox
+from p2pcomments.api.inbox_handlers import inbox_mark_read as inbox_mark_read
 from p2pcomments.api.representations import (
     JSONObject,
     comment_json,

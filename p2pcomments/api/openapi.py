@@ -17,6 +17,7 @@ from p2pcomments.api.actions import (
     path_parameters,
 )
 from p2pcomments.api.bundle import BUNDLE_MEDIA_TYPE
+from p2pcomments.api.inbox_openapi import INBOX_EXTRA_ROUTES, INBOX_SCHEMAS
 
 __all__ = ["EXTRA_ROUTES", "openapi_document"]
 
@@ -27,6 +28,7 @@ _TEXT_FORMS: Final = {
         "A comment id in text form (cmt_…), or a prefix of one naming one comment.",
     ),
     "key": ("key_", "An author key in text form (key_…)."),
+    "name": ("", "A feed's file name: thr_….atom (a thread id or prefix) or <site>.atom."),
 }
 
 # (method, path, summary, media type of the response)
@@ -58,6 +60,7 @@ EXTRA_ROUTES: Final = (
     ("GET", "/t/", "An HTML page listing the threads (no script).", "text/html"),
     ("GET", "/embed.js", "The blog widget's loader (modules under /web/).", "text/javascript"),
     ("GET", "/t/{thread}", "A thread as a read-only HTML page.", "text/html"),
+    *INBOX_EXTRA_ROUTES,
 )
 
 _S = dict[str, Any]
@@ -68,6 +71,7 @@ _PATTERNS: Final = {
     "thread": "^{prefix}[a-z2-7]{{4,56}}$",
     "comment": "^{prefix}[a-z2-7]{{4,56}}$",
     "key": "^{prefix}[a-z2-7]{{56}}$",
+    "name": "^{prefix}.+[.]atom$",
 }
 
 
@@ -436,6 +440,7 @@ _SCHEMAS: Final[dict[str, _S]] = {
             },
         }
     ),
+    **INBOX_SCHEMAS,
 }
 
 _ERRORS: Final = {

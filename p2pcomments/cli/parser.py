@@ -36,6 +36,7 @@ from p2pcomments.cli.commands.discussion import (
     cmd_watch,
 )
 from p2pcomments.cli.commands.importing import cmd_export, cmd_import
+from p2pcomments.cli.commands.inbox import add_inbox_parser
 from p2pcomments.cli.commands.network import (
     DEFAULT_API,
     cmd_connect,
@@ -47,6 +48,7 @@ from p2pcomments.cli.commands.network import (
     cmd_sync,
 )
 from p2pcomments.cli.commands.pages import cmd_retitle, cmd_thread_for_url
+from p2pcomments.cli.hook_options import add_hook_options
 from p2pcomments.cli.session import HOME_VARIABLE, PASSPHRASE_VARIABLE, Session
 
 __all__ = ["build_parser", "common_options"]
@@ -176,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="operations per minute a client address may submit to the gateway (default 120)",
     )
+    add_hook_options(sub)
 
+    add_inbox_parser(command, common)
     command("peers", cmd_peers, "list the connected peers (needs a running daemon)")
     sub = command("connect", cmd_connect, "dial a peer and keep it connected (needs a daemon)")
     sub.add_argument("multiaddr", metavar="MULTIADDR", help="/ip4/…/tcp/…/p2p/<peer id>")

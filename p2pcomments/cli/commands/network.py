@@ -116,6 +116,7 @@ def _network_config(session: Session) -> NetworkConfig | None:
 
 
 def cmd_daemon(session: Session) -> int:
+    from p2pcomments.cli.hook_options import with_session_hooks
     from p2pcomments.daemon import run_daemon, start_network, start_no_services
 
     host, port = _parse_api_address(session.args.api)
@@ -163,7 +164,9 @@ def cmd_daemon(session: Session) -> int:
             host=host,
             port=port,
             passphrase=session.passphrase,  # read at each attempt: it may have been asked for
-            start_services=start_no_services if network is None else start_network(network),
+            start_services=with_session_hooks(
+                session, start_no_services if network is None else start_network(network)
+            ),
             public=public,
             gateway_limits=limits,
             on_ready=ready,
