@@ -93,7 +93,8 @@ def hooked(tmp_path_factory: pytest.TempPathFactory, receiver: _Receiver) -> Ite
 
 @pytest.fixture(scope="module")
 def daemon(hooked: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
-    with running_daemon(hooked, tmp_path_factory.mktemp("inbox-logs")) as process:
+    logs = tmp_path_factory.mktemp("inbox-logs")
+    with running_daemon(hooked, logs, "--public", "127.0.0.1:0") as process:
         yield process
         assert process.stop(signal.SIGTERM) == 0, process.stderr
         assert "Traceback" not in process.stderr
@@ -290,6 +291,20 @@ def test_a_site_feed_and_the_inbox_feed_which_needs_the_token(
     assert f"urn:p2pcomments:{story['like']}" in ids
     by_header = httpx.get(daemon.url + "/feeds/inbox.atom", headers=daemon.auth, timeout=15)
     assert by_header.status_code == 200
+
+
+def test_the_public_gateway_serves_the_read_feeds_but_not_the_inbox(
+    daemon: DaemonProcess, story: dict[str, Any]
+) -> None:
+    public = str(daemon.info["public_url"])
+    path = f"/feeds/thread/{story['thread']}.atom"
+    feed = _parse(httpx.get(public + path, timeout=15))
+    assert any(link.rel == "self" and link.href == public + path for link in feed.feed.links)
+    assert f"urn:p2pcomments:{story['reply']}" in {entry.id for entry in feed.entries}
+    _parse(httpx.get(public + "/feeds/site/blog.example.atom", timeout=15))
+    for private in ("/feeds/inbox.atom", "/api/inbox", "/api/inbox/events"):
+        response = httpx.get(public + private, params={"token": daemon.token}, timeout=15)
+        assert response.status_code == 404, private
 
 
 # -- hooks -----------------------------------------------------------------------------------------
