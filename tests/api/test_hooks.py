@@ -1,0 +1,73 @@
+"""Hook options (`p2pcomments.hooks`): what is accepted, and what is refused before a start."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from p2pcomments.hooks import HookConfig, HookConfigError, read_hook_config
+
+from .processes import run_p2pc
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9000/hook",
+        "http://localhost/x",
+        "https://[::1]:8443/",
+        "http://127.8.9.1/",
+    ],
+)
+def test_webhooks_on_this_machine_are_accepted(url: str) -> None:
+    assert HookConfig(webhook=url).enabled
+
+
+@pytest.mark.parametrize(
+    "url", ["http://example.org/hook", "http://10.0.0.2/", "http://[2001:db8::1]/"]
+)
+def test_a_webhook_on_another_host_needs_allow_remote(url: str) -> None:
+    with pytest.raises(HookConfigError, match="--webhook-allow-remote"):
+        HookConfig(webhook=url)
+    assert HookConfig(webhook=url, webhook_allow_remote=True).webhook == url
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "127.0.0.1:9000", "http:///path", ""])
+def test_a_webhook_is_an_http_url(url: str) -> None:
+    with pytest.raises(HookConfigError, match="http"):
+        HookConfig(webhook=url)
+
+
+def test_config_json_and_the_flags(tmp_path: Path) -> None:
+    assert not read_hook_config(tmp_path).enabled  # no config.json: no hooks
+    config = {"on_comment": "notify --to 'me here'", "webhook": "http://10.1.1.1/h"}
+    config["webhook_allow_remote"] = True  # type: ignore[assignment]
+    (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    read = read_hook_config(tmp_path)
+    assert read.command == ("notify", "--to", "me here")
+    assert (read.webhook, read.webhook_allow_remote) == ("http://10.1.1.1/h", True)
+    flags = read_hook_config(tmp_path, command="other", webhook="http://127.0.0.1/")
+    assert (flags.command, flags.webhook) == (("other",), "http://127.0.0.1/")
+    (tmp_path / "config.json").write_text(json.dumps({"on_comment": ["a", "b c"]}), "utf-8")
+    assert read_hook_config(tmp_path).command == ("a", "b c")
+    for bad in ({"on_comment": 3}, {"webhook": ["x"]}, [1]):
+        (tmp_path / "config.json").write_text(json.dumps(bad), encoding="utf-8")
+        with pytest.raises(HookConfigError):
+            read_hook_config(tmp_path)
+    (tmp_path / "config.json").write_text("{", encoding="utf-8")
+    with pytest.raises(HookConfigError, match="cannot read"):
+        read_hook_config(tmp_path)
+    with pytest.raises(HookConfigError, match="cannot split"):
+        read_hook_config(tmp_path / "nothing", command="unterminated 'quote")
+
+
+@pytest.mark.network
+def test_the_daemon_refuses_a_remote_webhook_before_it_starts(tmp_path: Path) -> None:
+    assert run_p2pc(tmp_path, "init").returncode == 0
+    result = run_p2pc(tmp_path, "daemon", "--no-network", "--webhook", "http://example.org/")
+    assert result.returncode == 1, result.stderr
+    assert "--webhook-allow-remote" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "api.json").exists()
