@@ -18,6 +18,7 @@ Rules:
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import sqlite3
@@ -31,7 +32,7 @@ from typing import Final, Self
 
 import trio
 
-from p2pcomments.core.ops import Operation
+from p2pcomments.core.ops import Operation, claimed_id
 from p2pcomments.errors import StoreError
 from p2pcomments.store import views
 from p2pcomments.store.schema import check_ownership, migrate
@@ -75,6 +76,10 @@ class OpState(IntEnum):
 
     APPLIED = 0
     PENDING = 1  # valid so far, waiting for operations it references
+
+
+_STATES: Final = frozenset(int(state) for state in OpState)
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -207,7 +212,7 @@ class OpStore:
         """
         try:
             writer = _open_writer(path)
-        except sqlite3.Error as error:
+        except (sqlite3.Error, UnicodeDecodeError) as error:  # text that isn't UTF-8: damage
             raise StoreError(
                 f"{path} is not a usable p2pcomments database: {error}", reason="corrupt-database"
             ) from None
@@ -367,6 +372,8 @@ class OpStore:
             yield self._reader()
         except sqlite3.Error as error:
             raise _database_error(self.path, error, doing) from None
+        except UnicodeDecodeError as error:  # a text column that isn't UTF-8: a damaged file
+            raise StoreError(f"{self.path}: cannot {doing}: {error}", reason="store") from None
 
     def iter_operations(self) -> Iterator[tuple[bytes, OpState]]:
         """Every stored operation's bytes and state, in insertion order (for loading a replica)."""
@@ -374,12 +381,17 @@ class OpStore:
         while True:
             with self._reading("read operations") as connection:
                 rows = connection.execute(
-                    "SELECT seq, raw, state FROM ops WHERE seq > ? ORDER BY seq LIMIT ?",
+                    "SELECT seq, id, raw, state FROM ops WHERE seq > ? ORDER BY seq LIMIT ?",
                     (last_seq, _KEY_PAGE),
                 ).fetchall()
             if not rows:
                 return
-            for _, raw, state in rows:
+            for seq, op_id, raw, state in rows:
+                if state not in _STATES or type(raw) is not bytes or claimed_id(raw) != op_id:
+                    # Damaged on disk (SQLite has no checksums): bytes that no longer hash to
+                    # their id are not what was verified and stored, so they are never served.
+                    _log.warning("%s: skipping a damaged row (seq %s)", self.path, seq)
+                    continue
                 yield raw, OpState(state)
             last_seq = rows[-1][0]
 

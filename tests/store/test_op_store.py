@@ -221,3 +221,46 @@ def test_a_closed_store_refuses_work(open_store: Callable[[], OpStore]) -> None:
         store.write_blocking(_applied(thread_with_comments(0)))
     with pytest.raises(StoreError, match="closed"):
         store.count()
+
+
+# -- damage on disk (found by scripts/fuzz_boundaries.py, the data-dir boundary) ----------------
+
+
+def test_rows_damaged_on_disk_are_skipped_not_served(
+    db_path: Path, open_store: Callable[[], OpStore]
+) -> None:
+    """SQLite has no checksums: a row whose bytes no longer hash to its id, or whose state is
+    no state, is not what was verified and stored. Loading skips it (before: the flipped bytes
+    were loaded and served, and a bad state raised ValueError out of `open_node`)."""
+    ops = thread_with_comments(3)
+    store = open_store()
+    store.write_blocking(_applied(ops))
+    store.close()
+    flipped = bytearray(ops[1].encoded)
+    flipped[20] ^= 0x01
+    with sqlite3.connect(db_path) as connection:
+        connection.execute("UPDATE ops SET raw = ? WHERE id = ?", (bytes(flipped), ops[1].id))
+        connection.execute("PRAGMA ignore_check_constraints = ON")
+        connection.execute("UPDATE ops SET state = 7 WHERE id = ?", (ops[2].id,))
+    store = open_store()
+    assert list(store.iter_operations()) == [
+        (ops[0].encoded, OpState.APPLIED),
+        (ops[3].encoded, OpState.APPLIED),
+    ]
+    store.close()
+
+
+def test_a_schema_damaged_into_invalid_utf8_is_a_store_error(
+    db_path: Path, open_store: Callable[[], OpStore]
+) -> None:
+    """SQLite's error message names the damaged schema entry; when its bytes are not UTF-8,
+    Python's sqlite3 raised UnicodeDecodeError instead of the error (before the fix)."""
+    open_store().close()
+    with sqlite3.connect(db_path) as connection:
+        connection.execute("PRAGMA writable_schema = ON")
+        connection.execute(
+            "UPDATE sqlite_master SET name = CAST(X'69F728' AS TEXT),"
+            " sql = CAST(X'435245415445204944582069F728' AS TEXT) WHERE type = 'index'"
+        )
+    with pytest.raises(StoreError, match="not a usable p2pcomments database"):
+        open_store()
