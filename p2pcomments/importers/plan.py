@@ -110,6 +110,7 @@ class _Thread:
     leaves: set[bytes] = field(default_factory=set)  # comment ids no imported reply answers
     latest_ms: int = 0
     held: dict[str, bytes] = field(default_factory=dict)  # rule 6: original id → held comment
+    finished: bool = False
 
 
 class ImportPlan:
@@ -132,9 +133,13 @@ class ImportPlan:
 
     def operations(self) -> Iterator[Operation]:
         """Every operation of the import, each after the operations it references."""
+        current: _Thread | None = None
         for entry in self.export.entries:
             if isinstance(entry, ImportedPost):
+                if self.export.grouped and current is not None:  # its comments are all read
+                    yield from self._finish(current)
                 yield from self._post(entry)
+                current = self._threads[entry.original_id]
             else:
                 thread = self._threads.get(entry.post_id)
                 if thread is not None:
@@ -148,6 +153,7 @@ class ImportPlan:
 
     def _post(self, post: ImportedPost) -> Iterator[Operation]:
         if post.original_id in self._threads:  # the same post twice: its comments join the first
+            self._threads[post.original_id].finished = False
             return
         thread_op = page_thread_for(self._owner, post.url)
         held = self._known(thread_op.id, self.export.source) if self._known else {}
@@ -159,6 +165,9 @@ class ImportPlan:
         yield title_operation(self._key, thread_op, post.title, timestamp_ms=post.timestamp_ms)
 
     def _finish(self, thread: _Thread) -> Iterator[Operation]:
+        if thread.finished:
+            return
+        thread.finished = True
         # Rule 4: replies whose parent never came go to the top level, then their own replies.
         while thread.waiting:
             parent_id = next(iter(thread.waiting))
@@ -167,8 +176,9 @@ class ImportPlan:
         if thread.post.closed:
             self.tally.closed_threads += 1
             yield from self._close(thread)
-        thread.built.clear()
-        thread.left_out.clear()
+        # What the thread needed while its comments came in: let go (a grouped export's memory
+        # is one post's worth).
+        thread.built, thread.left_out, thread.leaves, thread.held = {}, set(), set(), {}
 
     def _close(self, thread: _Thread) -> Iterator[Operation]:
         reason = f"closed in {SOURCE_NAMES.get(self.export.source, self.export.source)}"

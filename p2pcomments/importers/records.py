@@ -78,6 +78,7 @@ class ParsedExport:
     source: str
     entries: Iterator[ImportedPost | ImportedComment]
     skipped: dict[str, int] = field(default_factory=dict)
+    grouped: bool = False  # every post's comments follow it, before the next post (WXR)
     position: int = 0  # bytes of the file read so far by the stream, for progress
 
     def skip(self, reason: str, count: int = 1) -> None:

@@ -83,7 +83,7 @@ def _fields(element: Element) -> dict[str, Element]:
 def read_wordpress(path: Path) -> ParsedExport:
     """Check the whole file (`xml_input.check_export`), then return its posts as a stream."""
     check_export(path, frozenset({"rss"}))
-    export = ParsedExport(source=SOURCE, entries=iter(()))
+    export = ParsedExport(source=SOURCE, entries=iter(()), grouped=True)
     export.entries = _entries(path, export)
     return export
 

@@ -243,3 +243,20 @@ async def test_dry_run_writes_nothing(node: Node) -> None:
         node, fixture("isso/wordpress.xml"), source="wordpress", dry_run=True
     )
     assert again.new_operations == 0
+
+
+async def test_progress_goes_to_the_end_and_the_summary_says_why(node: Node) -> None:
+    from p2pcomments.cli.commands.importing import render_import_report
+
+    path = fixture("wordpress-importer-theme-unit-test-data.xml")
+    seen: list[tuple[int, int]] = []
+    report = await import_export(
+        node, path, source="wordpress", progress=lambda done, total: seen.append((done, total))
+    )
+    size = path.stat().st_size
+    assert seen[-1] == (size, size)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    summary = render_import_report(report.to_json())
+    assert "imported 26 comments, 2 pingbacks, 2 trackbacks in 77 threads (47 closed)" in summary
+    assert "skipped: 107 not-a-post, 2 not-published, 3 unapproved" in summary
+    assert "(--include-unapproved to import those)" in summary

@@ -150,3 +150,17 @@ def test_a_comment_held_already_is_not_imported_twice() -> None:
     new_ops = list(again.operations())
     assert {op.id for op in new_ops} <= {op.id for op in first_ops}
     assert again.tally.skipped == {"already-imported": 1}
+
+
+def test_a_grouped_export_that_repeats_a_post_loses_no_comment() -> None:
+    other = ImportedPost(
+        original_id="2", url=URL + "/other", title="B", timestamp_ms=T0, closed=False
+    )
+    entries = [post(), comment("1"), other, post(), comment("2", "1"), comment("3")]
+    export = ParsedExport(source="wordpress", entries=iter(entries), grouped=True)
+    built = ImportPlan(export, KEY, ImportOptions())
+    ops = list(built.operations())
+    assert built.tally.imported == {"comments": 3}
+    first = [op for op in ops if ops[0].id in (op.id, op.thread)]
+    assert sorted(originals(view_of(first))) == [(0, "1"), (0, "2"), (0, "3")]
+    assert built.tally.orphans == 1  # 2's parent was read with the post's first occurrence
