@@ -11,9 +11,10 @@ Rules:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from p2pcomments.api.errors import BadRequest, UnprocessableRequest
+from p2pcomments.api.ids import read_id
 from p2pcomments.api.inbox_json import inbox_entry_json, inbox_json
 from p2pcomments.api.representations import JSONObject
 from p2pcomments.core.textform import TextKind, parse_id
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
     from p2pcomments.node import Node
 
 __all__ = ["inbox", "inbox_mark_read"]
-
-_THREAD: Final = frozenset({TextKind.THREAD})
 
 
 def _flag(name: str, value: str | None) -> bool:
@@ -47,7 +46,7 @@ async def inbox(
         if not limit.isdigit():
             raise BadRequest(f"limit must be a whole number, not {limit!r}", reason="bad-parameter")
         count = int(limit)
-    thread_id = None if thread is None else parse_id(thread, expect=_THREAD)
+    thread_id = None if thread is None else await read_id(node, thread, TextKind.THREAD)
     return inbox_json(
         await node.inbox(thread_id=thread_id, unread_only=_flag("unread", unread), limit=count)
     )

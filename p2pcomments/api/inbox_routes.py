@@ -29,8 +29,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from p2pcomments.api.errors import Unauthorized
 from p2pcomments.api.feeds import ATOM_MEDIA_TYPE, inbox_feed, site_feed, thread_feed
+from p2pcomments.api.ids import read_id
 from p2pcomments.api.inbox_json import inbox_entry_json
-from p2pcomments.core.textform import TextKind, parse_id
+from p2pcomments.core.textform import TextKind
 from p2pcomments.errors import NotFound
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ def feed_routes(node: Node) -> list[Route]:
     """The public feeds (rule 2): one thread's, one site's."""
 
     async def thread(request: Request) -> Response:
-        thread_id = parse_id(_feed_name(request, "thread"), expect=frozenset({TextKind.THREAD}))
+        thread_id = await read_id(node, _feed_name(request, "thread"), TextKind.THREAD)
         view = node.thread_view(thread_id)
         return _atom(thread_feed(view, base_url=_base_url(request), self_url=_self_url(request)))
 

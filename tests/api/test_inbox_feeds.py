@@ -268,6 +268,8 @@ def test_a_thread_feed_is_valid_atom_with_stable_ids_and_inert_text(
     again = feedparser.parse(httpx.get(daemon.url + path, timeout=15).content)
     assert [e.id for e in again.entries][: len(feed.entries)] == [e.id for e in feed.entries]
     assert httpx.get(daemon.url + "/feeds/thread/nothing.atom", timeout=15).status_code == 400
+    by_prefix = _parse(httpx.get(f"{daemon.url}/feeds/thread/{story['thread'][:12]}.atom"))
+    assert by_prefix.feed.id == feed.feed.id
     assert httpx.get(daemon.url + f"/feeds/thread/{story['thread']}", timeout=15).status_code == 404
 
 
