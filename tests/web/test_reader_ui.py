@@ -99,6 +99,10 @@ def test_threads_and_writing(page: Any, daemon: DaemonProcess, api: httpx.Client
     # The owner moderates.
     visitor.get_by_role("button", name="Hide").click()
     page.locator("article", has_text="Hidden by a moderator.").wait_for()
+    page.locator("article", has_text="Hidden by a moderator.").get_by_role(
+        "button", name="Unhide"
+    ).click()
+    _article(page, "A visitor's comment.").get_by_role("button", name="Hide").wait_for()
     page.get_by_role("button", name="Close the thread").click()
     page.locator(".p2pc-closed", has_text="Comments are closed.").wait_for()
     assert page.locator(".p2pc-form-comment").count() == 0
