@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final, Protocol
 
+from p2pcomments.core import sync_messages
 from p2pcomments.core.ops import claimed_id
 from p2pcomments.core.reconcile import (
     DEFAULT_BRANCHING,
@@ -72,15 +73,15 @@ from p2pcomments.core.sketch import (
     SketchEncoder,
     SketchError,
 )
+
+# Every message name stays importable from here, as before the messages had a module of their own.
+from p2pcomments.core.sync_messages import *  # noqa: F403
 from p2pcomments.core.sync_messages import (
     BIN_HEADER_MAX,
     DEFAULT_MAX_FRAME_BYTES,
     ID_SIZE,
-    MAX_ERROR_REASON_BYTES,
     MIN_FRAME_BYTES,
     OPS_HEADER_BYTES,
-    PROTOCOL_ID,
-    RECONCILE_FRAME_OVERHEAD,
     SYNC_VERSION,
     Hello,
     MessageType,
@@ -104,39 +105,15 @@ from p2pcomments.core.sync_messages import (
 )
 
 __all__ = [
-    "DEFAULT_MAX_FRAME_BYTES",
-    "ID_SIZE",
-    "MAX_ERROR_REASON_BYTES",
-    "MIN_FRAME_BYTES",
-    "PROTOCOL_ID",
-    "RECONCILE_FRAME_OVERHEAD",
-    "SYNC_VERSION",
-    "Hello",
-    "MessageType",
     "OpSource",
     "OpsReceived",
-    "SyncError",
     "SyncLimits",
-    "SyncMessage",
     "SyncMode",
     "SyncResult",
     "SyncSession",
     "claimed_id",
-    "decode_message",
-    "encode_done",
-    "encode_error",
-    "encode_hello",
-    "encode_ops",
-    "encode_reconcile",
-    "encode_sketch",
-    "encode_sketch_ask",
-    "encode_want",
-    "encode_want_all",
-    "encode_want_short",
-    "reconcile_message_limit",
-    "sketch_key",
-    "sketch_symbol_limit",
 ]
+__all__ += sync_messages.__all__
 
 _FETCH_CHUNK: Final = 64
 # The reference ask policy (SPEC §9.7.4): coded symbols per differing id expected, plus slack.
