@@ -695,8 +695,8 @@ def invalid_cases() -> list[tuple[str, str, str, bytes]]:
         (
             "moderate-unknown-action",
             "bad-field",
-            "moderation action 8",
-            _signed(kind=int(Kind.MODERATE), payload=(8, None, "")),
+            "moderation action 200 (none: 8-17 are rules, SPEC §11)",
+            _signed(kind=int(Kind.MODERATE), payload=(200, None, "")),
         ),
         (
             "hide-with-subject",

@@ -17,6 +17,7 @@ Rules:
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from typing import Final
 
 from nacl.signing import SigningKey
@@ -32,6 +33,7 @@ from p2pcomments.core.ops import (
     ThreadPayload,
     make_operation,
 )
+from p2pcomments.core.pow import mine
 from p2pcomments.core.textform import TextKind, display_id
 from p2pcomments.core.thread_state import ThreadState
 from p2pcomments.errors import AuthorizationError, ConflictError, InvalidOperation
@@ -106,22 +108,38 @@ def profile_operation(
 
 
 def in_thread_operation(
-    key: SigningKey, state: ThreadState, payload: Payload, *, target: bytes, now_ms: int
+    key: SigningKey,
+    state: ThreadState,
+    payload: Payload,
+    *,
+    target: bytes,
+    now_ms: int,
+    difficulty: int = 0,
+    progress: Callable[[int], None] | None = None,
 ) -> Operation:
     """An operation on ``target`` (the thread or one of its comments) that depends on the
     thread's current heads, with rule 2's timestamp, checked against the thread (rule 4).
-    The caller applies rule 3 (`refuse`) first, before it unlocks ``key``."""
+    The caller applies rule 3 (`refuse`) first, before it unlocks ``key``. With a
+    ``difficulty``, its nonce is mined (`core.pow.mine`, SPEC §11.6)."""
     deps = state.causal_deps()
     ops = state.ops
     newest_parent = max(ops[parent].timestamp_ms for parent in (target, *deps))
-    op = make_operation(
-        key,
-        payload,
-        timestamp_ms=max(now_ms, newest_parent + 1),
-        thread=state.id,
-        refs=(target,),
-        deps=deps,
-    )
+    timestamp_ms = max(now_ms, newest_parent + 1)
+    if difficulty:
+        op = mine(
+            key,
+            payload,
+            difficulty=difficulty,
+            timestamp_ms=timestamp_ms,
+            thread=state.id,
+            refs=(target,),
+            deps=deps,
+            progress=progress,
+        )
+    else:
+        op = make_operation(
+            key, payload, timestamp_ms=timestamp_ms, thread=state.id, refs=(target,), deps=deps
+        )
     try:
         state.check(op)
     except InvalidOperation as error:

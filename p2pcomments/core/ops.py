@@ -59,16 +59,21 @@ __all__ = [
     "ProfilePayload",
     "Provenance",
     "ReactPayload",
+    "ReplyGate",
     "RetractPayload",
+    "ThreadMode",
     "ThreadPayload",
     "claimed_id",
     "decode_operation",
     "decode_operations",
     "is_page_thread",
+    "is_site_thread",
     "load_stored_operation",
     "make_operation",
     "page_thread",
     "page_thread_id",
+    "site_thread",
+    "unsigned_fields",
     "verify_operation",
     "verify_signature",
 ]
@@ -129,6 +134,34 @@ class ModAction(IntEnum):
     CLOSE = 5
     REOPEN = 6
     RETITLE = 7
+    # Rules (SPEC §11): all target the thread; the view applies them, REPORT is anyone's.
+    BAN = 8  # subject: an author key; value: until_ms (0: no end)
+    UNBAN = 9  # subject: an author key
+    APPROVE_AUTHOR = 10  # subject: an author key
+    REVOKE_AUTHOR = 11  # subject: an author key
+    APPROVE_COMMENT = 12  # subject: a comment id (of this thread, or of a page thread of the site)
+    SET_MODE = 13  # value: `ThreadMode`
+    SET_REPLIES = 14  # value: `ReplyGate`
+    SET_DIFFICULTY = 15  # value: required proof-of-work bits, 0-64
+    REPORT = 16  # subject: a comment id; reason: why. By anyone
+    RECOMMEND_LIST = 17  # subject: a mute list's thread id; value: 1 recommend, 0 withdraw
+
+
+class ThreadMode(IntEnum):
+    """Who may be shown commenting (SET_MODE's value)."""
+
+    OPEN = 0
+    PRE_MODERATED = 1  # held until a moderator approves the author or the comment
+    MEMBERS_ONLY = 2  # only approved authors (and the owner and moderators)
+    READ_ONLY = 3  # only the owner and moderators
+
+
+class ReplyGate(IntEnum):
+    """Who may be shown replying to a comment (SET_REPLIES's value)."""
+
+    EVERYONE = 0
+    APPROVED = 1
+    NOBODY_NEW = 2
 
 
 class EntryKind(IntEnum):
@@ -143,7 +176,9 @@ THREAD_LEVEL_ACTIONS: Final = frozenset(
     {ModAction.ADD_MODERATOR, ModAction.REMOVE_MODERATOR, ModAction.CLOSE, ModAction.REOPEN}
 )
 """The control operations (SPEC §5 rule 5): what decides who moderates and whether it is closed."""
-THREAD_TARGET_ACTIONS: Final = THREAD_LEVEL_ACTIONS | {ModAction.RETITLE}
+RULE_ACTIONS: Final = frozenset(a for a in ModAction if a >= ModAction.BAN)
+"""The rule actions (SPEC §11): view rules, decided from the operation set at view time."""
+THREAD_TARGET_ACTIONS: Final = THREAD_LEVEL_ACTIONS | {ModAction.RETITLE} | RULE_ACTIONS
 """The actions whose ``refs[0]`` is the thread itself; the others target a comment."""
 
 
@@ -194,8 +229,9 @@ class ReactPayload:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModeratePayload:
     action: ModAction
-    subject: bytes | None = None  # the moderator key, for ADD/REMOVE_MODERATOR only
+    subject: bytes | None = None  # a key or an id, for the actions of `SUBJECT_ACTIONS` only
     reason: str = ""
+    value: int | None = None  # for the actions of `VALUE_ACTIONS` only (SPEC §11)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -290,10 +326,16 @@ def _check_key(value: object, field: str) -> bytes:
     return value
 
 
-def _payload_from_wire(kind: Kind, raw: object) -> Payload:
+def _payload_from_wire(kind: Kind, raw: object, timestamp: object = None) -> Payload:
     if type(raw) is not tuple:
         raise _fail("bad-field", "payload must be an array")
+    if raw and type(raw[-1]) is bytes:  # a proof-of-work nonce (SPEC §11.6): last, a bin
+        if not 1 <= len(raw[-1]) <= MAX_NONCE_BYTES:
+            raise _fail("bad-field", f"a nonce is 1-{MAX_NONCE_BYTES} bytes")
+        raw = raw[:-1]
     expected = _PAYLOAD_ARITY[kind]
+    if kind is Kind.MODERATE and len(raw) == 4:
+        expected = 4  # actions with a value; checked below
     if len(raw) != expected:
         if kind is Kind.COMMENT and len(raw) == 2:
             return CommentPayload(body=_check_body(raw[0]), provenance=_provenance(raw[1]))
@@ -311,7 +353,11 @@ def _payload_from_wire(kind: Kind, raw: object) -> Payload:
         title = _check_text(raw[0], "title", MAX_TITLE_BYTES, multiline=False, empty=True)
         url = _check_optional_text(raw[1], "url", MAX_URL_BYTES)
         site = _check_optional_text(raw[2], "site", MAX_SITE_BYTES)
-        if not title.strip() and url is None:
+        if (
+            not title.strip()
+            and url is None
+            and not (timestamp == 0 and not title and site is not None and _is_site_name(site))
+        ):  # the one exception is a site thread (SPEC §11.2)
             raise _fail("bad-field", "a thread needs a title or a URL")
         return ThreadPayload(title=title, url=url, site=site)
     if kind is Kind.RETRACT:
@@ -322,13 +368,16 @@ def _payload_from_wire(kind: Kind, raw: object) -> Payload:
             raise _fail("bad-text", "a reaction has no surrounding spaces")
         return ReactPayload(reaction=reaction)
     if kind is Kind.MODERATE:
-        action_raw, subject_raw, reason_raw = raw
+        action_raw, subject_raw, reason_raw = raw[:3]
         if type(action_raw) is not int or action_raw not in _MOD_ACTIONS:
             raise _fail("bad-field", f"unknown moderation action {action_raw!r}")
         action = ModAction(action_raw)
-        needs_subject = action in (ModAction.ADD_MODERATOR, ModAction.REMOVE_MODERATOR)
+        if (len(raw) == 4) != (action in VALUE_ACTIONS):
+            arity = 4 if action in VALUE_ACTIONS else 3
+            raise _fail("bad-field", f"a {action.name.lower()} payload has {arity} fields")
+        needs_subject = action in SUBJECT_ACTIONS
         if needs_subject:
-            subject: bytes | None = _check_key(subject_raw, "moderator key")
+            subject: bytes | None = _check_key(subject_raw, _SUBJECT_NAME.get(action, "key"))
         elif subject_raw is not None:
             raise _fail("bad-field", f"{action.name.lower()} takes no moderator key")
         else:
@@ -337,9 +386,20 @@ def _payload_from_wire(kind: Kind, raw: object) -> Payload:
             reason = _check_text(reason_raw, "title", MAX_TITLE_BYTES, multiline=False, empty=True)
         else:
             reason = _check_text(reason_raw, "reason", MAX_REASON_BYTES, multiline=True, empty=True)
+        if len(raw) == 4:
+            return ModeratePayload(
+                action=action, subject=subject, reason=reason, value=_rule_value(action, raw[3])
+            )
         return ModeratePayload(action=action, subject=subject, reason=reason)
     name = _check_text(raw[0], "name", MAX_NAME_BYTES, multiline=False, empty=False)
     return ProfilePayload(name=name)
+
+
+def _rule_value(action: ModAction, value: object) -> int:
+    limit = _VALUE_LIMIT.get(action, MAX_TIMESTAMP_MS)
+    if type(value) is not int or not 0 <= value <= limit:
+        raise _fail("bad-field", f"a {action.name.lower()} value is an integer in [0, {limit}]")
+    return value
 
 
 def _check_body(value: object) -> str:
@@ -396,6 +456,45 @@ _PAYLOAD_ARITY: Final = {
     Kind.PROFILE: 1,
 }
 _KINDS: Final = frozenset(int(k) for k in Kind)
+MAX_NONCE_BYTES: Final = 32
+MAX_DIFFICULTY: Final = 64
+SUBJECT_ACTIONS: Final = frozenset(
+    {
+        ModAction.ADD_MODERATOR,
+        ModAction.REMOVE_MODERATOR,
+        ModAction.BAN,
+        ModAction.UNBAN,
+        ModAction.APPROVE_AUTHOR,
+        ModAction.REVOKE_AUTHOR,
+        ModAction.APPROVE_COMMENT,
+        ModAction.REPORT,
+        ModAction.RECOMMEND_LIST,
+    }
+)
+"""The actions whose ``subject`` is a key or an id; the others' is nil."""
+VALUE_ACTIONS: Final = frozenset(
+    {
+        ModAction.BAN,
+        ModAction.SET_MODE,
+        ModAction.SET_REPLIES,
+        ModAction.SET_DIFFICULTY,
+        ModAction.RECOMMEND_LIST,
+    }
+)
+"""The actions whose payload has a fourth element, an unsigned integer (SPEC §11)."""
+_VALUE_LIMIT: Final = {
+    ModAction.SET_MODE: max(ThreadMode),
+    ModAction.SET_REPLIES: max(ReplyGate),
+    ModAction.SET_DIFFICULTY: MAX_DIFFICULTY,
+    ModAction.RECOMMEND_LIST: 1,
+}
+_SUBJECT_NAME: Final = {
+    ModAction.ADD_MODERATOR: "moderator key",
+    ModAction.REMOVE_MODERATOR: "moderator key",
+    ModAction.APPROVE_COMMENT: "comment id",
+    ModAction.REPORT: "comment id",
+    ModAction.RECOMMEND_LIST: "list id",
+}
 _MOD_ACTIONS: Final = frozenset(int(a) for a in ModAction)
 _KIND_BY_INT: Final = {int(k): k for k in Kind}
 
@@ -412,8 +511,10 @@ def _payload_to_wire(payload: Payload) -> tuple[Any, ...]:
             return ()
         case ReactPayload(reaction=reaction):
             return (reaction,)
-        case ModeratePayload(action=action, subject=subject, reason=reason):
-            return (int(action), subject, reason)
+        case ModeratePayload(action=action, subject=subject, reason=reason, value=value):
+            if value is None:
+                return (int(action), subject, reason)
+            return (int(action), subject, reason, int(value))
         case ProfilePayload(name=name):
             return (name,)
     raise TypeError(f"not a payload: {payload!r}")  # pragma: no cover
@@ -463,7 +564,7 @@ def _check_envelope(fields: tuple[Any, ...]) -> tuple[Kind, Payload]:
         # Most operations have one dependency; the pairwise walk is for the rest.
         if len(deps) > 1 and not all(map(bytes.__lt__, deps, deps[1:])):
             raise _fail("bad-field", "deps must be sorted ascending without repeats")
-    payload = _payload_from_wire(kind, payload_raw)
+    payload = _payload_from_wire(kind, payload_raw, timestamp)
     if kind is Kind.MODERATE:
         assert isinstance(payload, ModeratePayload)
         at_thread = refs[0] == thread
@@ -475,6 +576,30 @@ def _check_envelope(fields: tuple[Any, ...]) -> tuple[Kind, Payload]:
     return kind, payload
 
 
+def unsigned_fields(
+    author: bytes,
+    payload: Payload,
+    *,
+    timestamp_ms: int,
+    thread: bytes | None = None,
+    refs: tuple[bytes, ...] = (),
+    deps: tuple[bytes, ...] | frozenset[bytes] = (),
+    nonce: bytes | None = None,
+) -> tuple[Any, ...]:
+    """The unsigned form's 8 fields (SPEC §2), as msgpack packs them; unchecked."""
+    wire = _payload_to_wire(payload)
+    return (
+        PROTOCOL_VERSION,
+        int(_PAYLOAD_KIND[type(payload)]),
+        author,
+        thread,
+        tuple(refs),
+        tuple(sorted(deps)),
+        timestamp_ms,
+        wire if nonce is None else (*wire, nonce),
+    )
+
+
 def make_operation(
     signing_key: SigningKey,
     payload: Payload,
@@ -483,11 +608,13 @@ def make_operation(
     thread: bytes | None = None,
     refs: tuple[bytes, ...] = (),
     deps: tuple[bytes, ...] | frozenset[bytes] = (),
+    nonce: bytes | None = None,
 ) -> Operation:
     """Build and sign an operation. Raises `InvalidOperation` if it breaks a structural rule.
 
     ``deps`` may be given in any order; they are sorted as the encoding requires. A page thread
-    carries no signature: build it with `page_thread`.
+    carries no signature: build it with `page_thread`. ``nonce`` is a proof-of-work nonce (SPEC
+    §11.6), the payload's last element; `core.pow.mine` finds one.
     """
     kind = _PAYLOAD_KIND[type(payload)]
     author = bytes(signing_key.verify_key)
@@ -499,7 +626,7 @@ def make_operation(
         tuple(refs),
         tuple(sorted(deps)),
         timestamp_ms,
-        _payload_to_wire(payload),
+        _payload_to_wire(payload) if nonce is None else (*_payload_to_wire(payload), nonce),
     )
     _check_envelope(fields)
     if timestamp_ms == 0 and type(payload) is ThreadPayload and _is_page_form(payload):
@@ -675,6 +802,8 @@ def load_stored_operation(data: bytes) -> Operation:
         fields = msgpack.unpackb(data, raw=False, use_list=False)
         kind = _KIND_BY_INT[fields[1]]
         raw_payload = fields[7]
+        if raw_payload and type(raw_payload[-1]) is bytes:  # a proof-of-work nonce
+            raw_payload = raw_payload[:-1]
         payload: Payload
         if kind is Kind.COMMENT:
             payload = CommentPayload(
@@ -691,7 +820,12 @@ def load_stored_operation(data: bytes) -> Operation:
             payload = RetractPayload()
         elif kind is Kind.MODERATE:
             action = ModAction(raw_payload[0])
-            payload = ModeratePayload(action=action, subject=raw_payload[1], reason=raw_payload[2])
+            payload = ModeratePayload(
+                action=action,
+                subject=raw_payload[1],
+                reason=raw_payload[2],
+                value=raw_payload[3] if len(raw_payload) == 4 else None,
+            )
         else:
             payload = ProfilePayload(name=raw_payload[0])
         signature = fields[8]
@@ -753,18 +887,35 @@ def _authentic(op: Operation) -> bool:
 
 
 def is_page_thread(op: Operation) -> bool:
-    """Whether ``op`` has a page thread's form (rule 7), whatever its signature field holds."""
+    """Whether ``op`` has a page thread's form (rule 7), or a site thread's (SPEC §11.2),
+    whatever its signature field holds."""
     if op.kind is not Kind.THREAD or op.timestamp_ms != 0:
         return False
     payload = op.payload
     assert isinstance(payload, ThreadPayload)
-    return _is_page_form(payload)
+    # A nonce would give one page many threads: the form is the payload of 3 elements exactly.
+    return _is_page_form(payload) and _has_plain_thread_payload(op.encoded)
+
+
+def _has_plain_thread_payload(encoded: bytes) -> bool:
+    fields = msgpack.unpackb(encoded, raw=False, use_list=False)
+    return len(fields[7]) == 3
+
+
+def _is_site_name(site: str) -> bool:
+    """Whether ``site`` is a host in the normal form of SPEC §10.1."""
+    try:
+        return page_site(normalise_page_url(f"https://{site}/")) == site
+    except PageUrlError:
+        return False
 
 
 def _is_page_form(payload: ThreadPayload) -> bool:
     url = payload.url
-    if payload.title or url is None:
+    if payload.title:
         return False
+    if url is None:
+        return payload.site is not None and _is_site_name(payload.site)
     try:
         normal = normalise_page_url(url)
     except PageUrlError:
@@ -791,6 +942,33 @@ def page_thread(owner: bytes, url: str) -> Operation:
 def page_thread_id(owner: bytes, url: str) -> bytes:
     """The id of `page_thread` (owner, url): the thread a page's comments go to."""
     return page_thread(owner, url).id
+
+
+def site_thread(owner: bytes, site: str) -> Operation:
+    """The site thread of (``owner``, ``site``) (SPEC §11.2): like a page thread, derived from
+    its owner and a host and carrying no signature; its rules hold for every page thread of that
+    owner and site. Raises `PageUrlError` for a site not in normal form."""
+    if type(owner) is not bytes or len(owner) != 32:
+        raise InvalidOperation("an owner key is 32 bytes", reason="bad-field")
+    if not _is_site_name(site):
+        raise PageUrlError(f"{site!r} is not a host in normal form", reason="bad-host")
+    payload = ThreadPayload(title="", url=None, site=site)
+    fields = (PROTOCOL_VERSION, int(Kind.THREAD), owner, None, (), (), 0, _payload_to_wire(payload))
+    _check_envelope(fields)
+    unsigned = msgpack.packb(fields, use_bin_type=True)
+    encoded = msgpack.packb((*fields, PAGE_THREAD_SIGNATURE), use_bin_type=True)
+    op_id = hashlib.sha256(unsigned).digest()
+    return _build(op_id, Kind.THREAD, fields, payload, PAGE_THREAD_SIGNATURE, encoded)
+
+
+def is_site_thread(op: Operation) -> bool:
+    """Whether ``op`` is a site thread (SPEC §11.2)."""
+    payload = op.payload
+    return (
+        op.kind is Kind.THREAD
+        and op.signature == PAGE_THREAD_SIGNATURE
+        and (isinstance(payload, ThreadPayload) and payload.url is None)
+    )
 
 
 _PACKERS: list[msgpack.Packer] = []  # idle packers; as many as threads ever decoded at once

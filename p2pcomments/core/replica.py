@@ -15,6 +15,12 @@ Rules:
    is a profile, or applied in another thread), else None (it is valid, or only the arrival of
    what it references decides). It never judges by what is pending or rejected here, so every
    node that holds the same applied operations reaches the same verdict.
+6. Admission (SPEC §11.6): an operation that does not carry the proof of work the rules held
+   here require of it (`admission`) is refused as ``unpaid`` when it arrives, applied or
+   pending alike, and neither stored nor forwarded. This is not validity: the refusal is not
+   remembered (a lowered difficulty lets the same bytes in later), and an operation applied
+   before its thread's difficulty was known stays applied; the view withholds it
+   (`core.rules` rule 5), so what is shown does not depend on the order.
 """
 
 from __future__ import annotations
@@ -22,9 +28,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from p2pcomments.core.ops import Kind, Operation
+from p2pcomments.core.ops import (
+    Kind,
+    ModAction,
+    ModeratePayload,
+    Operation,
+    is_site_thread,
+    site_thread,
+)
+from p2pcomments.core.rules import RuleSet, ThreadRules, leading_zero_bits, thread_rules
 from p2pcomments.core.thread_state import ThreadState, ThreadView
-from p2pcomments.errors import InvalidOperation, NotFound
+from p2pcomments.errors import InvalidOperation, NotFound, PageUrlError
 
 __all__ = ["Applied", "ApplyResult", "Duplicate", "Outcome", "Pending", "Rejected", "Replica"]
 
@@ -102,6 +116,7 @@ class Replica:
         self._pending: dict[bytes, tuple[Operation, set[bytes]]] = {}
         self._waiting_on: dict[bytes, set[bytes]] = {}  # missing id → ids of ops waiting on it
         self._rejected: dict[bytes, str] = {}
+        self._site_of: dict[bytes, bytes | None] = {}  # thread id → its site thread's id
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -152,8 +167,66 @@ class Replica:
     def operation_count(self) -> int:
         return len(self._thread_of) + len(self._profile_ops)
 
+    # -- rules (SPEC §11) -----------------------------------------------------------------------
+
+    def site_thread_of(self, thread_id: bytes) -> bytes | None:
+        """The id of the site thread whose rules hold for the thread ``thread_id`` (held here):
+        for a thread with a site, that of (its owner, its site); None for a site thread or a
+        thread without a site."""
+        if thread_id in self._site_of:
+            return self._site_of[thread_id]
+        state = self.threads[thread_id]
+        payload = state.payload
+        site_id: bytes | None = None
+        if payload.site is not None and not is_site_thread(state.thread_op):
+            try:
+                site_id = site_thread(state.owner, payload.site).id
+            except PageUrlError:  # a site that is not a host in normal form: no site rules
+                site_id = None
+        self._site_of[thread_id] = site_id
+        return site_id
+
+    def rule_set(self, thread_id: bytes) -> RuleSet:
+        """What the rule operations of one thread say (`core.rules` rule 3-4)."""
+        state = self.thread(thread_id)
+        return RuleSet.of(state.id, state.owner, state.moderators, state.rule_operations)
+
+    def rules(self, thread_id: bytes, muted: Iterable[bytes] = ()) -> ThreadRules:
+        """The rules in force for a thread held here: its own and its site thread's, if held."""
+        site_id = self.site_thread_of(self.thread(thread_id).id)
+        site = self.rule_set(site_id) if site_id is not None and site_id in self.threads else None
+        return thread_rules(self.rule_set(thread_id), site, muted)
+
+    def admission(self, op: Operation) -> str | None:
+        """``"unpaid"`` if ``op`` lacks the proof of work its thread's rules held here require
+        of it (rule 6), else None. Only comments, edits, reactions and reports pay."""
+        kind = op.kind
+        if kind is Kind.MODERATE:
+            payload = op.payload
+            assert isinstance(payload, ModeratePayload)
+            if payload.action is not ModAction.REPORT:
+                return None
+        elif kind is not Kind.COMMENT and kind is not Kind.EDIT and kind is not Kind.REACT:
+            return None
+        thread_id = op.thread
+        state = self.threads.get(thread_id) if thread_id is not None else None
+        if state is None:
+            return None  # the thread's rules are not known here: it waits (rule 1)
+        if not state.has_rules:
+            site_id = self.site_thread_of(state.id)
+            site = self.threads.get(site_id) if site_id is not None else None
+            if site is None or not site.has_rules:
+                return None  # the common case: no rules at all
+        required = self.rules(state.id).required_difficulty(op)
+        if required and leading_zero_bits(op.id) < required:
+            return "unpaid"
+        return None
+
     def verdict(self, op: Operation) -> str | None:
         """Why ``op`` would be rejected, if that can be told now (rule 5); None otherwise."""
+        unpaid = self.admission(op)
+        if unpaid is not None:
+            return unpaid
         if op.kind is Kind.THREAD or op.kind is Kind.PROFILE:
             return None
         thread_id = op.thread
@@ -198,6 +271,14 @@ class Replica:
         if rejected is not None:
             return ApplyResult(
                 outcome=Rejected(op_id=op_id, reason=rejected, message="rejected before")
+            )
+        if self.admission(op) is not None:  # rule 6: refused, and not remembered
+            return _result(
+                Rejected(
+                    op_id=op_id,
+                    reason="unpaid",
+                    message="lacks the proof of work its thread's rules require",
+                )
             )
         outcome = self._try_apply(op)
         if op_id not in self._waiting_on or not isinstance(outcome, _SETTLED):

@@ -43,6 +43,7 @@ from typing import Final
 import msgpack
 
 from p2pcomments.core.ops import (
+    RULE_ACTIONS,
     THREAD_LEVEL_ACTIONS,
     Kind,
     ModAction,
@@ -241,6 +242,7 @@ class ThreadState:
         "_moderators",
         "_reactions",
         "_reopens_by_close",
+        "_rules",
         "_suppressed",
         "_suppressing",
         "_title_winner",
@@ -287,6 +289,7 @@ class ThreadState:
         self._moderators: frozenset[bytes] = _EMPTY
         self._closed = False
         self._title_winner: Operation | None = None  # the retitle that gives the title shown
+        self._rules: list[Operation] = []  # rule operations (SPEC §11, `core.rules`)
         self._live_comments = 0  # rule 8: comments less retracted ones
         self._last_activity_ms = thread_op.timestamp_ms
 
@@ -401,6 +404,8 @@ class ThreadState:
             return
         if action in (ModAction.HIDE, ModAction.UNHIDE) and target.kind is not Kind.COMMENT:
             raise InvalidOperation("hide and unhide target a comment", reason="bad-reference")
+        if action is ModAction.REPORT:  # a reader's flag (SPEC §11.5): anyone's
+            return
         if op.author != self.owner and not self._moderator_in(op.author, self._past_controls(op)):
             raise AuthorizationError(
                 "only the owner or a moderator may moderate", reason="not-moderator"
@@ -480,6 +485,8 @@ class ThreadState:
                 self._title_winner = op
         elif action is ModAction.REOPEN:
             self._apply_reopen(op_id, control)
+        elif action in RULE_ACTIONS:  # view rules: `core.rules` reads them
+            self._rules.append(op)
         else:  # add or remove a moderator
             self._controls.append(op)
             self._moderators = self._current_moderators()
@@ -716,6 +723,20 @@ class ThreadState:
             default=parent.op,
         )
         return EditView(id=seen.id, timestamp_ms=seen.timestamp_ms, body=seen.payload.body)  # type: ignore[union-attr]
+
+    @property
+    def has_rules(self) -> bool:
+        """Whether any rule operation (SPEC §11) is held: the common case is none."""
+        return bool(self._rules)
+
+    @property
+    def rule_operations(self) -> tuple[Operation, ...]:
+        """The valid rule operations (SPEC §11) of this thread, in arrival order."""
+        return tuple(self._rules)
+
+    def causal_past(self, op_id: bytes) -> frozenset[bytes]:
+        """Every operation in the causal past of the held operation ``op_id`` (not itself)."""
+        return self._past(op_id)
 
     def operations(self) -> list[Operation]:
         """Every operation here in a causal order (each after all of its parents)."""

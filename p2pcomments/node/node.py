@@ -40,6 +40,7 @@ from p2pcomments.node.changes import APPLIED_BUFFER, WATCH_BUFFER, ChangeStream
 from p2pcomments.node.following import Following
 from p2pcomments.node.inbox import InboxReads
 from p2pcomments.node.ingest import Ingest
+from p2pcomments.node.moderation import RuleWrites
 from p2pcomments.node.pages import WebPages
 from p2pcomments.node.values import AppliedBatch, NodeStatistics, ThreadSummary
 from p2pcomments.node.writes import LocalWrites
@@ -50,7 +51,7 @@ _ID_PAGE: Final = 256  # ids read per index query when looking a prefix up
 _LAST_ID: Final = b"\xff" * 32
 
 
-class Node(LocalWrites, WebPages, Ingest, InboxReads, Following):
+class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
     """A data dir opened: its replica in memory, its store on disk, its author key unlocked.
 
     Create with `open_node`. Reads are synchronous and in memory; writes and ingest are async and

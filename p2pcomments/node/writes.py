@@ -13,6 +13,10 @@ Rules:
 
 from __future__ import annotations
 
+import functools
+
+import trio
+
 from p2pcomments.core import authoring
 from p2pcomments.core.authoring import wire_text
 from p2pcomments.core.ops import (
@@ -136,6 +140,21 @@ class LocalWrites(NodeState):
         op = authoring.in_thread_operation(
             self._signer(), state, payload, target=target, now_ms=self._clock()
         )
+        if self.replica.admission(op) is not None:  # the thread's rules want proof of work
+            difficulty = self.replica.rules(state.id).required_difficulty(op)
+            report = getattr(self, "mining_progress", None)
+            op = await trio.to_thread.run_sync(
+                functools.partial(
+                    authoring.in_thread_operation,
+                    self._signer(),
+                    state,
+                    payload,
+                    target=target,
+                    now_ms=self._clock(),
+                    difficulty=difficulty,
+                    progress=None if report is None else lambda n: report(n, difficulty),
+                )
+            )
         return await self._commit_local(op)
 
     async def _commit_local(self, op: Operation) -> Operation:

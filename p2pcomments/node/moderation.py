@@ -1,0 +1,232 @@
+"""The Node's rules (SPEC §11): writing them (bans, approvals, modes, reply gates, proof of work,
+reports, recommended lists), reading what they decide, the moderation queue, and the reader's
+own mutes.
+
+Rules:
+
+1. A rule's *scope* is a thread id: a thread's own, or a site thread's (`site_thread_id`), whose
+   rules hold for every page thread of its owner and site. `ensure_site_thread` stores a site
+   thread here (it is the same operation whoever makes it, like a page thread).
+2. What the rules decide is `core.rules`' (a function of the operations held); the Node adds the
+   reader's mutes (``mutes.json``, `p2pcomments.mutes`) and the bans of the mute lists they
+   follow.
+3. The queue is what waits for a moderator: comments withheld as pre-moderated (or members only,
+   or replies by authors not approved), in threads where this node's author is the owner or a
+   moderator, in either scope; approving the author or the comment releases it everywhere.
+4. A local write that its thread's rules make pay proof of work is mined (`core.pow`) in a worker
+   thread before it is signed and stored; ``mining_progress(attempts, difficulty)`` hears of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar, Final
+
+from p2pcomments.core.ops import (
+    ModAction,
+    ModeratePayload,
+    Operation,
+    ReplyGate,
+    ThreadMode,
+    site_thread,
+)
+from p2pcomments.core.replica import Applied, Duplicate
+from p2pcomments.core.rules import CommentRules, ThreadRules, judge_thread
+from p2pcomments.mutes import MuteList, Mutes
+from p2pcomments.node.ingest import Ingest
+from p2pcomments.node.writes import LocalWrites
+
+__all__ = ["QueueEntry", "RuleWrites"]
+
+QUEUE_REASONS: Final = frozenset({"pre-moderated", "members-only", "replies-approved"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueEntry:
+    """A comment waiting for a moderator (rule 3)."""
+
+    thread: bytes
+    comment: Operation
+    withheld: tuple[str, ...]
+
+
+class RuleWrites(LocalWrites, Ingest):
+    """Rule writes and reads of `Node` (module rules 1-4)."""
+
+    mining_progress: ClassVar[Callable[[int, int], None] | None] = None
+
+    # -- scopes --------------------------------------------------------------------------------
+
+    def site_thread_id(self, site: str, owner: bytes | None = None) -> bytes:
+        """The site thread of (``owner``, default this author; ``site``) (`PageUrlError` for a
+        site that is not a host in normal form)."""
+        return site_thread(owner if owner is not None else self.author, site).id
+
+    async def ensure_site_thread(self, site: str, owner: bytes | None = None) -> Operation:
+        """The site thread of (owner, ``site``), stored here if it was not (rule 1)."""
+        op = site_thread(owner if owner is not None else self.author, site)
+        if op.id not in self.replica:
+            [outcome] = await self.ingest([op.encoded], source="local")
+            assert isinstance(outcome, Applied | Duplicate), outcome
+        return op
+
+    # -- writes --------------------------------------------------------------------------------
+
+    async def _rule(
+        self,
+        scope: bytes,
+        action: ModAction,
+        *,
+        subject: bytes | None = None,
+        reason: str = "",
+        value: int | None = None,
+    ) -> Operation:
+        state = self._thread_state(scope)
+        payload = ModeratePayload(action=action, subject=subject, reason=reason, value=value)
+        return await self._write_in(state, payload, target=scope)
+
+    async def ban(
+        self, scope: bytes, author: bytes, *, reason: str = "", until_ms: int = 0
+    ) -> Operation:
+        """Withhold ``author``'s comments in the scope, those with a timestamp below
+        ``until_ms`` (0: all of them)."""
+        return await self._rule(scope, ModAction.BAN, subject=author, reason=reason, value=until_ms)
+
+    async def unban(self, scope: bytes, author: bytes, *, reason: str = "") -> Operation:
+        return await self._rule(scope, ModAction.UNBAN, subject=author, reason=reason)
+
+    async def approve_author(self, scope: bytes, author: bytes, *, reason: str = "") -> Operation:
+        """Approve ``author``: past the pre-moderation queue, a member, free of proof of work."""
+        return await self._rule(scope, ModAction.APPROVE_AUTHOR, subject=author, reason=reason)
+
+    async def revoke_author(self, scope: bytes, author: bytes, *, reason: str = "") -> Operation:
+        return await self._rule(scope, ModAction.REVOKE_AUTHOR, subject=author, reason=reason)
+
+    async def approve_comment(
+        self, comment_id: bytes, *, scope: bytes | None = None, reason: str = ""
+    ) -> Operation:
+        """Release one comment from the queue; the scope defaults to the comment's thread."""
+        state = self._comment_thread(comment_id)
+        return await self._rule(
+            scope if scope is not None else state.id,
+            ModAction.APPROVE_COMMENT,
+            subject=comment_id,
+            reason=reason,
+        )
+
+    async def set_mode(self, scope: bytes, mode: ThreadMode, *, reason: str = "") -> Operation:
+        return await self._rule(scope, ModAction.SET_MODE, reason=reason, value=int(mode))
+
+    async def set_replies(self, scope: bytes, gate: ReplyGate, *, reason: str = "") -> Operation:
+        return await self._rule(scope, ModAction.SET_REPLIES, reason=reason, value=int(gate))
+
+    async def set_difficulty(self, scope: bytes, bits: int, *, reason: str = "") -> Operation:
+        """Require ``bits`` leading zero bits of proof of work of authors not approved."""
+        return await self._rule(scope, ModAction.SET_DIFFICULTY, reason=reason, value=bits)
+
+    async def report(self, comment_id: bytes, reason: str) -> Operation:
+        """Flag a comment for its thread's moderators; an empty reason withdraws the report."""
+        state = self._comment_thread(comment_id)
+        return await self._rule(state.id, ModAction.REPORT, subject=comment_id, reason=reason)
+
+    async def recommend_list(
+        self, scope: bytes, list_thread: bytes, *, recommend: bool = True
+    ) -> Operation:
+        """Recommend (or stop recommending) a mute list to the scope's readers."""
+        return await self._rule(
+            scope, ModAction.RECOMMEND_LIST, subject=list_thread, value=int(recommend)
+        )
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def mutes(self) -> Mutes:
+        """The reader's muted keys and followed mute lists (rule 2)."""
+        return MuteList.load(self.data_dir).mutes
+
+    def muted_keys(self) -> frozenset[bytes]:
+        """The reader's muted keys and the keys banned in the mute lists they follow (held)."""
+        mutes = self.mutes()
+        keys = set(mutes.keys)
+        for list_thread in mutes.lists:
+            if list_thread in self.replica.threads:
+                keys.update(self.replica.rule_set(list_thread).bans)
+        return frozenset(keys)
+
+    def mute(self, key: bytes) -> bool:
+        return MuteList.load(self.data_dir).mute(key)
+
+    def unmute(self, key: bytes) -> bool:
+        return MuteList.load(self.data_dir).unmute(key)
+
+    def subscribe_list(self, list_thread: bytes) -> bool:
+        return MuteList.load(self.data_dir).subscribe(list_thread)
+
+    def unsubscribe_list(self, list_thread: bytes) -> bool:
+        return MuteList.load(self.data_dir).unsubscribe(list_thread)
+
+    def thread_rules(self, thread_id: bytes) -> ThreadRules:
+        """The rules in force for a thread held here (its own and its site's), with the reader's
+        mutes."""
+        self._thread_state(thread_id)  # NotFound
+        return self.replica.rules(thread_id, self.muted_keys())
+
+    def comment_rules(self, thread_id: bytes) -> dict[bytes, CommentRules]:
+        """What the rules say of each comment of the thread (comment id → `CommentRules`)."""
+        state = self._thread_state(thread_id)
+        rules = self.thread_rules(thread_id)
+        return judge_thread(state, rules)
+
+    def moderation_queue(self, thread_id: bytes | None = None) -> list[QueueEntry]:
+        """Comments waiting for a moderator (rule 3), oldest first: of one thread, or of every
+        thread this author moderates."""
+        if thread_id is not None:
+            states = [self._thread_state(thread_id)]
+        else:
+            states = [s for s in self.replica.threads.values() if s.comment_count]
+        entries: list[QueueEntry] = []
+        for state in states:
+            rules = self.replica.rules(state.id)
+            if thread_id is None and not rules.exempt(self.author):
+                continue
+            for comment_id, verdict in judge_thread(state, rules).items():
+                if (
+                    QUEUE_REASONS.intersection(verdict.withheld)
+                    and "banned" not in verdict.withheld
+                ):
+                    comment = state.ops[comment_id]
+                    entries.append(
+                        QueueEntry(thread=state.id, comment=comment, withheld=verdict.withheld)
+                    )
+        entries.sort(key=lambda e: (e.comment.timestamp_ms, e.comment.id))
+        return entries
+
+    def reports(self, thread_id: bytes | None = None) -> list[tuple[bytes, CommentRules]]:
+        """(thread id, the rules' verdict) of every reported comment, of one thread or of every
+        thread this author moderates."""
+        if thread_id is not None:
+            states = [self._thread_state(thread_id)]
+        else:
+            states = list(self.replica.threads.values())
+        found: list[tuple[bytes, CommentRules]] = []
+        for state in states:
+            rules = self.replica.rules(state.id)
+            if not any(scope.reports for scope in rules.scopes):
+                continue
+            if thread_id is None and not rules.exempt(self.author):
+                continue
+            for verdict in judge_thread(state, rules).values():
+                if verdict.reports:
+                    found.append((state.id, verdict))
+        return found
+
+    # -- proof of work for local writes (rule 4) -----------------------------------------------
+
+    def required_difficulty(self, thread_id: bytes, author: bytes | None = None) -> int:
+        """The proof of work a new comment by ``author`` (default: this node's) must carry in the
+        thread, as the rules held here say."""
+        rules = self.replica.rules(self._thread_state(thread_id).id)
+        who = author if author is not None else self.author
+        if rules.approved(who):
+            return 0
+        return max((s.difficulty.value for s in rules.scopes if s.difficulty), default=0)
