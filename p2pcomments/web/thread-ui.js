@@ -32,7 +32,6 @@ const STYLE = `
 .p2pc-closed{font-weight:600;margin:1rem 0}
 .p2pc-status:empty{display:none}
 .p2pc-status{margin:.5rem 0;padding:.3rem .5rem;border:1px solid #c908}
-.p2pc-sr{position:absolute;left:-9999px}
 `;
 
 let counter = 0;
