@@ -138,25 +138,39 @@ class InboxStream:
         self._node = node
         self._author = author
         self._stream = stream
-        self._seen = {entry.id for entry in node.inbox_entries(author)}
+        self._seen: set[bytes] = set()
+        # Operations per thread when its entries were last listed: a thread's entries are a
+        # function of its operation set, so a change to a thread whose set has not grown since
+        # (the other operations of a batch already looked at, a profile) needs no new listing.
+        # A sync that brings 10,000 operations of one thread lists it once, not 10,000 times.
+        self._sizes: dict[bytes, int] = {}
         self._ready: list[InboxEntry] = []  # found by one change, not handed out yet (oldest last)
+        self._start_over()
+
+    def _start_over(self) -> None:
+        self._seen = {entry.id for entry in self._node.inbox_entries(self._author)}
+        self._sizes = {tid: len(state) for tid, state in self._node.replica.threads.items()}
 
     def __aiter__(self) -> InboxStream:
         return self
 
     async def __anext__(self) -> InboxChange:
-        node, author, seen = self._node, self._author, self._seen
+        node, author = self._node, self._author
         while not self._ready:
             change = await self._stream.__anext__()  # StopAsyncIteration when the node closes
             if change.lagged:
-                seen.clear()
-                seen.update(entry.id for entry in node.inbox_entries(author))
+                self._start_over()
+                self._ready = []
                 return InboxChange(entry=None, lagged=True)
             state = node.replica.threads.get(change.thread_id or b"")
             if state is None:
                 continue  # a profile: it renames, it adds no entry
+            if self._sizes.get(state.id) == len(state):
+                continue
+            self._sizes[state.id] = len(state)
+            seen = self._seen
             names = node.replica.names()
             self._ready = [e for e in thread_inbox(state, author, names) if e.id not in seen]
         entry = self._ready.pop()  # newest first in the list: pop gives the oldest
-        seen.add(entry.id)
+        self._seen.add(entry.id)
         return InboxChange(entry=entry)

@@ -90,3 +90,31 @@ async def test_a_foreign_inbox_file_is_refused_untouched(node: Node) -> None:
     with pytest.raises(StoreError):
         await node.inbox()
     assert path.read_bytes() == before
+
+
+@pytest.mark.trio
+async def test_a_bulk_arrival_is_listed_once_and_each_entry_yielded_once(
+    node: Node, clock: FakeClock, stranger: SigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import p2pcomments.node.inbox as node_inbox
+
+    thread = await node.create_thread("Mine")
+    mine = await node.comment(thread.id, "first")
+    replies = [
+        _remote(stranger, clock, thread, mine, CommentPayload(body=f"reply {i}"))
+        for i in range(300)
+    ]
+    listings = []
+    real = node_inbox.thread_inbox
+
+    def counted(*args: object, **kwargs: object) -> object:
+        listings.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(node_inbox, "thread_inbox", counted)
+    with trio.fail_after(20):
+        async with node.watch_inbox(max_buffered=1000) as changes:
+            await node.ingest([r.encoded for r in replies], source="sync")
+            got = [(await changes.__anext__()).entry for _ in range(300)]
+    assert [e.id for e in got if e is not None] == [r.id for r in replies]  # oldest first
+    assert len(listings) == 1  # one listing for 300 changes of one thread
