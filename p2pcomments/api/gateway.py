@@ -6,7 +6,9 @@ Rules:
 1. Any origin may read and submit: every response carries ``Access-Control-Allow-Origin: *``
    (never credentials); a preflight ``OPTIONS`` is answered 204 with the methods and headers
    the public API takes, for any path, before anything else runs.
-2. Each client (by its IP address, as the socket gives it) has two token buckets: requests, and
+2. Each client (by its IP address: the socket's peer, or behind a reverse proxy that the operator
+   says to trust, the last address of ``X-Forwarded-For``, the one that proxy saw) has two token
+   buckets: requests, and
    submitted operations (a batch counts each of its operations, read from its header without
    decoding). A client over either budget gets 429 ``rate-limited`` with ``Retry-After`` (whole
    seconds). At most `GatewayLimits.event_streams_per_client` event streams are open per client.
@@ -26,7 +28,7 @@ from typing import Final
 import trio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["MAX_QUERY_BYTES", "GatewayGuard", "GatewayLimits", "TokenBucket"]
+__all__ = ["MAX_QUERY_BYTES", "GatewayGuard", "GatewayLimits", "TokenBucket", "client_of"]
 
 MAX_QUERY_BYTES: Final = 8 * 1024
 _CORS: Final = [(b"access-control-allow-origin", b"*")]
@@ -50,6 +52,7 @@ class GatewayLimits:
     ops_per_minute: int = 120
     ops_burst: int = 30
     event_streams_per_client: int = 8
+    trust_forwarded_for: bool = False  # behind a reverse proxy: the client is who it says (rule 2)
 
     def __post_init__(self) -> None:
         for name in ("requests_per_minute", "request_burst", "ops_per_minute", "ops_burst"):
@@ -141,6 +144,18 @@ def _json_error(
     return start, {"type": "http.response.body", "body": body, "more_body": False}
 
 
+def client_of(scope: Scope, *, trust_forwarded_for: bool) -> str:
+    """The address a request's budget is charged to (rule 2)."""
+    if trust_forwarded_for:
+        for name, value in reversed(scope["headers"]):
+            if name == b"x-forwarded-for":
+                last: str = bytes(value).decode("latin-1").rsplit(",", 1)[-1].strip()
+                if last:
+                    return last
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 def _batch_count(head: bytes) -> int | None:
     """The element count of a msgpack array header at the start of ``head``, or None."""
     if not head:
@@ -175,7 +190,7 @@ class GatewayGuard:
             await self._refuse(send, 414, "uri-too-long", "the query string is over 8 KiB")
             return
         now = trio.current_time()
-        client_address = (scope.get("client") or ("unknown", 0))[0]
+        client_address = client_of(scope, trust_forwarded_for=self.limits.trust_forwarded_for)
         client = self.clients.get(client_address, now)
         wait = client.requests.take(1, now)
         if wait:

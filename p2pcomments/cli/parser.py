@@ -178,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="operations per minute a client address may submit to the gateway (default 120)",
     )
+    sub.add_argument(
+        "--public-behind-proxy",
+        action="store_true",
+        help="the gateway is reached through a reverse proxy (TLS): charge each request to the"
+        " last address of its X-Forwarded-For header, the client the proxy saw",
+    )
     add_hook_options(sub)
 
     add_inbox_parser(command, common)

@@ -375,3 +375,29 @@ def test_over_the_operation_budget_is_429_with_retry_after(
     assert _error(response)["code"] == "rate-limited"
     # Reads have a budget of their own, still there.
     assert gateway.get("/api/threads").status_code == 200
+
+
+def test_behind_a_proxy_each_forwarded_client_has_its_own_budget(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    home = tmp_path_factory.mktemp("proxied-home")
+    ok(home, "init")
+    args = ("--no-network", "--public", "127.0.0.1:0", "--public-behind-proxy")
+    args += ("--public-ops-per-minute", "1")
+    with running_daemon(home, tmp_path_factory.mktemp("proxied-logs"), *args) as process:
+        owner = str(httpx.get(process.url + "/api/id", timeout=15).json()["author"])
+        page = page_thread(parse_id(owner), "https://www.exemple.fr/proxied")
+        with httpx.Client(base_url=process.info["public_url"], timeout=15) as gateway:
+
+            def submit(client: str) -> int:
+                response = gateway.post(
+                    "/api/ops",
+                    content=page.encoded,
+                    headers={"Content-Type": OP, "X-Forwarded-For": f"192.0.2.50, {client}"},
+                )
+                return response.status_code
+
+            assert submit("203.0.113.1") == 201
+            assert submit("203.0.113.1") == 429
+            assert submit("203.0.113.2") == 201
+        assert process.stop(signal.SIGTERM) == 0, process.stderr

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from p2pcomments.api.gateway import GatewayLimits, TokenBucket, _batch_count, _Clients
+from p2pcomments.api.gateway import GatewayLimits, TokenBucket, _batch_count, _Clients, client_of
 from p2pcomments.net.gossip_payload import encode_batch
 
 
@@ -56,3 +56,17 @@ def test_idle_clients_are_forgotten() -> None:
 def test_limits_are_checked() -> None:
     with pytest.raises(ValueError, match="ops_per_minute"):
         GatewayLimits(ops_per_minute=0)
+
+
+def test_behind_a_proxy_the_client_is_the_last_forwarded_address() -> None:
+    scope = {
+        "client": ("10.0.0.2", 51000),  # the proxy
+        "headers": [(b"x-forwarded-for", b"198.51.100.7, 203.0.113.9")],
+    }
+    assert client_of(scope, trust_forwarded_for=True) == "203.0.113.9"
+    # Not trusted: what anyone can write in a header changes nothing.
+    assert client_of(scope, trust_forwarded_for=False) == "10.0.0.2"
+    assert client_of({"client": None, "headers": []}, trust_forwarded_for=True) == "unknown"
+    assert client_of({"client": ("10.0.0.2", 1), "headers": []}, trust_forwarded_for=True) == (
+        "10.0.0.2"
+    )

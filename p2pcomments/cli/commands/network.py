@@ -91,6 +91,7 @@ def _gateway_options(session: Session) -> tuple[tuple[str, int] | None, GatewayL
         request_burst=max(1, min(requests, 120)),
         ops_per_minute=ops,
         ops_burst=max(1, min(ops, 30)),
+        trust_forwarded_for=args.public_behind_proxy,
     )
     return (host.strip("[]"), int(port)), limits
 
