@@ -79,6 +79,9 @@ def _error_response(
     headers = {"Connection": "close"}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
+    # A message may quote what the client sent, lone surrogates (JSON "\ud800") included, which
+    # UTF-8 can't encode: escape them rather than fail while reporting the error.
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     return JSONResponse(
         {"error": {**(extra or {}), "code": code, "message": message}},
         status_code=status,

@@ -278,3 +278,28 @@ def test_address_file_is_private_and_removed_only_by_its_daemon(tmp_path: Path) 
     path.write_text("{not json")
     assert read_address_file(tmp_path) is None
     assert ApiAddress(host="::1", port=1, token="", pid=1).url == "http://[::1]:1"
+
+
+@pytest.mark.trio
+async def test_an_error_quoting_a_lone_surrogate_is_still_a_json_error(tmp_path: Path) -> None:
+    """Found by scripts/fuzz_boundaries.py: JSON may carry "\\ud800", which UTF-8 can't encode;
+    an error message quoting it made rendering the error fail (a 500 without the error object)."""
+    import httpx
+    import trio
+
+    from p2pcomments import open_node
+    from p2pcomments.api.app import build_app
+
+    async with open_node(tmp_path / "data", create_identity=True) as node:
+        app = build_app(node, token="t", closing=trio.Event())
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            response = await client.post(
+                "/api/inbox/read",
+                content=b'{"ids": "\\ud800"}',
+                headers={"authorization": "Bearer t"},
+            )
+    assert 400 <= response.status_code < 500
+    error = response.json()["error"]
+    assert error["code"]
+    assert "\\ud800" in error["message"]
