@@ -424,6 +424,11 @@ _SCHEMAS: Final[dict[str, _S]] = {
         {
             "format": {"enum": ["p2pcomments-threads"]},
             "version": _INT,
+            "exported_by": _string("key_… of the node that exported it"),
+            "profiles": {
+                "type": "array",
+                "items": _object({"key": _string("key_…"), "name": _string()}),
+            },
             "threads": {"type": "array", "items": {"$ref": "#/components/schemas/Thread"}},
         }
     ),

@@ -2,9 +2,10 @@
 
 Rules:
 
-1. JSON (`export_json`): ``{"format": "p2pcomments-threads", "version": 1, "threads": [...]}``,
-   each thread as the API shows it (`api.representations.thread_json`: every comment with its
-   author, dates, edit history, state and provenance), threads in the node's order.
+1. JSON (`export_json`): ``{"format": "p2pcomments-threads", "version": 1, "exported_by",
+   "profiles": [{"key", "name"}], "threads": [...]}``, each thread as the API shows it
+   (`api.representations.thread_json`: every comment with its author, dates, edit history,
+   state and provenance), threads in the node's order, the display names of their authors.
 2. WXR (`export_wxr`): the structure WordPress's importer reads (as in the WXR fixtures): an RSS
    2.0 document with the ``excerpt``, ``content``, ``wfw``, ``dc`` and ``wp`` (1.2) namespaces,
    ``wp:wxr_version``, and per thread one ``<item>`` of ``wp:post_type`` ``post`` with its
@@ -55,12 +56,22 @@ def _thread_ids(node: Node, thread_id: bytes | None) -> list[bytes]:
 
 def export_json(node: Node, thread_id: bytes | None = None) -> dict[str, Any]:
     """Rule 1: one thread, or every thread held here."""
-    from p2pcomments.api.representations import thread_json
+    from p2pcomments.api.representations import key_text, thread_json
 
+    threads = [node.thread_view(t) for t in _thread_ids(node, thread_id)]
+    names = node.replica.names()
+    authors = {node.author} if thread_id is None else set()
+    for view in threads:
+        authors.add(view.owner)
+        authors.update(comment.author for comment in view.comments)
     return {
         "format": EXPORT_FORMAT,
         "version": 1,
-        "threads": [thread_json(node.thread_view(t)) for t in _thread_ids(node, thread_id)],
+        "exported_by": key_text(node.author),
+        "profiles": [
+            {"key": key_text(key), "name": names[key]} for key in sorted(authors) if key in names
+        ],
+        "threads": [thread_json(view) for view in threads],
     }
 
 
