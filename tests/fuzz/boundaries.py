@@ -43,6 +43,7 @@ from nacl.signing import SigningKey, VerifyKey
 from p2pcomments.core.ops import (
     MAX_DEPS,
     OP_SIGNING_DOMAIN,
+    PAGE_THREAD_SIGNATURE,
     CommentPayload,
     EditPayload,
     ModAction,
@@ -55,6 +56,7 @@ from p2pcomments.core.ops import (
     claimed_id,
     decode_operation,
     decode_operations,
+    is_page_thread,
     load_stored_operation,
     make_operation,
 )
@@ -378,6 +380,13 @@ def independent_problem(data: bytes) -> str | None:
         if unicodedata.normalize("NFC", text) != text:
             return "text not in NFC"
     op_id = hashlib.sha256(unsigned).digest()
+    if bytes(fields[8]) == PAGE_THREAD_SIGNATURE:
+        # SPEC §10.2: a page thread (all of it follows from owner and URL) is not signed.
+        try:
+            unsigned_op = decode_operation(data, verify=False)
+        except InvalidOperation:
+            return "zero signature on bytes that do not decode"
+        return None if is_page_thread(unsigned_op) else "zero signature on a signed kind"
     try:
         VerifyKey(bytes(fields[2])).verify(OP_SIGNING_DOMAIN + op_id, bytes(fields[8]))
     except (BadSignatureError, ValueError, TypeError):
@@ -1002,6 +1011,8 @@ class HttpApiBoundary:
     def __init__(self) -> None:
         self.tally = Tally(self.name)
         self.acknowledged: set[bytes] = set()
+        self.fresh_count = 0
+        self.must_store: list[Operation] = []
 
     def run(self, n: int, seed: int) -> Tally:
         import trio
@@ -1064,6 +1075,13 @@ class HttpApiBoundary:
             if rng.random() < 0.3:
                 body = mutate_bytes(rng, body)
             return body, headers
+        if action.consumes == "operations":
+            return self._operations_body(rng, headers), headers
+        if action.consumes == "export":
+            document = rng.choice(_EXPORT_SEEDS)
+            if rng.random() < 0.7:
+                document = mutate_bytes(rng, document)
+            return document, headers
         if action.consumes != "json":
             return (rng.randbytes(rng.randrange(20)) if rng.random() < 0.1 else None), headers
         document: dict[str, Any] = {}
@@ -1103,6 +1121,45 @@ class HttpApiBoundary:
             )
         ), headers
 
+    def _operations_body(self, rng: random.Random, headers: dict[str, str]) -> bytes:
+        """``POST /api/ops``: one operation or a gossip batch, valid (a fresh comment, which
+        must then be stored), re-signed with a broken rule, or damaged bytes."""
+        from p2pcomments.api.actions import OPERATION_MEDIA_TYPE, OPERATIONS_MEDIA_TYPE
+
+        batch = rng.random() < 0.4
+        headers["content-type"] = OPERATIONS_MEDIA_TYPE if batch else OPERATION_MEDIA_TYPE
+        if rng.random() < 0.05:
+            headers["content-type"] = rng.choice(("application/octet-stream", "text/plain"))
+        items: list[bytes] = []
+        fresh: list[Operation] = []
+        for _ in range(rng.choice((1, 1, 2, 5)) if batch else 1):
+            roll = rng.random()
+            if roll < 0.4:
+                self.fresh_count += 1
+                thread = corpus().threads[0]
+                op = make_operation(
+                    KEYS[1],
+                    CommentPayload(body=f"fresh comment {self.fresh_count}"),
+                    timestamp_ms=T0 + 10**7 + self.fresh_count,
+                    thread=thread.id,
+                    refs=(thread.id,),
+                )
+                fresh.append(op)
+                items.append(op.encoded)
+            elif roll < 0.8:
+                items.append(structured_op_mutation(rng, corpus().ops))
+            else:
+                items.append(mutate_bytes(rng, rng.choice(corpus().encoded)))
+        body = encode_batch(items) if batch else items[0]
+        if rng.random() < 0.15:
+            body = mutate_bytes(rng, body)
+        elif len(fresh) == len(items) and headers["content-type"] in (
+            OPERATION_MEDIA_TYPE,
+            OPERATIONS_MEDIA_TYPE,
+        ):
+            self.must_store = fresh  # all valid and sent as they are: each must be stored
+        return body
+
     def _field_value(self, rng: random.Random, name: str) -> Any:
         roll = rng.random()
         if roll < 0.5:
@@ -1118,6 +1175,11 @@ class HttpApiBoundary:
                 "thread": rng.choice(self.ids["thread"]),
                 "multiaddr": "/ip4/127.0.0.1/tcp/1/p2p/QmNotAPeer",
                 "peer_id": None,
+                "unread": rng.choice(("true", "false", "1", "0")),
+                "limit": rng.choice(("1", "10", "0")),
+                "owner": rng.choice(self.ids["key"]),
+                "alias": "https://blog.example/hello?x=1",
+                "dry_run": "true",
             }
             return good.get(name, "x")
         if roll < 0.8:
@@ -1151,12 +1213,21 @@ class HttpApiBoundary:
                 if action.name.endswith("events"):
                     value = mutate_text(rng, value)
                 path = path.replace("{" + name + "}", _quote(value))
-        if rng.random() < 0.3:
-            pairs = [
+        pairs = [
+            f"{_quote(f.name)}={_quote(str(self._field_value(rng, f.name)))}"
+            for f in action.query
+            if rng.random() < 0.6
+        ]
+        if rng.random() < 0.1:
+            pairs += [
                 f"{_quote(rng.choice(_JUNK_TEXT))}={_quote(rng.choice(_JUNK_TEXT))}"
                 for _ in range(rng.randrange(1, 4))
             ]
-            path += "?" + "&".join(pairs)
+        if pairs and rng.random() < 0.1:
+            pairs.append(rng.choice(pairs))  # a parameter given twice
+        if pairs:
+            path += "?" + "&".join(rng.sample(pairs, len(pairs)))
+        self.must_store = []
         body, headers = self._body(rng, action)
         if rng.random() < 0.95:
             headers["authorization"] = "Bearer fuzz-token"
@@ -1178,6 +1249,24 @@ class HttpApiBoundary:
             tally.crash(error, example)
             return
         self._judge(action, method, response, example)
+        if method == action.method and self.must_store:
+            self._check_submitted(response)
+
+    def _check_submitted(self, response: Any) -> None:
+        """Valid operations sent as they are: acknowledged means stored; a refusal may only be
+        for what the thread's state says (closed, not allowed), never for their bytes."""
+        tally = self.tally
+        if response.status_code < 300:
+            for op in self.must_store:
+                if self.node.get_operation(op.id) is None:
+                    tally.violate("an acknowledged submitted operation is not stored", op.encoded)
+            return
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            code = response.json()["error"]["code"]
+            if code in _BYTE_LEVEL_CODES:
+                tally.violate(
+                    f"a valid operation was refused as {code}", self.must_store[0].encoded
+                )
 
     def _judge(self, action: Any, method: str, response: Any, example: object) -> None:
         tally = self.tally
@@ -1224,10 +1313,38 @@ class HttpApiBoundary:
         pass
 
 
+_EXPORT_SEEDS = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"'
+    b' xmlns:wp="http://wordpress.org/export/1.2/"'
+    b' xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>'
+    b"<title>Blog</title><link>https://blog.example</link><item><title>Hello</title>"
+    b"<link>https://blog.example/hello</link><wp:post_id>1</wp:post_id>"
+    b"<wp:comment><wp:comment_id>7</wp:comment_id><wp:comment_author>Ann</wp:comment_author>"
+    b"<wp:comment_date_gmt>2020-01-02 03:04:05</wp:comment_date_gmt>"
+    b"<wp:comment_content><![CDATA[Nice post]]></wp:comment_content>"
+    b"<wp:comment_approved>1</wp:comment_approved><wp:comment_parent>0</wp:comment_parent>"
+    b"</wp:comment></item></channel></rss>",
+    b'<?xml version="1.0"?><disqus xmlns="http://disqus.com"'
+    b' xmlns:dsq="http://disqus.com/disqus-internals"><thread dsq:id="1"><link>'
+    b"https://blog.example/hello</link><title>Hello</title></thread>"
+    b'<post dsq:id="2"><message><![CDATA[Hi]]></message><createdAt>2020-01-02T03:04:05Z'
+    b'</createdAt><author><name>Bo</name></author><thread dsq:id="1"/></post></disqus>',
+    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+    b"<rss><channel><item><title>&b;</title></item></channel></rss>",
+)
+"""Import documents (WordPress WXR, Disqus, an entity bomb) to mutate."""
+
+
+_BYTE_LEVEL_CODES = frozenset(
+    {"malformed", "non-canonical", "bad-signature", "bad-batch", "oversize", "bad-field"}
+)
+"""Refusals that judge an operation's bytes (a valid operation must never get one)."""
+
+
 def _quote(text: str) -> str:
     from urllib.parse import quote
 
-    return quote(text, safe="")
+    return quote(text.encode("utf-8", "surrogatepass"), safe="")
 
 
 def mutate_text(rng: random.Random, text: str) -> str:
