@@ -10,8 +10,14 @@ const token = document.querySelector('meta[name="p2pc-token"]')?.content || null
 const lang = pickLanguage(null);
 // The reader UI's own words; the rest are the widget's.
 const WORDS = {
-  en: { threads: "Threads", follows: "followed", moderator: "moderator", owner: "owner", back: "All threads" },
-  fr: { threads: "Discussions", follows: "suivie", moderator: "modérateur", owner: "propriétaire", back: "Toutes les discussions" },
+  en: {
+    threads: "Threads", follows: "followed", moderator: "moderator", owner: "owner", back: "All threads",
+    follow: "Follow", unfollow: "Unfollow", nodeName: "This node's name",
+  },
+  fr: {
+    threads: "Discussions", follows: "suivie", moderator: "modérateur", owner: "propriétaire",
+    back: "Toutes les discussions", follow: "Suivre", unfollow: "Ne plus suivre", nodeName: "Nom de ce nœud",
+  },
 };
 const shared = translator(lang);
 const t = (key, values) => WORDS[lang]?.[key] ?? shared(key, values);
@@ -78,7 +84,20 @@ async function showList(current) {
         h("time", { text: new Date(thread.last_activity_ms).toLocaleString(lang) }),
         marks.length ? h("span", { text: marks.join(" · ") }) : null)));
   }
-  root.replaceChildren(h("h1", { text: t("threads") }), status, threads.length ? list : h("p", { text: t("noThread") }));
+  root.replaceChildren(h("h1", { text: t("threads") }), status, threads.length ? list : h("p", { text: t("noThread") }), token ? await nameForm() : null);
+}
+
+// The node's display name (a profile operation signed by its identity).
+async function nameForm() {
+  const profile = await api("GET", "/api/profile").catch(() => ({}));
+  const input = h("input", { type: "text", id: "p2pc-node-name", maxlength: 64 });
+  input.value = profile.name || "";
+  const form = h("form", {}, h("label", { for: "p2pc-node-name", text: t("nodeName") }), input, h("button", { type: "submit", text: t("setName") }));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (input.value.trim()) api("PUT", "/api/profile", { name: input.value.trim() }).then(route, (e) => say(t("error", { message: e.message })));
+  });
+  return form;
 }
 
 async function showThread(id, current) {
@@ -90,7 +109,8 @@ async function showThread(id, current) {
       v.url ? h("a", { href: /^https?:/i.test(v.url) ? v.url : "#", rel: "nofollow noopener", text: v.url }) : null,
       h("bdi", { text: `${t("owner")}: ${v.owner_name || v.owner.slice(0, 12)}` }),
       v.moderators.length ? h("span", { text: `${t("moderator")}: ${v.moderators.map((k) => k.slice(0, 12)).join(", ")}` }) : null,
-      h("code", { text: v.id })),
+      h("code", { text: v.id }),
+      token ? h("button", { type: "button", onclick: () => toggleFollow(), text: following ? t("unfollow") : t("follow") }) : null),
     write: async (action, args) => {
       const [method, path, body] = WRITES[action](view, args);
       await api(method, path, body);
@@ -99,9 +119,13 @@ async function showThread(id, current) {
     report: (error) => say(t("error", { message: error.message })),
   });
   if (!token) ui.host.me = null; // read-only without the token
+  let following = false;
+  const toggleFollow = () =>
+    api(following ? "DELETE" : "POST", "/api/follows", { thread: id }).then(reload, (e) => say(t("error", { message: e.message })));
   const reload = async () => {
-    const fresh = await api("GET", `/api/threads/${id}`);
+    const [fresh, follows] = await Promise.all([api("GET", `/api/threads/${id}`), api("GET", "/api/follows").catch(() => ({}))]);
     if (current !== generation) return;
+    following = (follows.threads || []).includes(id);
     view = fresh;
     ui.render(view);
     title.textContent = view.title || view.url || view.id;

@@ -97,12 +97,12 @@ def test_threads_and_writing(page: Any, daemon: DaemonProcess, api: httpx.Client
     assert visitor.get_by_role("button", name="Delete").count() == 0
 
     # The owner moderates.
-    visitor.get_by_role("button", name="Hide").click()
+    visitor.get_by_role("button", name="Hide", exact=True).click()
     page.locator("article", has_text="Hidden by a moderator.").wait_for()
     page.locator("article", has_text="Hidden by a moderator.").get_by_role(
-        "button", name="Unhide"
+        "button", name="Unhide", exact=True
     ).click()
-    _article(page, "A visitor's comment.").get_by_role("button", name="Hide").wait_for()
+    _article(page, "A visitor's comment.").get_by_role("button", name="Hide", exact=True).wait_for()
     page.get_by_role("button", name="Close the thread").click()
     page.locator(".p2pc-closed", has_text="Comments are closed.").wait_for()
     assert page.locator(".p2pc-form-comment").count() == 0
@@ -114,6 +114,21 @@ def test_threads_and_writing(page: Any, daemon: DaemonProcess, api: httpx.Client
     page.get_by_label("Moderator's key (key_…)").fill(visitor_key)
     page.get_by_role("button", name="Add a moderator").click()
     page.locator(".p2pc-meta", has_text=f"moderator: {visitor_key[:12]}").wait_for()
+
+    # Unfollowing and following the thread, then naming the node, from the list.
+    # (the node wrote in it, so it follows it already)
+    page.get_by_role("button", name="Unfollow", exact=True).click()
+    page.get_by_role("button", name="Follow", exact=True).wait_for()
+    assert thread in api.get("/api/follows").json()["unfollowed"]["threads"]
+    page.get_by_role("button", name="Follow", exact=True).click()
+    page.get_by_role("button", name="Unfollow", exact=True).wait_for()
+    page.get_by_role("link", name="All threads").click()
+    page.locator("li", has_text="Gardening notes").locator("text=followed").wait_for()
+    page.get_by_label("This node's name").fill("Garden node")
+    page.get_by_role("button", name="Set name").click()
+    page.locator("li", has_text="Gardening notes").locator("text=Garden node").wait_for()
+    page.get_by_role("link", name="Gardening notes").click()
+    page.locator(".p2pc-count").wait_for()
 
     # Readable on a 360 px screen: nothing wider than the viewport.
     assert page.evaluate("document.documentElement.scrollWidth") <= 360

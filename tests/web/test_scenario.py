@@ -230,7 +230,9 @@ def test_the_scenario(browser: Any, gateways: tuple[Gateway, Gateway], site: Any
         ui.set_default_timeout(WAIT_MS)
         ui.goto(f"{b.daemon.api.url}/")
         ui.get_by_role("link", name=re.compile("exemple.fr")).click()
-        ui.locator("article", has_text="onerror").get_by_role("button", name="Hide").click()
+        ui.locator("article", has_text="onerror").get_by_role(
+            "button", name="Hide", exact=True
+        ).click()
         ui.locator("article", has_text="Hidden by a moderator").first.wait_for()
         page_a.locator(".p2pc-note", has_text="Masqué par un modérateur.").wait_for()
         ui.screenshot(path=str(artifact("3-reader-ui-owner.png")), full_page=True)
