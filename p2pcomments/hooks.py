@@ -21,6 +21,12 @@ Rules:
    HTTP status, timeout, refused connection) is logged, never fatal.
 5. Structured concurrency: `run_hooks` is a service of the daemon's nursery (``task_status``);
    cancelling it stops the workers and kills commands in flight.
+6. Catching up is not news twice over, nor is history (`CatchUpHorizon`): a comment that came by
+   sync fires only if its timestamp is later than the newest operation the node held in its
+   thread when the hooks started (for a thread it did not hold, the newest it held at all; on an
+   empty node, the start time). So a node that was down a day hooks the day's comments when it
+   syncs again, and a fresh node that syncs a blog's ten years does not hook them all. Comments
+   by gossip, from the web or an import are new by definition.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from urllib.parse import urlsplit
 
 import trio
 
+from p2pcomments.clock import wall_clock_ms
 from p2pcomments.core.ops import Kind, Operation
 from p2pcomments.errors import P2PCommentsError
 
@@ -49,6 +56,7 @@ if TYPE_CHECKING:
     from p2pcomments.node import Node
 
 __all__ = [
+    "CatchUpHorizon",
     "HookConfig",
     "HookConfigError",
     "HookStatistics",
@@ -96,12 +104,32 @@ class HookConfig:
         return self.command is not None or self.webhook is not None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CatchUpHorizon:
+    """Rule 6: what a comment that came by sync must be newer than to be news."""
+
+    by_thread: dict[bytes, int]
+    default_ms: int
+
+    @classmethod
+    def of(cls, node: Node, now_ms: int) -> CatchUpHorizon:
+        by_thread = {tid: state.last_activity_ms for tid, state in node.replica.threads.items()}
+        newest = max(by_thread.values(), default=None)
+        return cls(by_thread=by_thread, default_ms=now_ms if newest is None else newest)
+
+    def is_news(self, op: Operation, source: str) -> bool:
+        if source != "sync":
+            return True
+        return op.timestamp_ms > self.by_thread.get(op.thread or b"", self.default_ms)
+
+
 @dataclass(slots=True, kw_only=True)
 class HookStatistics:
     """Counters of one `run_hooks` (also logged)."""
 
     queued: int = 0
     dropped: int = 0
+    history: int = 0  # comments that came by sync and were older than the horizon (rule 6)
     succeeded: int = 0
     failed: int = 0
     by_hook: dict[str, int] = field(default_factory=dict)
@@ -206,6 +234,7 @@ async def run_hooks(
     """Run ``config``'s hooks for new comments until cancelled (rules 1-5)."""
     stats = statistics if statistics is not None else HookStatistics()
     send, receive = trio.open_memory_channel[tuple[Operation, str]](QUEUE_SIZE)
+    horizon = CatchUpHorizon.of(node, wall_clock_ms())
     async with trio.open_nursery() as nursery:
         for _ in range(config.concurrency):
             nursery.start_soon(_worker, node, config, receive.clone(), stats)
@@ -223,6 +252,9 @@ async def run_hooks(
                             continue
                         site = state.payload.site
                         if state.id not in follows.threads and site not in follows.sites:
+                            continue
+                        if not horizon.is_news(op, batch.source):
+                            stats.history += 1
                             continue
                         try:
                             send.send_nowait((op, batch.source))

@@ -71,3 +71,41 @@ def test_the_daemon_refuses_a_remote_webhook_before_it_starts(tmp_path: Path) ->
     assert "--webhook-allow-remote" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "api.json").exists()
+
+
+def test_what_sync_brings_is_news_only_past_the_horizon(tmp_path: Path) -> None:
+    """Rule 6: a day's comments after a restart are news; a fresh node's first sync is not."""
+    import trio
+    from nacl.signing import SigningKey
+
+    from p2pcomments.core.ops import CommentPayload, Operation, make_operation
+    from p2pcomments.hooks import CatchUpHorizon
+    from p2pcomments.node import open_node
+
+    async def horizons() -> tuple[CatchUpHorizon, CatchUpHorizon, bytes, int]:
+        async with open_node(tmp_path / "fresh", create_identity=True) as fresh:
+            empty = CatchUpHorizon.of(fresh, now_ms=5_000_000)
+        async with open_node(tmp_path / "held", create_identity=True, clock=lambda: 1_000) as node:
+            thread = await node.create_thread("held")
+            return empty, CatchUpHorizon.of(node, now_ms=9_000_000), thread.id, 1_000
+
+    empty, held, thread_id, last = trio.run(horizons)
+
+    def comment(thread: bytes, timestamp_ms: int) -> Operation:
+        return make_operation(
+            SigningKey(b"\x51" * 32),
+            CommentPayload(body="c"),
+            timestamp_ms=timestamp_ms,
+            thread=thread,
+            refs=(thread,),
+        )
+
+    other = bytes(32)
+    assert empty.default_ms == 5_000_000  # nothing held: history is what came before the start
+    assert not empty.is_news(comment(other, 4_999_999), "sync")
+    assert empty.is_news(comment(other, 4_999_999), "gossip")
+    assert held.default_ms == last  # the newest operation held
+    assert held.is_news(comment(thread_id, last + 1), "sync")
+    assert not held.is_news(comment(thread_id, last), "sync")
+    assert held.is_news(comment(other, last + 1), "sync")
+    assert held.is_news(comment(thread_id, 0), "import")
