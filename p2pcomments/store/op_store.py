@@ -387,13 +387,20 @@ class OpStore:
             if not rows:
                 return
             for seq, op_id, raw, state in rows:
+                if type(seq) is not int or seq <= last_seq:
+                    # A damaged table can return rows out of order, or again: reading on
+                    # would load them twice, or (asking for the next page) loop forever.
+                    raise StoreError(
+                        f"{self.path}: the operations table is damaged (rows out of order)",
+                        reason="corrupt-database",
+                    )
+                last_seq = seq
                 if state not in _STATES or type(raw) is not bytes or claimed_id(raw) != op_id:
                     # Damaged on disk (SQLite has no checksums): bytes that no longer hash to
                     # their id are not what was verified and stored, so they are never served.
                     _log.warning("%s: skipping a damaged row (seq %s)", self.path, seq)
                     continue
                 yield raw, OpState(state)
-            last_seq = rows[-1][0]
 
     def iter_applied_keys(
         self,
@@ -418,6 +425,11 @@ class OpStore:
             yield from rows
             if len(rows) < _KEY_PAGE:
                 return
+            if rows[-1] <= lower:  # a damaged index, out of order: don't ask for the same page
+                raise StoreError(
+                    f"{self.path}: the reconciliation index is damaged (rows out of order)",
+                    reason="corrupt-database",
+                )
             lower, query = rows[-1], next_query
 
     def fetch_raw(self, ids: Iterable[bytes]) -> dict[bytes, bytes]:

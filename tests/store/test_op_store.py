@@ -264,3 +264,35 @@ def test_a_schema_damaged_into_invalid_utf8_is_a_store_error(
         )
     with pytest.raises(StoreError, match="not a usable p2pcomments database"):
         open_store()
+
+
+@pytest.mark.parametrize(("offset", "value"), [(8181, 130), (35195, 185), (32785, 81)])
+def test_a_damaged_table_is_read_to_an_end_or_refused(
+    db_path: Path, open_store: Callable[[], OpStore], offset: int, value: int
+) -> None:
+    """Found by the fuzzing campaign: one damaged byte (these, for this SQLite and these
+    operations) makes the table return rows out of order, and loading asked for the same page
+    again forever (opening the node hung). Now it ends, or says the table is damaged."""
+    ops = thread_with_comments(40)
+    store = open_store()
+    store.write_blocking(_applied(ops))
+    store.close()
+    data = bytearray(db_path.read_bytes())
+    data[offset] = value
+    db_path.write_bytes(bytes(data))
+    try:
+        store = open_store()
+    except StoreError:
+        return
+    read = 0
+    try:
+        for _ in store.iter_operations():
+            read += 1
+            assert read <= len(ops), "the same rows again: loading would never end"
+    except StoreError as error:
+        reason = error.reason
+    else:
+        reason = "read to the end"
+    finally:
+        store.close()
+    assert reason in ("corrupt-database", "store", "read to the end")
