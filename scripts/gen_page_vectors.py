@@ -385,8 +385,8 @@ def page_threads() -> dict[str, Any]:
     retitles = [
         {"label": step.label, "operation": base.operation_json(step.op)}
         for step in page_history()[2].steps
-        if step.op.kind is Kind.MODERATE
-        and step.op.payload.action is ModAction.RETITLE  # type: ignore[union-attr]
+        if isinstance(step.op.payload, ModeratePayload)
+        and step.op.payload.action is ModAction.RETITLE
     ]
     return {
         "description": (
