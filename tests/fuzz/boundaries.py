@@ -27,6 +27,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import traceback
 import unicodedata
 from collections import Counter
@@ -1751,12 +1752,32 @@ class DataDirBoundary:
 
         tally = self.tally
         tally.tried += 1
-        target = self.root / "case"
+        target = self.root / f"case-{tally.tried % 2}"
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(self.template, target)
         damage = self._damage(rng, target)
+        result: list[Any] = []
+
+        def attempt() -> None:
+            try:
+                result.append(trio.run(self._open_and_read, target))
+            except BaseException as error:
+                result.append(error)
+
+        # A damaged store once made opening loop forever: a hang is a finding, not a stall.
+        worker = threading.Thread(target=attempt, daemon=True)
+        worker.start()
+        worker.join(timeout=60)
+        if worker.is_alive():
+            tally.crash(f"{damage}: opening the data dir did not end within 60 s", damage)
+            self.root = Path(tempfile.mkdtemp(prefix="p2pc-fuzz-datadir-"))
+            shutil.copytree(target.parent / "template", self.root / "template")
+            self.template = self.root / "template"
+            return
         try:
-            outcome = trio.run(self._open_and_read, target)
+            if isinstance(result[0], BaseException):
+                raise result[0]
+            outcome = result[0]
         except P2PCommentsError as error:
             if not error.message:
                 tally.crash(f"{damage}: {type(error).__name__} without a message", damage)
