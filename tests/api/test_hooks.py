@@ -109,3 +109,41 @@ def test_what_sync_brings_is_news_only_past_the_horizon(tmp_path: Path) -> None:
     assert not held.is_news(comment(thread_id, last), "sync")
     assert held.is_news(comment(other, last + 1), "sync")
     assert held.is_news(comment(thread_id, 0), "import")
+
+
+@pytest.mark.network
+def test_on_comment_given_as_a_flag_runs_offline_for_a_followed_thread(tmp_path: Path) -> None:
+    import shlex
+    import sys
+    import time
+
+    import httpx
+
+    from .processes import foreign_comment_bundle, foreign_comment_id, ok, running_daemon
+
+    home = tmp_path / "home"
+    ok(home, "init")
+    thread = json.loads(ok(home, "--json", "thread", "new", "--title", "Hooked"))["id"]
+    ok(home, "follow", thread)  # offline, the follows are follows.json's
+    out = tmp_path / "hooked.json"
+    script = (  # written whole, then renamed: the test never reads half a document
+        f"import os, sys; open({str(out)!r} + '.part', 'w').write(sys.stdin.read());"
+        f" os.replace({str(out)!r} + '.part', {str(out)!r})"
+    )
+    command = shlex.join([sys.executable, "-c", script])
+    with running_daemon(home, tmp_path / "logs", "--no-network", "--on-comment", command) as daemon:
+        assert "on each new comment:" in daemon.stderr
+        bundle = foreign_comment_bundle(thread, "a comment from afar")
+        response = httpx.post(
+            f"{daemon.url}/api/import",
+            content=bundle,
+            headers={**daemon.auth, "Content-Type": "application/x-ndjson"},
+            timeout=15,
+        )
+        assert response.status_code == 200, response.text
+        deadline = time.monotonic() + 30
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        document = json.loads(out.read_text(encoding="utf-8"))
+        assert document["comment"]["id"] == foreign_comment_id(bundle)
+        assert document["comment"]["body"] == "a comment from afar"
