@@ -721,6 +721,97 @@ class GossipPayloadBoundary:
                 self.tally.violate("the replica holds other bytes under a valid id", op.encoded)
 
 
+class _Host:
+    """What `GossipIntake` asks of the host, and nothing else: no peer is connected."""
+
+    def is_connected(self, peer: str) -> bool:
+        return False
+
+
+class _Fetcher:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def after_ingest(self, peer: str, outcomes: Sequence[Any], *, blame: bool) -> None:
+        self.calls += 1
+
+
+class GossipIntakeBoundary:
+    """The node's gossip intake (`net.gossip_intake.GossipIntake`) on a real Node (real
+    SQLite): payloads decoded as `Gossip` does, then the pubsub validator, whose True means
+    *forward*, then delivery into the Node. A forwarded batch holds only valid operations;
+    what the Node stores is only valid operations; every valid operation of a forwarded batch
+    is stored (or waits for what it references)."""
+
+    name = "gossip-intake"
+
+    def __init__(self) -> None:
+        self.tally = Tally(self.name)
+        self.payloads = GossipPayloadBoundary()
+
+    def run(self, n: int, seed: int) -> Tally:
+        import trio
+
+        trio.run(self._run, n, seed)
+        return self.tally
+
+    async def _run(self, n: int, seed: int) -> None:
+        from p2pcomments import open_node
+        from p2pcomments.net.config import NetworkConfig
+        from p2pcomments.net.gossip_intake import GossipIntake
+        from p2pcomments.net.network_statistics import Tally as NetworkTally
+
+        rng = random.Random(seed)
+        with tempfile.TemporaryDirectory(prefix="p2pc-fuzz-intake-") as tmp:
+            async with open_node(Path(tmp) / "data", create_identity=True) as node:
+                intake = GossipIntake(
+                    node,
+                    _Host(),  # type: ignore[arg-type]
+                    NetworkConfig(),
+                    _Fetcher(),  # type: ignore[arg-type]
+                    NetworkTally(),
+                )
+                # Half the corpus held already, so that batches mix new, held and invalid.
+                await node.ingest(list(corpus().encoded[::2]))
+                for _ in range(n):
+                    await self._one(node, intake, self.payloads.generate(rng))
+                    _tick(self.tally)
+                for data in node.export_operations():
+                    if independent_problem(data) is not None:
+                        self.tally.violate("the node stored an invalid operation", data)
+
+    async def _one(self, node: Any, intake: Any, payload: bytes) -> None:
+        tally = self.tally
+        tally.tried += 1
+        try:
+            try:
+                ops = decode_batch(payload)
+            except GossipPayloadError as error:
+                tally.reject(reason_of(error))
+                return
+            if not intake.validate_batch("peer", ops):
+                errors = [e for e in decode_operations(ops) if isinstance(e, InvalidOperation)]
+                why = reason_of(errors[0]) if errors else "a thread rule (core's verdict)"
+                tally.reject(f"not forwarded: {why}")
+                return
+            tally.accept()
+            for item in ops:
+                if independent_problem(item) is not None:
+                    tally.violate("a batch with an invalid operation would be forwarded", item)
+            await intake.on_batch("topic", "peer", ops)
+            for item in ops:
+                op_id = claimed_id(item)
+                if op_id is None or node.get_operation(op_id) is None:
+                    held = op_id is not None and op_id in node.replica.pending()
+                    if not held:
+                        tally.violate("a valid forwarded operation was not stored", item)
+        except Exception as error:
+            tally.crash(error, payload)
+
+    def finish(self) -> None:
+        pass
+
+
 # -- boundary: sync messages --------------------------------------------------------------------
 
 
@@ -1828,6 +1919,7 @@ def _parses(data: bytes) -> bool:
 BOUNDARIES: dict[str, Callable[[], Any]] = {
     "op-decoder": OpDecoderBoundary,
     "gossip-payload": GossipPayloadBoundary,
+    "gossip-intake": GossipIntakeBoundary,
     "sync-message": SyncMessageBoundary,
     "sync-conversation": SyncConversationBoundary,
     "http-api": HttpApiBoundary,

@@ -26,6 +26,7 @@ from tests.fuzz.boundaries import (
 SAMPLE = {
     "op-decoder": 3000,
     "gossip-payload": 1500,
+    "gossip-intake": 300,
     "sync-message": 3000,
     "sync-conversation": 150,
     "http-api": 600,
