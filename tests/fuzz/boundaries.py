@@ -63,11 +63,8 @@ from p2pcomments.core.ops import (
 )
 from p2pcomments.core.reconcile import SortedItems
 from p2pcomments.core.replica import Rejected, Replica
-from p2pcomments.core.sync_protocol import (
-    OpsReceived,
+from p2pcomments.core.sync_messages import (
     SyncError,
-    SyncLimits,
-    SyncSession,
     decode_message,
     encode_done,
     encode_error,
@@ -80,6 +77,7 @@ from p2pcomments.core.sync_protocol import (
     encode_want_all,
     encode_want_short,
 )
+from p2pcomments.core.sync_protocol import OpsReceived, SyncLimits, SyncSession
 from p2pcomments.core.textform import TextKind, format_id
 from p2pcomments.errors import InvalidOperation, P2PCommentsError
 from p2pcomments.net.errors import GossipPayloadError
