@@ -60,6 +60,7 @@ class Action:
     status: int = 200
     response: str = "Operation"  # the OpenAPI schema of a JSON response
     public: bool = False  # served by a public gateway too (`p2pc daemon --public`), tokenless
+    module: Literal["handlers", "rule_handlers"] = "handlers"  # where the handler lives
 
     @property
     def writes(self) -> bool:
@@ -68,10 +69,11 @@ class Action:
 
     @property
     def handler(self) -> Handler:
-        """``p2pcomments.api.handlers.<name>``, imported on first use."""
-        from p2pcomments.api import handlers
+        """``p2pcomments.api.<module>.<name>``, imported on first use."""
+        import importlib
 
-        handler: Handler = getattr(handlers, self.name)
+        module = importlib.import_module(f"p2pcomments.api.{self.module}")
+        handler: Handler = getattr(module, self.name)
         return handler
 
 
@@ -502,5 +504,178 @@ _WEB_ACTIONS: Final[tuple[Action, ...]] = (  # issue 9: web pages and the public
     ),
 )
 
-ACTIONS: Final[tuple[Action, ...]] = _NODE_ACTIONS + _WEB_ACTIONS
+_SCOPE: Final = (
+    Field(name="thread", nullable=True, description="The thread (thr_…) the rule is for."),
+    Field(
+        name="site",
+        nullable=True,
+        description="Or a site (a host): the rule is then this author's for every page thread of"
+        " the site (its site thread, SPEC §11.2).",
+    ),
+)
+_RULE_KEY: Final = Field(name="key", required=True, description="The author's key (key_…).")
+
+
+def _rule_action(name: str, path: str, summary: str, *fields: Field) -> Action:
+    return Action(
+        name=name,
+        method="POST",
+        path=path,
+        summary=summary,
+        consumes="json",
+        status=201,
+        fields=fields,
+        module="rule_handlers",
+    )
+
+
+_RULE_ACTIONS: Final[tuple[Action, ...]] = (  # issue 11: rules that travel with the thread
+    _rule_action(
+        "ban",
+        "/api/rules/bans",
+        "Ban an author from a thread or a site (owner or moderator): their comments are"
+        " withheld, those before `until_ms` if given (their own timestamps, SPEC §11.3).",
+        _RULE_KEY,
+        *_SCOPE,
+        _REASON,
+        Field(name="until_ms", default="0", description="The ban's end (ms); 0: none."),
+    ),
+    _rule_action("unban", "/api/rules/unbans", "Lift a ban.", _RULE_KEY, *_SCOPE, _REASON),
+    _rule_action(
+        "approve_author",
+        "/api/rules/approved",
+        "Approve an author: past pre-moderation, a member, free of proof of work.",
+        _RULE_KEY,
+        *_SCOPE,
+        _REASON,
+    ),
+    _rule_action(
+        "revoke_author",
+        "/api/rules/revoked",
+        "Revoke an author's approval.",
+        _RULE_KEY,
+        *_SCOPE,
+        _REASON,
+    ),
+    _rule_action(
+        "approve_comment",
+        "/api/comments/{comment}/approve",
+        "Release one comment from the moderation queue.",
+        Field(name="site", nullable=True, description="Approve it in its site's scope instead."),
+        _REASON,
+    ),
+    _rule_action(
+        "set_mode",
+        "/api/rules/mode",
+        "Set who is shown commenting: open, pre-moderated, members-only or read-only.",
+        Field(name="mode", required=True, description="open|pre-moderated|members-only|read-only"),
+        *_SCOPE,
+        _REASON,
+    ),
+    _rule_action(
+        "set_replies",
+        "/api/rules/replies",
+        "Set who may reply to a comment: everyone, approved (authors) or nobody-new.",
+        Field(name="who", required=True, description="everyone|approved|nobody-new"),
+        *_SCOPE,
+        _REASON,
+    ),
+    _rule_action(
+        "set_difficulty",
+        "/api/rules/difficulty",
+        "Require proof of work (leading zero bits of an operation's id, 0-64) of authors not"
+        " approved; unpaid operations are refused on arrival (SPEC §11.6).",
+        Field(name="bits", required=True, description="The difficulty, 0-64."),
+        *_SCOPE,
+        _REASON,
+    ),
+    _rule_action(
+        "report",
+        "/api/comments/{comment}/reports",
+        "Report a comment to its moderators (anyone may); an empty reason withdraws it.",
+        Field(name="reason", required=True, description="Why."),
+    ),
+    _rule_action(
+        "recommend_list",
+        "/api/rules/lists",
+        "Recommend a mute list (a thread whose owner's bans are the list) to readers.",
+        Field(name="list", required=True, description="The list's thread (thr_…)."),
+        *_SCOPE,
+        Field(name="recommend", default="true", description="`false`: stop recommending it."),
+    ),
+    Action(
+        name="rules",
+        method="GET",
+        path="/api/threads/{thread}/rules",
+        summary="The rules in force for a thread: its own and its site's.",
+        response="Rules",
+        public=True,
+        module="rule_handlers",
+    ),
+    Action(
+        name="moderation_queue",
+        method="GET",
+        path="/api/queue",
+        summary="Comments waiting for a moderator (pre-moderated, members only, replies by"
+        " authors not approved), of one thread or of every thread this author moderates.",
+        query=(Field(name="thread", nullable=True, description="Only this thread (thr_…)."),),
+        response="Queue",
+        module="rule_handlers",
+    ),
+    Action(
+        name="reports",
+        method="GET",
+        path="/api/reports",
+        summary="Reported comments, of one thread or of every thread this author moderates.",
+        query=(Field(name="thread", nullable=True, description="Only this thread (thr_…)."),),
+        response="Reports",
+        module="rule_handlers",
+    ),
+    Action(
+        name="mutes",
+        method="GET",
+        path="/api/mutes",
+        summary="This reader's muted keys and followed mute lists (local only).",
+        response="Mutes",
+        module="rule_handlers",
+    ),
+    Action(
+        name="mute",
+        method="POST",
+        path="/api/mutes/keys",
+        summary="Mute an author for this reader (nothing on the network changes).",
+        consumes="json",
+        fields=(_RULE_KEY,),
+        response="Mutes",
+        module="rule_handlers",
+    ),
+    Action(
+        name="unmute",
+        method="DELETE",
+        path="/api/mutes/keys/{key}",
+        summary="Unmute an author.",
+        response="Mutes",
+        module="rule_handlers",
+    ),
+    Action(
+        name="list_subscribe",
+        method="POST",
+        path="/api/mutes/lists",
+        summary="Follow a mute list: the authors its owner bans there are muted here.",
+        consumes="json",
+        fields=(Field(name="list", required=True, description="The list's thread (thr_…)."),),
+        response="Mutes",
+        module="rule_handlers",
+    ),
+    Action(
+        name="list_unsubscribe",
+        method="DELETE",
+        path="/api/mutes/lists/{thread}",
+        summary="Stop following a mute list.",
+        response="Mutes",
+        module="rule_handlers",
+    ),
+)
+
+ACTIONS: Final[tuple[Action, ...]] = _NODE_ACTIONS + _WEB_ACTIONS + _RULE_ACTIONS
 ACTIONS_BY_NAME: Final = {action.name: action for action in ACTIONS}

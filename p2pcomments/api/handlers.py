@@ -30,6 +30,7 @@ from p2pcomments.api.representations import (
     thread_json,
     thread_summary_json,
 )
+from p2pcomments.api.rule_handlers import annotate_comment, annotate_page, annotate_thread
 from p2pcomments.core.textform import TextKind, parse_id
 from p2pcomments.errors import ConflictError, NotFound
 from p2pcomments.follows import Follows
@@ -87,7 +88,7 @@ async def thread(node: Node, *, thread: str) -> JSONObject:
     thread_id = await _thread(node, thread)
     result = thread_json(node.thread_view(thread_id), node.thread_completeness(thread_id))
     result["deps"] = _deps(node, node.replica.thread(thread_id).causal_deps())
-    return result
+    return annotate_thread(node, thread_id, result)
 
 
 def _deps(node: Node, deps: tuple[bytes, ...]) -> list[str]:
@@ -106,7 +107,8 @@ def page_threads(*, url: str, owner: str, alias: list[str]) -> frozenset[bytes]:
 
 async def page(node: Node, *, url: str, owner: str, alias: list[str]) -> JSONObject:
     view = node.page_view(url, _key(owner), aliases=alias)
-    return page_json(view, [op for op in map(node.get_operation, view.canonical.deps) if op])
+    result = page_json(view, [op for op in map(node.get_operation, view.canonical.deps) if op])
+    return annotate_page(node, result)
 
 
 async def submit_operations(node: Node, *, operations: list[bytes]) -> JSONObject:
@@ -122,7 +124,7 @@ async def get_comment(node: Node, *, comment: str) -> JSONObject:
     view = node.thread_view(thread_id)
     for row in view.comments:
         if row.id == comment_id:
-            return comment_json(row, thread_id)
+            return annotate_comment(node, thread_id, comment_json(row, thread_id))
     raise NotFound(f"no comment {comment} here")
 
 

@@ -18,6 +18,7 @@ from p2pcomments.api.actions import (
 )
 from p2pcomments.api.bundle import BUNDLE_MEDIA_TYPE
 from p2pcomments.api.inbox_openapi import INBOX_EXTRA_ROUTES, INBOX_SCHEMAS
+from p2pcomments.api.rules_openapi import RULE_ACTION_NAMES, RULES_SCHEMAS
 
 __all__ = ["EXTRA_ROUTES", "openapi_document"]
 
@@ -121,9 +122,11 @@ _SCHEMAS: Final[dict[str, _S]] = {
                     "close",
                     "reopen",
                     "retitle",
+                    *RULE_ACTION_NAMES,
                 ]
             },
             "subject": _string(nullable=True),
+            "value": {**_INT, "description": "A rule's value (SPEC §11.1), where it has one."},
             "reason": _string(),
             "title": _string(),
             "url": _string(nullable=True),
@@ -446,6 +449,7 @@ _SCHEMAS: Final[dict[str, _S]] = {
         }
     ),
     **INBOX_SCHEMAS,
+    **RULES_SCHEMAS,
 }
 
 _ERRORS: Final = {

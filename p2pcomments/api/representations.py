@@ -20,6 +20,7 @@ from p2pcomments.core.ops import (
     CommentPayload,
     EditPayload,
     Kind,
+    ModAction,
     ModeratePayload,
     Operation,
     ProfilePayload,
@@ -125,17 +126,29 @@ def operation_json(op: Operation) -> JSONObject:
             result["body"] = body
         case ReactPayload(reaction=reaction):
             result["reaction"] = reaction
-        case ModeratePayload(action=action, subject=subject, reason=reason):
+        case ModeratePayload(action=action, subject=subject, reason=reason, value=value):
             result.update(
                 action=action.name.lower().replace("_", "-"),
-                subject=_optional_key(subject),
+                subject=_subject_text(action, subject),
                 reason=reason,
             )
+            if value is not None:  # a rule's value (SPEC §11.1)
+                result["value"] = value
         case ProfilePayload(name=name):
             result["name"] = name
         case _:  # retract: nothing beyond the target
             pass
     return result
+
+
+def _subject_text(action: ModAction, subject: bytes | None) -> str | None:
+    """A moderation's subject in text form: a comment or a thread for the rules that name one
+    (SPEC §11.1), else a key."""
+    if subject is not None and action in (ModAction.APPROVE_COMMENT, ModAction.REPORT):
+        return format_id(TextKind.COMMENT, subject)
+    if subject is not None and action is ModAction.RECOMMEND_LIST:
+        return format_id(TextKind.THREAD, subject)
+    return _optional_key(subject)
 
 
 def _version(version: EditView, comment_id: bytes) -> JSONObject:

@@ -59,6 +59,9 @@ class DirectBackend:
         handler = ACTIONS_BY_NAME[action].handler
 
         async def run(node: Node) -> Any:
+            from p2pcomments.cli.commands.rules import mining_progress
+
+            node.mining_progress = mining_progress  # a proof of work shows its progress
             return await handler(node, **params)
 
         return self.session.run_with_node(run)

@@ -48,6 +48,7 @@ from p2pcomments.cli.commands.network import (
     cmd_sync,
 )
 from p2pcomments.cli.commands.pages import cmd_retitle, cmd_thread_for_url
+from p2pcomments.cli.commands.rules import add_rule_commands
 from p2pcomments.cli.hook_options import add_hook_options
 from p2pcomments.cli.session import HOME_VARIABLE, PASSPHRASE_VARIABLE, Session
 
@@ -296,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("set", cmd_profile_set, "set your display name", profile)
     sub.add_argument("--name", required=True, help="the display name")
     command("show", cmd_profile_show, "show your key and display name", profile)
+
+    add_rule_commands(command, _THREAD_ID, _COMMENT_ID)  # bans, modes, proof of work... (SPEC §11)
 
     keys = group("key", "back up or move the author key")
     sub = command("export", cmd_key_export, "print the author key (armoured) for a backup", keys)

@@ -125,13 +125,23 @@ def _markers(comment: JSON) -> list[str]:
         markers.append("[after close]")
     if comment["parent_edited_after"]:
         markers.append("[parent edited after]")
+    markers += [f"[{reason}]" for reason in comment.get("withheld", ())]  # the rules, SPEC §11
+    if comment.get("muted"):
+        markers.append("[muted]")
+    if comment.get("reports"):
+        markers.append(f"[reported {len(comment['reports'])}x]")
     return markers
 
 
 def _body_visible(comment: JSON, show_all: bool) -> bool:
     if comment["body"] is None:
         return False
-    return show_all or not (comment["hidden"] or comment["after_close"])
+    return show_all or not (
+        comment["hidden"]
+        or comment["after_close"]
+        or comment.get("withheld")
+        or comment.get("muted")
+    )
 
 
 def _body_lines(comment: JSON, show_all: bool) -> list[str]:
@@ -141,6 +151,11 @@ def _body_lines(comment: JSON, show_all: bool) -> list[str]:
         return ["(hidden by a moderator; --all shows it)"]
     if comment["after_close"] and not show_all:
         return ["(posted after the thread was closed; --all shows it)"]
+    if comment.get("withheld") and not show_all:
+        why = ", ".join(comment["withheld"])
+        return [f"(withheld by the thread's rules: {why}; --all shows it)"]
+    if comment.get("muted") and not show_all:
+        return ["(you muted its author; --all shows it)"]
     return str(comment["body"]).splitlines() or [""]
 
 
