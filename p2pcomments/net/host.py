@@ -152,6 +152,8 @@ def load_or_create_identity(data_dir: Path) -> KeyPair:
         seed = path.read_bytes()
     except FileNotFoundError:
         return _create_identity(path)
+    except OSError as error:  # a directory, unreadable: the data dir is damaged
+        raise StoreError(f"can't read {path}: {error}", reason="bad-identity") from None
     if len(seed) != _SEED_BYTES:
         raise StoreError(f"{path} is not a {_SEED_BYTES}-byte Ed25519 seed", reason="bad-identity")
     mode = stat.S_IMODE(path.stat().st_mode)

@@ -160,3 +160,15 @@ def test_peer_id_without_libp2p_matches_libp2p(tmp_path: Path) -> None:
         timeout=60,
     )
     assert peer_id_of_data_dir(tmp_path) == result.stdout.strip()
+
+
+def test_a_peer_key_that_is_a_directory_is_a_store_error(tmp_path: Path) -> None:
+    """Found extending the data-dir boundary of scripts/fuzz_boundaries.py to the peer key:
+    IsADirectoryError came out of the daemon's start instead of a StoreError."""
+    from p2pcomments.errors import StoreError
+    from p2pcomments.net.host import load_or_create_identity
+
+    (tmp_path / "libp2p-identity.key").mkdir()
+    with pytest.raises(StoreError, match="can't read") as raised:
+        load_or_create_identity(tmp_path)
+    assert raised.value.reason == "bad-identity"
