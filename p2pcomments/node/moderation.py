@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Final
+from typing import Final
 
 from p2pcomments.core.ops import (
     ModAction,
@@ -54,7 +54,7 @@ class QueueEntry:
 class RuleWrites(LocalWrites, Ingest):
     """Rule writes and reads of `Node` (module rules 1-4)."""
 
-    mining_progress: ClassVar[Callable[[int, int], None] | None] = None
+    mining_progress: Callable[[int, int], None] | None = None  # rule 4; set per instance
 
     # -- scopes --------------------------------------------------------------------------------
 

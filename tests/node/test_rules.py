@@ -147,7 +147,7 @@ async def test_a_nodes_own_comment_is_mined_when_its_author_must_pay(
         rule = await owner.set_difficulty(thread.id, 10)
         await reader.ingest([thread.encoded, rule.encoded])
         progress: list[tuple[int, int]] = []
-        reader.mining_progress = lambda attempts, bits: progress.append((attempts, bits))  # type: ignore[misc]
+        reader.mining_progress = lambda attempts, bits: progress.append((attempts, bits))
         comment = await reader.comment(thread.id, "I paid")
         assert leading_zero_bits(comment.id) >= 10
         assert progress
