@@ -1793,7 +1793,7 @@ class DataDirBoundary:
     def _damage(self, rng: random.Random, target: Path) -> str:
         database = target / "operations.sqlite3"
         key = target / "author.key"
-        choice = rng.randrange(10)
+        choice = rng.randrange(11)
         if choice <= 3:
             data = bytearray(database.read_bytes())
             if choice == 0:
@@ -1832,6 +1832,14 @@ class DataDirBoundary:
             key.unlink()
             key.mkdir()
             return "key-directory"
+        if choice == 10:  # the libp2p peer key: what the daemon's network reads at start
+            peer_key = target / "libp2p-identity.key"
+            roll = rng.randrange(3)
+            if roll == 0:
+                peer_key.mkdir()
+            else:
+                peer_key.write_bytes(rng.randbytes(rng.choice((0, 31, 33))) if roll else b"")
+            return "peer-key-damaged"
         journal = target / "operations.sqlite3-wal"
         journal.write_bytes(rng.randbytes(rng.choice((8, 32, 4096 + 24))))
         return "wal-garbled"
@@ -1884,6 +1892,11 @@ class DataDirBoundary:
 
     async def _open_and_read(self, target: Path) -> str | None:
         from p2pcomments import open_node
+
+        if (target / "libp2p-identity.key").exists():
+            from p2pcomments.net.host import load_or_create_identity
+
+            load_or_create_identity(target)  # a StoreError when damaged, as the daemon gets
 
         async with open_node(target) as node:
             for data in node.export_operations():
