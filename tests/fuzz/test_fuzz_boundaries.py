@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from tests.fuzz.boundaries import (
+from .boundaries import (
     BOUNDARIES,
     OpDecoderBoundary,
     SyncConversationBoundary,
