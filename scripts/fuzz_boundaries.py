@@ -139,6 +139,7 @@ def worker(name: str, seconds: float, seed: int, stats: Path) -> None:
             from tests.fuzz import boundaries
     else:
         from tests.fuzz import boundaries
+    logging.disable(logging.WARNING)
     boundary = boundaries.BOUNDARIES[name]()
     seeds = boundaries.seed_inputs(name, 64, seed)
     deadline = time.monotonic() + seconds
@@ -156,7 +157,8 @@ def worker(name: str, seconds: float, seed: int, stats: Path) -> None:
             boundary.check_bytes(boundaries.mutate_bytes(rng, rng.choice(seeds), seeds))
         write("mutation (atheris not installed)")
         return
-    corpus_dir = Path(tempfile.mkdtemp(prefix="p2pc-fuzz-corpus-"))
+    corpus_dir = stats.parent / "corpus"  # in the parent's temporary directory
+    corpus_dir.mkdir()
     for index, data in enumerate(seeds):
         (corpus_dir / f"seed-{index}").write_bytes(data)
 
