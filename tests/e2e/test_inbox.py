@@ -107,7 +107,8 @@ def test_a_reply_reaches_an_author_whose_node_does_not_follow_the_thread(
             message="the reply made while the author's node was down, after it came back",
             describe=lambda: f"author inbox: {_inbox_ids(author)}",
         )
-        assert _sync_received(author) > 0  # this one came by sync on reconnecting
+        # Sync on reconnecting brings it for sure; gossip may be first (the blog's node still has
+        # the message in its cache and offers it once the author's node is back in the topic).
         unread = author.cli_json("inbox")
         assert {e["id"] for e in unread["entries"]} == {reply, later}
         marked = author.cli_json("inbox", "mark-read", "--all")
