@@ -116,12 +116,17 @@ def in_thread_operation(
     now_ms: int,
     difficulty: int = 0,
     progress: Callable[[int], None] | None = None,
+    avoid: frozenset[bytes] = frozenset(),
 ) -> Operation:
     """An operation on ``target`` (the thread or one of its comments) that depends on the
     thread's current heads, with rule 2's timestamp, checked against the thread (rule 4).
     The caller applies rule 3 (`refuse`) first, before it unlocks ``key``. With a
-    ``difficulty``, its nonce is mined (`core.pow.mine`, SPEC §11.6)."""
+    ``difficulty``, its nonce is mined (`core.pow.mine`, SPEC §11.6). Heads in ``avoid`` (what
+    the rules withhold as unpaid) are not depended on: where they were refused, an operation
+    depending on them would wait for them for ever."""
     deps = state.causal_deps()
+    if avoid:
+        deps = tuple(dep for dep in deps if dep not in avoid)
     ops = state.ops
     newest_parent = max(ops[parent].timestamp_ms for parent in (target, *deps))
     timestamp_ms = max(now_ms, newest_parent + 1)

@@ -63,6 +63,7 @@ __all__ = [
     "leading_zero_bits",
     "pays",
     "thread_rules",
+    "unpaid_operations",
 ]
 
 WITHHELD_REASONS: Final = (
@@ -378,14 +379,7 @@ def judge_thread(state: ThreadState, rules: ThreadRules) -> dict[bytes, CommentR
             past = pasts[setting_id] = state.causal_past(setting_id)
         return op_id in past
 
-    unpaid: set[bytes] = set()
-    if any(scope.difficulty is not None for scope in rules.scopes):
-        for op in state.operations():  # causal order: parents first
-            if any(parent in unpaid for parent in op.parents) or (
-                pays(op) and leading_zero_bits(op.id) < rules.required_difficulty(op, in_past)
-            ):
-                unpaid.add(op.id)
-    frozen = frozenset(unpaid)
+    frozen = unpaid_operations(state, rules, in_past)
     verdicts: dict[bytes, CommentRules] = {}
     for op in state.ops.values():
         if op.kind is not Kind.COMMENT:
@@ -393,6 +387,34 @@ def judge_thread(state: ThreadState, rules: ThreadRules) -> dict[bytes, CommentR
         is_reply = op.target != state.id
         verdicts[op.id] = rules.judge(op, is_reply=is_reply, in_past=in_past, unpaid=frozen)
     return verdicts
+
+
+def unpaid_operations(
+    state: ThreadState,
+    rules: ThreadRules,
+    in_past: Callable[[bytes, bytes], bool] | None = None,
+) -> frozenset[bytes]:
+    """The operations of ``state`` withheld as unpaid (rule 5): those that lack the proof of
+    work that binds them, and everything with one of those in its causal past."""
+    if not any(scope.difficulty is not None for scope in rules.scopes):
+        return frozenset()
+    if in_past is None:
+        pasts: dict[bytes, frozenset[bytes]] = {}
+
+        def in_past(op_id: bytes, setting_id: bytes) -> bool:
+            if setting_id not in state.ops:
+                return False
+            if setting_id not in pasts:
+                pasts[setting_id] = state.causal_past(setting_id)
+            return op_id in pasts[setting_id]
+
+    unpaid: set[bytes] = set()
+    for op in state.operations():  # causal order: parents first
+        if any(parent in unpaid for parent in op.parents) or (
+            pays(op) and leading_zero_bits(op.id) < rules.required_difficulty(op, in_past)
+        ):
+            unpaid.add(op.id)
+    return frozenset(unpaid)
 
 
 def is_rule(op: Operation) -> bool:

@@ -163,6 +163,9 @@ class SyncLimits:
     """Reconcile messages we accept from the peer in one session."""
     max_wanted_ids: int = 500_000
     """Ids a peer may ask for in one session."""
+    max_sketch_symbols: int = MAX_SYMBOLS
+    """Coded symbols we encode for the peer in one session as responder (SPEC §9.7); a node
+    lowers it for a peer over its budget. More asked for: ERROR ``sketch-budget``."""
     deadline_seconds: float = 120.0
     branching: int = DEFAULT_BRANCHING
     id_list_threshold: int = DEFAULT_ID_LIST_THRESHOLD
@@ -552,11 +555,21 @@ class SyncSession:
         self._asked = count
         self._outbox.frames.append(encode_sketch_ask(count))
 
+    @property
+    def sketch_symbols_served(self) -> int:
+        """Coded symbols this side encoded for the peer so far (as responder)."""
+        return 0 if self._encoder is None else self._encoder.produced
+
     def _on_sketch_ask(self, count: int) -> None:
         self._count_round()
         produced = 0 if self._encoder is None else self._encoder.produced
         if count > self._symbol_limit() or produced + count > MAX_SYMBOLS:
             raise violation("bad-sketch-ask", f"{count} more coded symbols is over the limits")
+        if produced + count > self.limits.max_sketch_symbols:  # our budget, not a violation
+            raise SyncError(
+                f"{produced + count} coded symbols is over what we encode for this peer now",
+                reason="sketch-budget",
+            )
         if self._encoder is None:
             self._encoder = SketchEncoder(self._short_ids(), key=self._sketch_key())
             self._mode = SyncMode.SKETCH

@@ -61,6 +61,11 @@ class NetworkConfig:
     """Operations a peer may hand us through sync per second (bursts up to `sync_ops_burst`);
     over that we read more slowly (an honest peer with a large backlog only waits)."""
     sync_ops_burst: float = 50_000.0
+    sketch_symbols_per_second: float = 4_096.0
+    """Coded symbols (SPEC §9.7) we encode for one peer per second as responder, bursts up to
+    `sketch_symbols_burst`: a session may ask for 131,072, and a peer could open one after
+    another. Over its budget a peer's SKETCH_ASK is answered ERROR ``sketch-budget``."""
+    sketch_symbols_burst: float = 262_144.0
     fetch_delay: float = 0.1
     """Seconds to gather the references pending operations miss before fetching them."""
     max_fetch_attempts: int = 3
@@ -78,6 +83,8 @@ class NetworkConfig:
             raise ConfigError("max_sync_streams_per_peer must be >= 1")
         if self.sync_ops_per_second <= 0 or self.sync_ops_burst <= 0:
             raise ConfigError("sync rates must be positive")
+        if self.sketch_symbols_per_second <= 0 or self.sketch_symbols_burst <= 0:
+            raise ConfigError("sketch symbol budgets must be positive")
         if self.verified_cache_size < 1:
             raise ConfigError("verified_cache_size must be >= 1")
 

@@ -9,7 +9,8 @@ Rules:
    (`sync_slots` rule 2); a peer a session is running with is not sent a fetch meanwhile; both
    wait, without counting as an attempt, until a session ends.
 3. Operations a peer sent by sync that core rejects count against it (`P2PHost.report_invalid`);
-   by gossip, the validator has blamed the forwarder already.
+   by gossip, the validator has blamed the forwarder already. An operation refused as ``unpaid``
+   (SPEC §11.6) does not: the peer may have held it from before its thread's difficulty was set.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class Fetcher:
         for outcome in outcomes:
             if isinstance(outcome, Pending):
                 missing |= outcome.missing
-            elif isinstance(outcome, Rejected):
+            elif isinstance(outcome, Rejected) and outcome.reason != "unpaid":
                 rejected += 1
         if rejected and blame:
             self._tally.rejected_from_peers += rejected

@@ -27,7 +27,8 @@ Rules this module keeps:
 6. Bans: `report_invalid` counts strikes; ``max_invalid_strikes`` inside ``strike_window`` bans the
    peer for ``ban_duration``: it is disconnected, its pubsub messages are dropped, it is not
    dialled, and new connections from it are closed at once. `report_invalid` and `ban` are
-   synchronous and never block, so a pubsub validator may call them.
+   synchronous and never block, so a pubsub validator may call them. Bans outlive a restart:
+   ``banned-peers.json`` (`ban_file`) keeps their wall-clock ends, and `run` restores them.
 7. Stream handlers registered here never let an exception escape into libp2p (it would tear down
    the connection's nursery and, from there, the swarm): errors are logged, the stream is reset.
 """
@@ -61,6 +62,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from p2pcomments.atomic_file import write_atomically
 from p2pcomments.clock import wall_clock_seconds
 from p2pcomments.errors import StoreError
+from p2pcomments.net.ban_file import BANS_FILE, BanFile
 from p2pcomments.net.errors import ConfigError, DialError, NetError, PeerBanned
 from p2pcomments.net.libp2p_workarounds import (
     HardenedPubsub,
@@ -305,6 +307,7 @@ class P2PHost:
         self._connections: dict[str, set[INetConn]] = {}
         self._connection_changed = trio.Event()
         self._bans = BanList()
+        self._ban_file = BanFile(config.data_dir / BANS_FILE)  # rule 6: bans outlive a restart
         self._strikes = StrikeCounter(
             max_strikes=config.max_invalid_strikes, window=config.strike_window
         )
@@ -368,6 +371,8 @@ class P2PHost:
         if self.config.remember_peers:
             self._remembered.load(now=wall_clock_seconds())
         now = trio.current_time()
+        for peer_id, seconds_left in self._ban_file.load(wall_clock_seconds()).items():
+            self._bans.ban(peer_id, now, seconds_left)  # blacklisted below, once pubsub runs
         for info in self._bootstrap:
             self._add_target(info.peer_id, info.addrs, _TargetKind.BOOTSTRAP, now)
         for remembered in self._remembered.peers():
@@ -389,6 +394,9 @@ class P2PHost:
                 trio.open_nursery() as nursery,
             ):
                 self._nursery = nursery
+                for peer_id in self._bans.banned(trio.current_time()):  # restored bans
+                    with contextlib.suppress(ValueError):
+                        self._pubsub.add_to_blacklist(ID.from_base58(peer_id))
                 nursery.start_soon(run_peerstore_cleanup, self._host)
                 nursery.start_soon(self._consume_connection_events)
                 nursery.start_soon(self._consume_drop_requests)
@@ -486,6 +494,7 @@ class P2PHost:
         if peer == self._peer_id:
             raise ValueError("refusing to ban ourselves")
         until = self._bans.ban(peer_id, trio.current_time(), duration or self.config.ban_duration)
+        self._ban_file.record(peer_id, wall_clock_seconds() + until - trio.current_time())
         self._stats.bans += 1
         logger.warning("banning %s for %.0f s: %s", peer_id, until - trio.current_time(), reason)
         if self._nursery is not None:
@@ -495,6 +504,7 @@ class P2PHost:
 
     def unban(self, peer_id: str) -> None:
         self._bans.unban(peer_id)
+        self._ban_file.forget(peer_id)
         if self._nursery is not None:
             self._unblacklist(peer_id)
 
@@ -825,6 +835,7 @@ class P2PHost:
         now = trio.current_time()
         for peer_id in self._bans.prune(now):
             logger.info("ban of %s ended", peer_id)
+            self._ban_file.forget(peer_id)
             self._unblacklist(peer_id)
         self._reconcile_connections()
         for peer_id in list(self._connections):

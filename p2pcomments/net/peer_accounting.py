@@ -83,6 +83,11 @@ class PeerRateLimiter:
             bucket = self._buckets[peer_id] = TokenBucket(rate=self.rate, burst=self.burst)
         return bucket.try_take(now, cost)
 
+    def available(self, peer_id: str, now: float) -> float:
+        """What ``peer_id`` may still be charged at ``now`` (a full bucket for a new peer)."""
+        bucket = self._buckets.get(peer_id)
+        return self.burst if bucket is None else bucket.available(now)
+
     def forget(self, peer_id: str) -> None:
         self._buckets.pop(peer_id, None)
 

@@ -18,6 +18,7 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
@@ -85,6 +86,10 @@ class SyncRunner:
         self._sync_rate = PeerRateLimiter(
             rate=config.sync_ops_per_second, burst=config.sync_ops_burst
         )
+        # The coded symbols we encode for each peer as responder (SPEC §9.7): a budget.
+        self._sketch_budget = PeerRateLimiter(
+            rate=config.sketch_symbols_per_second, burst=config.sketch_symbols_burst
+        )
         self._snapshot: SortedItems | None = None
         self._snapshot_count = -1
         self._snapshot_lock = trio.Lock()
@@ -98,8 +103,10 @@ class SyncRunner:
         )
 
     def forget(self, peer_id: str) -> None:
-        """The peer disconnected: drop its rate budget."""
+        """The peer disconnected: drop its rate budget (its sketch budget stays until refilled:
+        reconnecting must not reset it)."""
         self._sync_rate.forget(peer_id)
+        self._sketch_budget.prune(trio.current_time())
 
     async def items(self) -> SortedItems:
         """The item snapshot sessions reconcile, rebuilt only after something was applied."""
@@ -186,11 +193,19 @@ class SyncRunner:
             return
         try:
             items = await self.items()
-            session = SyncSession(
-                items, self._ops, initiator=False, now=trio.current_time(), limits=self.limits
-            )
+            now = trio.current_time()
+            allowance = int(self._sketch_budget.available(peer, now))
+            limits = self.limits
+            if allowance < limits.max_sketch_symbols:
+                limits = dataclasses.replace(limits, max_sketch_symbols=allowance)
+            session = SyncSession(items, self._ops, initiator=False, now=now, limits=limits)
             self._tally.sync_served += 1
-            await self._drive(stream, session, None)
+            try:
+                await self._drive(stream, session, None)
+            finally:  # what it encoded is charged, however the session ended
+                served = session.sketch_symbols_served
+                if served:
+                    self._sketch_budget.allow(peer, trio.current_time(), min(served, allowance))
         finally:
             self._slots.end_incoming(peer, pair)
         self._account(peer, session)

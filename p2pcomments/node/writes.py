@@ -30,6 +30,7 @@ from p2pcomments.core.ops import (
     RetractPayload,
 )
 from p2pcomments.core.replica import Applied
+from p2pcomments.core.rules import unpaid_operations
 from p2pcomments.core.thread_state import ThreadState
 from p2pcomments.node.node_state import NodeState
 from p2pcomments.store.op_store import OpState, WriteBatch
@@ -137,8 +138,13 @@ class LocalWrites(NodeState):
     async def _write_in(self, state: ThreadState, payload: Payload, *, target: bytes) -> Operation:
         authoring.refuse(state, payload, target)  # rule 2
         self._check_writable()
+        avoid = (
+            unpaid_operations(state, self.replica.rules(state.id))
+            if self._has_rules(state)
+            else frozenset()
+        )
         op = authoring.in_thread_operation(
-            self._signer(), state, payload, target=target, now_ms=self._clock()
+            self._signer(), state, payload, target=target, now_ms=self._clock(), avoid=avoid
         )
         if self.replica.admission(op) is not None:  # the thread's rules want proof of work
             difficulty = self.replica.rules(state.id).required_difficulty(op)
@@ -153,9 +159,18 @@ class LocalWrites(NodeState):
                     now_ms=self._clock(),
                     difficulty=difficulty,
                     progress=None if report is None else lambda n: report(n, difficulty),
+                    avoid=avoid,
                 )
             )
         return await self._commit_local(op)
+
+    def _has_rules(self, state: ThreadState) -> bool:
+        """Whether the thread or its site thread holds rule operations (SPEC §11)."""
+        if state.has_rules:
+            return True
+        site_id = self.replica.site_thread_of(state.id)
+        site = self.replica.threads.get(site_id) if site_id is not None else None
+        return site is not None and site.has_rules
 
     async def _commit_local(self, op: Operation) -> Operation:
         self._check_writable()

@@ -723,3 +723,18 @@ def test_no_sketch_after_range_reconciliation_began() -> None:
 def test_sketch_limits_follow_the_frame_size() -> None:
     assert sketch_symbol_limit(2**20, 2**20) == 256 * 1024 // SYMBOL_SIZE
     assert sketch_symbol_limit(MIN_FRAME_BYTES, 2**20) == (MIN_FRAME_BYTES - 16) // SYMBOL_SIZE
+
+
+def test_a_responder_encodes_no_more_coded_symbols_than_its_budget() -> None:
+    """SyncLimits.max_sketch_symbols (a node lowers it for a peer over its budget): asking for
+    more is ERROR sketch-budget, not the peer's fault; what was asked within it is served."""
+    side = Side(pool()[:20])
+    responder = side.session(initiator=False, limits=SyncLimits(max_sketch_symbols=40))
+    responder.receive_frame(encode_hello(3, b"\x01" * 16, 2**20), now=0.0)
+    assert decode_message(responder.next_frame() or b"").type is MessageType.HELLO
+    responder.receive_frame(encode_sketch_ask(32), now=0.0)
+    assert decode_message(responder.next_frame() or b"").type is MessageType.SKETCH
+    assert responder.sketch_symbols_served == 32
+    responder.receive_frame(encode_sketch_ask(16), now=0.0)
+    ended_with(responder, "sketch-budget", peer_fault=False)
+    assert responder.sketch_symbols_served == 32

@@ -15,6 +15,7 @@ from nacl.signing import SigningKey
 
 from p2pcomments.core.ops import CommentPayload, make_operation
 from p2pcomments.core.pow import mine
+from p2pcomments.core.rules import leading_zero_bits
 from p2pcomments.core.textform import TextKind, format_id, parse_id
 
 from .harness import Daemon, cluster, wait_until
@@ -51,8 +52,10 @@ def test_a_node_that_never_met_the_owner_enforces_its_rules(
         )
         owner.api.post("/api/rules/bans", {"thread": thread, "key": spammer_key})
         wait_until(
-            lambda: (_rules(relay, thread) or {}).get("difficulty") == DIFFICULTY
-            and (_rules(relay, thread) or {})["thread"]["bans"],
+            lambda: (
+                (_rules(relay, thread) or {}).get("difficulty") == DIFFICULTY
+                and (_rules(relay, thread) or {})["thread"]["bans"]
+            ),
             timeout=60,
             message="the relay to hold the owner's rules",
         )
@@ -72,13 +75,22 @@ def test_a_node_that_never_met_the_owner_enforces_its_rules(
         deps = tuple(parse_id(d) for d in stranger.api.thread(thread)["deps"])
         reader = SigningKey.generate()
         now = time.time_ns() // 1_000_000
-        unpaid = make_operation(
-            reader,
-            CommentPayload(body="free lunch"),
-            timestamp_ms=now,
-            thread=thread_id,
-            refs=(thread_id,),
-            deps=deps,
+        unpaid = next(  # one that does not pay by chance (1 in 4,096 would)
+            op
+            for n in range(1000)
+            if leading_zero_bits(
+                (
+                    op := make_operation(
+                        reader,
+                        CommentPayload(body=f"free lunch {n}"),
+                        timestamp_ms=now,
+                        thread=thread_id,
+                        refs=(thread_id,),
+                        deps=deps,
+                    )
+                ).id
+            )
+            < DIFFICULTY
         )
         refused = _submit(stranger, unpaid.encoded)
         assert refused.status_code == 422, refused.text

@@ -254,3 +254,30 @@ def test_identity_is_persistent_private_and_checked(tmp_path: Path) -> None:
 
 def test_batch_payload_helper_matches_gossip_wire() -> None:
     assert encode_batch([b"a", b"bc"]) == b"\x92\xc4\x01a\xc4\x02bc"
+
+
+@pytest.mark.trio
+async def test_a_ban_outlives_a_restart_and_invalid_messages_cost_the_forwarder(
+    tmp_path: Path,
+) -> None:
+    with trio.fail_after(40):
+        async with open_nodes(tmp_path, 2, max_invalid_strikes=3) as (a, b):
+            await _connect(a, b)
+            for n in range(3):
+                await b.gossip.publish(TOPIC, [f"BAD {n}".encode()])
+            await b.gossip.wait_flushed()
+            await eventually(lambda: a.host.is_banned(b.host.peer_id))
+            scorer = a.host.router.scorer
+            assert scorer is not None
+            # Workaround 18: each rejected message took 10 points from the forwarder's score.
+            assert scorer.score(ID.from_base58(b.host.peer_id), [TOPIC]) < -20
+            banned = b.host.peer_id
+        async with open_nodes(tmp_path, 2, max_invalid_strikes=3) as (a, b):
+            assert b.host.peer_id == banned  # the same identities, from the same data dirs
+            assert a.host.is_banned(banned)  # restored from banned-peers.json
+            with pytest.raises(PeerBanned):
+                await a.host.connect(b.host.multiaddrs()[0])
+            a.host.unban(banned)
+            assert not a.host.is_banned(banned)
+        async with open_nodes(tmp_path, 1) as (a,):
+            assert not a.host.is_banned(banned)  # the unban was saved too

@@ -15,6 +15,7 @@ from p2pcomments.core.ops import (
     ModeratePayload,
     ReplyGate,
     ThreadMode,
+    decode_operation,
     make_operation,
     page_thread,
 )
@@ -35,6 +36,15 @@ def _comment(node: Node, key: SigningKey, target: bytes, body: str, now_ms: int)
         key, state, CommentPayload(body=body), target=target, now_ms=now_ms
     )
     return op.encoded
+
+
+def _unpaid(node: Node, key: SigningKey, target: bytes, bits: int, now_ms: int) -> bytes:
+    """A comment whose id has fewer than ``bits`` leading zero bits (not paid by chance)."""
+    for n in range(1000):
+        data = _comment(node, key, target, f"unpaid {n}", now_ms)
+        if leading_zero_bits(decode_operation(data).id) < bits:
+            return data
+    raise AssertionError("unreachable: 1000 lucky ids in a row")
 
 
 @pytest.mark.trio
@@ -111,7 +121,7 @@ async def test_proof_of_work_is_required_mined_and_refused_unpaid(
     thread = await node.create_thread("t")
     await node.set_difficulty(thread.id, 8)
     clock.advance(5)
-    unpaid = _comment(node, stranger, thread.id, "free lunch", clock.now)
+    unpaid = _unpaid(node, stranger, thread.id, 8, clock.now)
     state = node.replica.thread(thread.id)
     paid = mine(
         stranger,
@@ -250,3 +260,39 @@ async def test_a_stranger_cannot_write_rules(tmp_path: Path, clock: FakeClock) -
         [outcome] = await owner.ingest([report.encoded])
         assert isinstance(outcome, Applied)
         assert [v.reports[0].reason for _, v in owner.reports()] == ["off topic"]
+
+
+@pytest.mark.trio
+async def test_a_new_comment_does_not_depend_on_an_unpaid_head(
+    tmp_path: Path, clock: FakeClock, stranger: SigningKey
+) -> None:
+    """The reader's node held a spam comment before it learnt the difficulty (set without it in
+    its past): the spam is withheld as unpaid, and the reader's own comment, mined, does not
+    depend on it (or it would be withheld too, and wait for ever where the spam was refused)."""
+    async with (
+        open_node(tmp_path / "owner", create_identity=True, clock=clock) as owner,
+        open_node(tmp_path / "reader", create_identity=True, clock=clock) as reader,
+    ):
+        thread = await owner.create_thread("t")
+        rule = await owner.set_difficulty(thread.id, 6)  # the owner never saw the spam
+        await reader.ingest([thread.encoded])
+        spam_bytes = next(  # one that does not pay 6 bits by chance (1 in 64 would)
+            data
+            for n in range(100)
+            if leading_zero_bits(
+                decode_operation(
+                    data := _comment(reader, stranger, thread.id, f"spam {n}", clock.now)
+                ).id
+            )
+            < 6
+        )
+        [spam] = await reader.ingest([spam_bytes])
+        assert isinstance(spam, Applied)
+        await reader.ingest([rule.encoded])
+        assert reader.comment_rules(thread.id)[spam.op_id].withheld == ("unpaid",)
+        clock.advance(5)
+        mine_op = await reader.comment(thread.id, "an honest comment")
+        assert spam.op_id not in mine_op.deps
+        assert reader.comment_rules(thread.id)[mine_op.id].withheld == ()
+        [outcome] = await owner.ingest([mine_op.encoded])  # the owner never held the spam
+        assert isinstance(outcome, Applied)
