@@ -20,6 +20,11 @@ line on stdout (``event`` names what happened; ``t`` is ``time.time()``):
   {"cmd": "sync_garbage"}                       junk on the sync stream protocol
   {"cmd": "unauthorised_edit", "thread": "thr_…", "comment": "cmt_…"}
                                                 a signed edit of another author's comment
+  {"cmd": "unpaid", "thread": "thr_…", "count": 5, "bits": 16}
+                                                comments without the proof of work the thread's
+                                                rules require (SPEC §11.6), one message each
+  {"cmd": "paid", "thread": "thr_…", "bits": 16, "body": "…"}
+                                                a comment that pays `bits` (a control)
   {"cmd": "status"}                             -> status {"connected": [...], "mesh": [...], ...}
   {"cmd": "rotate"}                             drop this identity; a fresh one connects again
   {"cmd": "quit"}                               (end of stdin quits too)
@@ -61,6 +66,8 @@ from p2pcomments.core.ops import (
     Operation,
     make_operation,
 )
+from p2pcomments.core.pow import mine
+from p2pcomments.core.rules import leading_zero_bits
 from p2pcomments.core.textform import TextKind, format_id, parse_id
 from p2pcomments.net.gossip_payload import encode_batch
 from p2pcomments.net.host import HostConfig, P2PHost
@@ -303,6 +310,34 @@ class BadPeer:
             op = valid_comment(thread, str(command.get("body", "a valid comment")))
             sent = await self.publish([encode_batch([op.encoded])])
             emit("published", kind="valid", ids=[text_id(op.id)], bodies=[], sent=sent)
+        elif name == "unpaid" and thread is not None:
+            bodies = [f"evil-unpaid-{i}" for i in range(int(command.get("count", 5)))]
+            bits = int(command.get("bits", 16))
+            unpaid = []
+            for body in bodies:  # none pays `bits` by chance
+                op = valid_comment(thread, body)
+                while leading_zero_bits(op.id) >= bits:
+                    op = valid_comment(thread, body)
+                unpaid.append(op)
+            sent = await self.publish([encode_batch([op.encoded]) for op in unpaid])
+            emit(
+                "published",
+                kind="unpaid",
+                ids=[text_id(op.id) for op in unpaid],
+                bodies=bodies,
+                sent=sent,
+            )
+        elif name == "paid" and thread is not None:
+            op = mine(
+                SigningKey.generate(),
+                CommentPayload(body=str(command.get("body", "a paid comment"))),
+                difficulty=int(command.get("bits", 16)),
+                timestamp_ms=now_ms(),
+                thread=thread,
+                refs=(thread,),
+            )
+            sent = await self.publish([encode_batch([op.encoded])])
+            emit("published", kind="paid", ids=[text_id(op.id)], bodies=[], sent=sent)
         elif name == "forged" and thread is not None:
             ops = [
                 forged_comment(thread, f"evil-forged-{i}") for i in range(command.get("count", 2))

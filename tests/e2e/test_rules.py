@@ -140,3 +140,58 @@ def test_a_node_that_never_met_the_owner_enforces_its_rules(
         assert "withheld by the thread's rules: banned" in shown.stdout
         listed = stranger.cli_json("rules", thread)
         assert listed["difficulty"] == DIFFICULTY
+
+
+def _counters(daemon: Daemon) -> dict[str, int]:
+    network = daemon.api.statistics()["network"]
+    return {k: v for k, v in network.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
+def test_unpaid_gossip_is_neither_stored_nor_forwarded_and_costs_the_forwarder(
+    networking: None, tmp_path: Path
+) -> None:
+    site = "pow.example"
+    with cluster(tmp_path, name="unpaid") as group:
+        x = group.start("X")
+        y = group.start("Y", bootstrap=[x])  # never connected to the bad peer
+        group.wait_connected(y, [x])
+        for node in (x, y):
+            node.api.follow(site=site)
+        thread = x.api.create_thread("pay to post", site=site)
+        x.api.post("/api/rules/difficulty", {"thread": thread, "bits": "16"})
+        wait_until(
+            lambda: (_rules(y, thread) or {}).get("difficulty") == 16,
+            timeout=30,
+            message="Y to hold the difficulty",
+        )
+        bad = group.misbehaving_peer(x, f"p2pc/1/site/{site}")
+        bad.wait_event("connected", timeout=30)
+        mesh = bad.command("wait_mesh", "mesh", timeout=30, seconds=20)
+        assert mesh["ok"], mesh
+        # A control first: a paid comment goes bad peer -> X -> Y.
+        paid = bad.command("paid", "published", timeout=60, thread=thread, bits=16)
+        paid_id = str(paid["ids"][0])
+
+        def y_has_paid() -> bool:
+            return paid_id in {c["id"] for c in y.api.thread(thread)["comments"]}
+
+        wait_until(y_has_paid, timeout=30, message="the paid comment on Y")
+        banned_before = _counters(x)["banned_peers"]
+        unpaid = bad.command("unpaid", "published", thread=thread, count=5, bits=16)
+        assert unpaid["sent"] == 5
+
+        def banned() -> bool:
+            return _counters(x)["banned_peers"] > banned_before
+
+        wait_until(banned, timeout=30, message="X to ban the peer that sent unpaid comments")
+        for node in (x, y):
+            held = {c["id"] for c in node.api.thread(thread)["comments"]}
+            assert not held & set(unpaid["ids"]), f"{node.name} stored an unpaid comment"
+        assert _counters(y)["rejected_from_peers"] == 0  # X forwarded none of it
+        # Honest traffic still flows between X and Y.
+        honest = x.api.comment(thread, "X after the flood")  # the owner pays nothing
+        wait_until(
+            lambda: honest in {c["id"] for c in y.api.thread(thread)["comments"]},
+            timeout=30,
+            message="X's comment on Y after the flood",
+        )
