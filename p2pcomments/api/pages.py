@@ -9,12 +9,12 @@ edited after" the version of the parent it answered, and the thread its complete
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from html import escape
 from typing import TYPE_CHECKING, Final
 
 from p2pcomments.api.representations import completeness_json, short_key
 from p2pcomments.cli.render import describe_completeness
+from p2pcomments.clock import shown_moment
 from p2pcomments.core.textform import TextKind, format_id
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def _document(title: str, content: str) -> str:
 
 
 def _time(timestamp_ms: int) -> str:
-    moment = datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
+    moment = shown_moment(timestamp_ms)
     return (
         f"<time datetime='{moment.isoformat(timespec='seconds')}'>"
         f"{moment:%Y-%m-%d %H:%M} UTC</time>"

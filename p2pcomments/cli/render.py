@@ -11,9 +11,9 @@ which is what people copy to share a thread. `--json` keeps every id whole.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any, Final
 
+from p2pcomments.clock import shown_moment
 from p2pcomments.core.id_prefix import MIN_SHOWN, shortest_unique_prefixes
 
 __all__ = [
@@ -95,7 +95,7 @@ def relative_time(timestamp_ms: int, now_ms: int) -> str:
     if -60 < seconds < 45:
         return "just now"
     if seconds < 0:
-        return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return shown_moment(timestamp_ms).strftime("%Y-%m-%d %H:%M UTC")
     minutes = round(seconds / 60)
     if minutes < 60:
         return f"{max(minutes, 1)} min ago"
@@ -105,7 +105,7 @@ def relative_time(timestamp_ms: int, now_ms: int) -> str:
     days = round(seconds / 86400)
     if days < 30:
         return "1 day ago" if days == 1 else f"{days} days ago"
-    return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+    return shown_moment(timestamp_ms).strftime("%Y-%m-%d")
 
 
 def _who(name: str | None, key: str, me: str | None) -> str:

@@ -25,10 +25,10 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 from xml.sax.saxutils import escape
 
+from p2pcomments.clock import shown_moment
 from p2pcomments.core.ops import EntryKind, Kind, ModAction, ModeratePayload
 from p2pcomments.core.textform import TextKind, format_id
 
@@ -80,12 +80,12 @@ def _cdata(text: str) -> str:
 
 
 def _date(timestamp_ms: int) -> str:
-    moment = datetime.fromtimestamp(timestamp_ms // 1000, tz=UTC)
+    moment = shown_moment(timestamp_ms)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _rfc822(timestamp_ms: int) -> str:
-    moment = datetime.fromtimestamp(timestamp_ms // 1000, tz=UTC)
+    moment = shown_moment(timestamp_ms)
     days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
     months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
     return (

@@ -303,3 +303,38 @@ async def test_an_error_quoting_a_lone_surrogate_is_still_a_json_error(tmp_path:
     error = response.json()["error"]
     assert error["code"]
     assert "\\ud800" in error["message"]
+
+
+@pytest.mark.trio
+async def test_far_future_timestamps_are_shown_not_a_500(tmp_path: Path) -> None:
+    """Found by scripts/fuzz_boundaries.py: an operation may carry any timestamp below 2^63 ms;
+    once one was held, the WordPress export and the thread's HTML page raised ValueError (year
+    292278994 is out of range) for everyone."""
+    import httpx
+    import trio
+
+    from p2pcomments import open_node
+    from p2pcomments.api.app import build_app
+    from p2pcomments.core.textform import TextKind, format_id
+
+    author = SigningKey(b"\x09" * 32)
+    far = ThreadPayload(title="Far", url="https://far.example/post")
+    thread = make_operation(author, far, timestamp_ms=2**63 - 2)
+    comment = make_operation(
+        author,
+        CommentPayload(body="from the far future"),
+        timestamp_ms=2**63 - 1,
+        thread=thread.id,
+        refs=(thread.id,),
+    )
+    async with open_node(tmp_path / "data", create_identity=True) as node:
+        await node.ingest([thread.encoded, comment.encoded])
+        app = build_app(node, token="t", closing=trio.Event())
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            page = await client.get(f"/t/{format_id(TextKind.THREAD, thread.id)}")
+            export = await client.get("/api/export/wxr")
+    assert page.status_code == 200
+    assert "9999-12-31" in page.text
+    assert export.status_code == 200
+    assert b"9999-12-31 23:59:59" in export.content

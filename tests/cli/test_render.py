@@ -35,6 +35,13 @@ def test_relative_time(ago_ms: int, expected: str) -> None:
     assert relative_time(NOW - ago_ms, NOW) == expected
 
 
+def test_relative_time_of_timestamps_past_what_a_date_holds() -> None:
+    """Found by scripts/fuzz_boundaries.py: a timestamp is whatever an author's clock said, up to
+    2^63 - 1 ms (year 292278994); showing one raised ValueError. It is shown as the last date."""
+    assert relative_time(2**63 - 1, NOW) == "9999-12-31 23:59 UTC"
+    assert relative_time(0, NOW) == "1970-01-01"
+
+
 def _comment(**fields: Any) -> dict[str, Any]:
     comment: dict[str, Any] = {
         "id": "cmt_" + "c" * 56,
