@@ -348,6 +348,23 @@ def corpus() -> Corpus:
     return Corpus(ops=tuple(ops), threads=tuple(threads), comments=tuple(comments))
 
 
+@cache
+def far_future() -> tuple[Operation, ...]:
+    """A thread and a comment at the last timestamps there are (2^63 - 2 and 2^63 - 1 ms): valid,
+    and past every year a date can show."""
+    key = KEYS[2]
+    payload = ThreadPayload(title="Far", url="https://far.example/post", site="far.example")
+    thread = make_operation(key, payload, timestamp_ms=2**63 - 2)
+    comment = make_operation(
+        key,
+        CommentPayload(body="from the far future"),
+        timestamp_ms=2**63 - 1,
+        thread=thread.id,
+        refs=(thread.id,),
+    )
+    return (thread, comment)
+
+
 # -- independent checks of an accepted operation ------------------------------------------------
 
 
@@ -1127,12 +1144,13 @@ class HttpApiBoundary:
                 async with httpx.AsyncClient(
                     transport=transport, base_url="http://127.0.0.1"
                 ) as client:
-                    await node.ingest(list(corpus().encoded))
+                    await node.ingest([*corpus().encoded, *(op.encoded for op in far_future())])
                     own = await node.create_thread("Own thread", url="https://own.example/")
                     mine = await node.comment(own.id, "my comment")
                     self.ids = {
                         "thread": [format_id(TextKind.THREAD, t.id) for t in corpus().threads]
-                        + [format_id(TextKind.THREAD, own.id)],
+                        + [format_id(TextKind.THREAD, own.id)]
+                        + [format_id(TextKind.THREAD, far_future()[0].id)],
                         "comment": [format_id(TextKind.COMMENT, c.id) for c in corpus().comments]
                         + [format_id(TextKind.COMMENT, mine.id)],
                         "key": [format_id(TextKind.KEY, bytes(k.verify_key)) for k in KEYS],
@@ -1536,7 +1554,7 @@ class CliBoundary:
 
         async def fill() -> None:
             async with open_node(data, create_identity=True) as node:
-                await node.ingest(list(corpus().encoded))
+                await node.ingest([*corpus().encoded, *(op.encoded for op in far_future())])
                 thread = await node.create_thread("cli thread")
                 comment = await node.comment(thread.id, "cli comment")
                 self.ids = [
@@ -1546,6 +1564,7 @@ class CliBoundary:
                     format_id(TextKind.COMMENT, corpus().comments[0].id),
                     format_id(TextKind.KEY, bytes(KEYS[1].verify_key)),
                 ]
+                self.far_thread = format_id(TextKind.THREAD, far_future()[0].id)
 
         trio.run(fill)
 
@@ -1556,6 +1575,7 @@ class CliBoundary:
             ["threads"],
             ["show", t],
             ["show", t2, "--all"],
+            ["show", self.far_thread],
             ["thread", "new", "--title", "a title", "--url", "https://x.example/"],
             ["comment", t, "--body", "hello"],
             ["reply", c, "--body", "hi"],
@@ -1776,7 +1796,7 @@ class DataDirBoundary:
 
         async def make_template() -> None:
             async with open_node(self.template, create_identity=True) as node:
-                await node.ingest(list(corpus().encoded))
+                await node.ingest([*corpus().encoded, *(op.encoded for op in far_future())])
                 thread = await node.create_thread("data dir thread")
                 await node.comment(thread.id, "a comment")
 
