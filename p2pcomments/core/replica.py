@@ -255,8 +255,9 @@ class Replica:
         for op in ops:
             self.apply(op)
 
-    def apply(self, op: Operation) -> ApplyResult:
-        """Add one decoded, signature-checked operation (rules 1-4)."""
+    def apply(self, op: Operation, *, admit: bool = True) -> ApplyResult:
+        """Add one decoded, signature-checked operation (rules 1-4). ``admit=False`` skips rule
+        6, for operations this node admitted before (loading its own store)."""
         op_id = op.id
         if op_id in self._thread_of or op_id in self._pending or op_id in self._profile_ops:
             return ApplyResult(outcome=Duplicate(op_id=op_id))
@@ -272,7 +273,7 @@ class Replica:
             return ApplyResult(
                 outcome=Rejected(op_id=op_id, reason=rejected, message="rejected before")
             )
-        if self.admission(op) is not None:  # rule 6: refused, and not remembered
+        if admit and self.admission(op) is not None:  # rule 6: refused, and not remembered
             return _result(
                 Rejected(
                     op_id=op_id,

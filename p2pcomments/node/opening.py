@@ -141,7 +141,7 @@ def _load(store: OpStore) -> Loaded:
             unloadable += 1
             logger.warning("%s: a stored operation does not decode: %s", store.path, error)
             continue
-        outcome = replica.apply(op).outcome
+        outcome = replica.apply(op, admit=False).outcome  # admitted when it arrived
         if state is OpState.PENDING:
             stored_pending.append(op.id)
         if isinstance(outcome, Rejected):

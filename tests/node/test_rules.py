@@ -296,3 +296,20 @@ async def test_a_new_comment_does_not_depend_on_an_unpaid_head(
         assert reader.comment_rules(thread.id)[mine_op.id].withheld == ()
         [outcome] = await owner.ingest([mine_op.encoded])  # the owner never held the spam
         assert isinstance(outcome, Applied)
+
+
+@pytest.mark.trio
+async def test_what_was_held_before_a_difficulty_is_still_held_after_a_restart(
+    tmp_path: Path, clock: FakeClock, stranger: SigningKey
+) -> None:
+    async with open_node(tmp_path / "owner", create_identity=True, clock=clock) as owner:
+        thread = await owner.create_thread("t")
+        rule = await owner.set_difficulty(thread.id, 8)
+    async with open_node(tmp_path / "reader", create_identity=True, clock=clock) as reader:
+        await reader.ingest([thread.encoded])
+        [early] = await reader.ingest([_unpaid(reader, stranger, thread.id, 8, clock.now)])
+        await reader.ingest([rule.encoded])
+        assert reader.comment_rules(thread.id)[early.op_id].withheld == ("unpaid",)
+    async with open_node(tmp_path / "reader", clock=clock) as reopened:
+        assert reopened.get_operation(early.op_id) is not None  # loaded, not refused again
+        assert reopened.comment_rules(thread.id)[early.op_id].withheld == ("unpaid",)
