@@ -417,3 +417,30 @@ async def test_an_operation_is_asked_of_one_peer_at_a_time(tmp_path: Path) -> No
             assert counts.received == len(backlog), counts
             assert joiner.node.replica.operation_count() == len(backlog)
             assert joiner.network.counters().sync_ops_duplicate == 0
+
+
+@pytest.mark.trio
+async def test_a_reply_reaches_its_addressee_by_the_inbox_topic(tmp_path: Path) -> None:
+    """SPEC §8.2: b's node does not follow the thread, yet a's reply to b's comment arrives,
+    by gossip on b's inbox topic (periodic sync is off here)."""
+    from p2pcomments.core.inbox import inbox_topic
+
+    with trio.fail_after(30):
+        async with open_peers(tmp_path, 2) as (a, b):
+            await a.network.follow(site=SITE)
+            thread = await a.node.create_thread("Hello", site=SITE)
+            await connect(a, b)
+            await eventually(lambda: thread.id in b.node.replica)  # sync on connect
+            mine = await b.node.comment(thread.id, "a question")
+            await b.network.sync_now(None)
+            await eventually(lambda: mine.id in a.node.replica)
+            await b.network.unfollow(site=SITE)
+            bucket = inbox_topic(b.node.author)
+            await eventually(lambda: site_topic(SITE) not in b.network.gossip.subscriptions())
+            await eventually(lambda: b.peer_id in a.network.gossip.topic_peers(bucket))
+            synced = b.network.counters().sync_ops_received
+            reply = await a.node.reply(mine.id, "an answer")
+            await eventually(lambda: reply.id in b.node.replica)
+            assert b.network.counters().sync_ops_received == synced
+            [entry] = b.node.inbox_entries()
+            assert (entry.id, entry.subject, entry.text) == (reply.id, mine.id, "an answer")
