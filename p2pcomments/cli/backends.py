@@ -27,6 +27,9 @@ class Backend(Protocol):
     def call(self, action: str, /, **params: Any) -> Any: ...
 
 
+_MAY_MINE = frozenset({"comment", "reply"})
+
+
 class DaemonBackend:
     def __init__(self, session: Session, address: ApiAddress) -> None:
         from p2pcomments.cli.client import DaemonClient
@@ -39,10 +42,40 @@ class DaemonBackend:
         from p2pcomments.cli.client import DaemonRefused
 
         try:
+            if action in _MAY_MINE:
+                self._say_if_mining(action, params)
             return self.client.call(action, **params)
         except DaemonRefused:
             # Nothing listens there, so nothing was sent: api.json outlived its daemon.
             return self.session.without_daemon(self.client.address).call(action, **params)
+
+    def _say_if_mining(self, action: str, params: dict[str, Any]) -> None:
+        """The daemon mines a comment's proof of work (SPEC §11.6) before it answers: say so on
+        stderr, with what it costs, when the thread's rules ask this author for some."""
+        import sys
+
+        from p2pcomments.errors import P2PCommentsError
+
+        try:
+            thread = params.get("thread")
+            if action == "reply":
+                thread = self.client.call("get_comment", comment=params["comment"])["thread"]
+            rules = self.client.call("rules", thread=thread)
+            me = self.client.call("identity")["author"]
+        except (P2PCommentsError, KeyError, TypeError, ValueError):
+            return  # only a notice: the call itself reports what is wrong
+        bits = int(rules.get("difficulty") or 0)
+        scopes = [rules["thread"], *([rules["site"]] if rules.get("site") else [])]
+        exempt = any(
+            me == scope["owner"] or me in scope["moderators"] or me in scope["approved_authors"]
+            for scope in scopes
+        )
+        if bits and not exempt:
+            print(
+                f"the daemon is mining a proof of work of {bits} bits (about {1 << bits:,}"
+                " hashes) for this comment...",
+                file=sys.stderr,
+            )
 
 
 class DirectBackend:

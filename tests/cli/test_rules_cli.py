@@ -12,7 +12,6 @@ from api.processes import ok, ok_json, run_p2pc, running_daemon
 pytestmark = pytest.mark.network
 
 
-
 def _key(n: int) -> str:
     from p2pcomments.core.textform import TextKind, format_id
 
@@ -69,4 +68,27 @@ def test_rules_through_a_daemon(tmp_path: Path) -> None:
         thread = ok(home, "thread", "new", "--title", "rules")
         assert ok_json(home, "difficulty", "8", "--thread", thread)["value"] == 8
         assert ok_json(home, "rules", thread)["difficulty"] == 8
+        mine = run_p2pc(home, "comment", thread, "--body", "the owner pays nothing")
+        assert mine.returncode == 0, mine.stderr
+        assert "mining" not in mine.stderr
+        assert process.stop(signal.SIGTERM) == 0, process.stderr
+
+
+def test_a_reader_who_must_pay_mines_with_a_progress_line(tmp_path: Path) -> None:
+    owner, reader = tmp_path / "owner", tmp_path / "reader"
+    ok(owner, "init")
+    ok(reader, "init")
+    thread = ok(owner, "thread", "new", "--title", "pay to post")
+    ok(owner, "difficulty", "16", "--thread", thread)  # 1 in 65,536 ids pay it by chance
+    bundle = tmp_path / "thread.bundle"
+    ok(owner, "export", thread, "-o", str(bundle))
+    ok(reader, "import", str(bundle))
+    offline = run_p2pc(reader, "comment", thread, "--body", "paid offline")
+    assert offline.returncode == 0, offline.stderr
+    assert "mining proof of work" in offline.stderr
+    assert "16 bits" in offline.stderr
+    with running_daemon(reader, tmp_path / "logs") as process:
+        online = run_p2pc(reader, "comment", thread, "--body", "paid by the daemon")
+        assert online.returncode == 0, online.stderr
+        assert "the daemon is mining a proof of work of 16 bits" in online.stderr
         assert process.stop(signal.SIGTERM) == 0, process.stderr
