@@ -1,4 +1,5 @@
-"""A second decoder of operations, written from protocol/SPEC.md §2-§5.2 alone: its own msgpack
+"""A second decoder of operations, written from protocol/SPEC.md §2-§5.2 (and §11's rule actions,
+site threads and nonce) alone: its own msgpack
 parser, its own canonical encoder, the decoding steps of §5.1 in order. It shares no code with
 `p2pcomments.core.ops`, so where the two agree on every vector the SPEC's text says what the
 code does (tests/core/test_rule_vectors.py runs both over every decoding vector).
@@ -215,11 +216,21 @@ def _strip(text: str) -> str:
     return text[start:end]
 
 
-def _payload(kind: int, value: Value) -> list[Any]:
+_VALUE_ACTIONS = {8: 2**63 - 1, 13: 3, 14: 2, 15: 64, 17: 1}  # §11.1: action -> greatest value
+_SUBJECT_ACTIONS = {3, 4, 8, 9, 10, 11, 12, 16, 17}
+
+
+def _payload(kind: int, value: Value, timestamp: int) -> list[Any]:
     if value.type != "array":
         raise Refused("bad-field")
     items = value.value
+    if items and items[-1].type == "bin":  # §11.6: the nonce, set aside
+        if not 1 <= len(items[-1].value) <= 32:
+            raise Refused("bad-field")
+        items = items[:-1]
     arity = {1: 3, 2: 1, 3: 1, 4: 0, 5: 1, 6: 3, 7: 1}[kind]
+    if kind == 6 and len(items) == 4:  # §11.1: then the arity of the action
+        arity = 4
     if kind == 2 and len(items) == 2:  # §2 Provenance
         body = _text(items[0], "body", blank_ok=False, multiline=True)
         _provenance(items[1])
@@ -234,7 +245,11 @@ def _payload(kind: int, value: Value) -> list[Any]:
             None if item.type == "nil" else _text(item, field, blank_ok=False, multiline=False)
             for item, field in ((items[1], "url"), (items[2], "site"))
         )
-        if not _strip(title) and url is None:
+        if (
+            not _strip(title)
+            and url is None
+            and not (timestamp == 0 and title == "" and site is not None and _normal_host(site))
+        ):  # §11.2: the site thread is the one thread without title or url
             raise Refused("bad-field")
         return [title, url, site]
     if kind == 5:
@@ -243,10 +258,12 @@ def _payload(kind: int, value: Value) -> list[Any]:
             raise Refused("bad-text")
         return [reaction]
     if kind == 6:
-        action, subject, reason = items
-        if action.type != "int" or action.value not in range(1, 8):
+        action, subject, reason = items[:3]
+        if action.type != "int" or action.value not in range(1, 18):
             raise Refused("bad-field")
-        if action.value in (3, 4):
+        if (len(items) == 4) != (action.value in _VALUE_ACTIONS):
+            raise Refused("bad-field")
+        if action.value in _SUBJECT_ACTIONS:
             _key(subject)
         elif subject.type != "nil":
             raise Refused("bad-field")
@@ -256,6 +273,11 @@ def _payload(kind: int, value: Value) -> list[Any]:
             blank_ok=True,
             multiline=action.value != 7,
         )
+        if len(items) == 4:
+            rule_value = items[3]
+            greatest = _VALUE_ACTIONS[action.value]
+            if rule_value.type != "int" or not 0 <= rule_value.value <= greatest:
+                raise Refused("bad-field")
         return [action.value]
     if kind == 7:
         return [_text(items[0], "name", blank_ok=False, multiline=False)]
@@ -288,6 +310,11 @@ def _normal_url(url: str) -> tuple[str, str] | None:
     except PageUrlError:
         return None
     return normal, page_site(normal)
+
+
+def _normal_host(site: str) -> bool:
+    """§11.2: ``site`` is a host in §10.1's normal form."""
+    return _normal_url(f"https://{site}/") == (f"https://{site}/", site)
 
 
 def decode(data: bytes) -> None:
@@ -323,11 +350,11 @@ def decode(data: bytes) -> None:
             raise Refused("oversize")
         if any(a >= b for a, b in itertools.pairwise(dep_ids)):
             raise Refused("bad-field")
-    parsed = _payload(kind.value, payload)  # step 7
+    parsed = _payload(kind.value, payload, timestamp.value)  # step 7
     if not standalone:  # step 8
         at_thread = ref_ids[0] == thread_id
         if kind.value == 6:
-            if (parsed[0] in (3, 4, 5, 6, 7)) != at_thread:
+            if (parsed[0] in (3, 4, 5, 6, 7) or parsed[0] >= 8) != at_thread:
                 raise Refused("bad-reference")
         elif kind.value != 2 and at_thread:
             raise Refused("bad-reference")
@@ -337,8 +364,11 @@ def decode(data: bytes) -> None:
         kind.value == 1
         and timestamp.value == 0
         and parsed[0] == ""
-        and parsed[1] is not None
-        and _normal_url(parsed[1]) == (parsed[1], parsed[2])
+        and len(payload.value) == 3  # no nonce (§11.6)
+        and (
+            (parsed[1] is not None and _normal_url(parsed[1]) == (parsed[1], parsed[2]))
+            or (parsed[1] is None and parsed[2] is not None and _normal_host(parsed[2]))
+        )  # a page thread (§10.2) or a site thread (§11.2)
     )
     if page_form:  # §10.2: exactly the zero signature, and no other
         if signature.value == bytes(64):

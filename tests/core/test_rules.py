@@ -312,3 +312,28 @@ def test_an_unpaid_comment_is_refused_where_the_difficulty_is_known() -> None:
     assert isinstance(early.apply(rule).outcome, Applied)
     verdicts = judge_thread(early.threads[thread.id], early.rules(thread.id))
     assert verdicts[unpaid.id].withheld == ("unpaid",)
+
+
+# -- the SPEC-text decoder (tests/core/spec_decoder.py) reads §11 too ---------------------------
+
+
+@pytest.mark.parametrize(
+    "vector",
+    [v["operation"] for v in vectors()["operations"]]
+    + [p["operation"] for p in vectors()["proof_of_work"]]
+    + [{"encoded": o["encoded"]} for h in vectors()["histories"] for o in h["operations"]],
+    ids=lambda v: v.get("id", "history-op")[:12],
+)
+def test_the_spec_text_decoder_accepts_the_rule_operations(vector: dict[str, Any]) -> None:
+    from tests.core import spec_decoder
+
+    spec_decoder.decode(bytes.fromhex(vector["encoded"]))
+
+
+@pytest.mark.parametrize("vector", vectors()["invalid"], ids=lambda v: v["name"])
+def test_the_spec_text_decoder_refuses_what_the_reference_refuses(vector: dict[str, Any]) -> None:
+    from tests.core import spec_decoder
+
+    with pytest.raises(spec_decoder.Refused) as caught:
+        spec_decoder.decode(bytes.fromhex(vector["encoded"]))
+    assert caught.value.reason == vector["reason"]
