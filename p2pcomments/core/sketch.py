@@ -157,12 +157,14 @@ def mapped_indices(checksum: int, below: int) -> list[int]:
 class _Window:
     """Source symbols with where each maps next, folded into coded symbols one batch at a time."""
 
-    __slots__ = ("_indices", "_states", "_values")
+    __slots__ = ("_indices", "_prefolded", "_states", "_values")
 
     def __init__(self) -> None:
         self._values: list[int] = []  # packed, see _CHECKSUM_SHIFT
         self._states: list[int] = []
         self._indices: list[int] = []
+        # A fold done ahead (`prefold`): its bounds, the symbol count then, cells, new positions.
+        self._prefolded: tuple[int, int, int, list[int], list[int], list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self._values)
@@ -178,6 +180,7 @@ class _Window:
             from_bytes(blake2b(s, digest_size=8, key=key).digest(), "little") for s in shorts
         ]
         one = 1 << _COUNT_SHIFT
+        self._prefolded = None
         self._values += [
             v | c << _CHECKSUM_SHIFT | one for v, c in zip(values, checksums, strict=True)
         ]
@@ -187,13 +190,34 @@ class _Window:
 
     def add(self, value: int, checksum: int, *, index: int = 0, state: int | None = None) -> None:
         """Add a source symbol whose next index is ``index`` (with PRNG ``state``)."""
+        self._prefolded = None
         self._values.append(value | checksum << _CHECKSUM_SHIFT | 1 << _COUNT_SHIFT)
         self._states.append(checksum if state is None else state)
         self._indices.append(index)
 
+    def prefold(self, start: int, stop: int) -> None:
+        """Compute `fold` ``(start, stop)`` ahead (a worker thread may, while nothing else uses
+        the window) without moving the window: the next `fold` with the same bounds takes the
+        result; any other change or fold discards it."""
+        saved = self._states, self._indices
+        self._states, self._indices = list(saved[0]), list(saved[1])
+        try:
+            cells = self._fold(start, stop)
+            done = (start, stop, len(self._values), cells, self._states, self._indices)
+        finally:
+            self._states, self._indices = saved
+        self._prefolded = done
+
     def fold(self, start: int, stop: int) -> list[int]:
         """Packed sums of cells ``start .. stop - 1``; the symbols' positions move past ``stop``.
         ``start`` must be where the previous fold stopped (0 at first)."""
+        prefolded, self._prefolded = self._prefolded, None
+        if prefolded is not None and prefolded[:3] == (start, stop, len(self._values)):
+            self._states, self._indices = prefolded[4], prefolded[5]
+            return prefolded[3]
+        return self._fold(start, stop)
+
+    def _fold(self, start: int, stop: int) -> list[int]:
         cells = [0] * stop
         states, indices = self._states, self._indices
         multiplier, mask, two32, root = _MULTIPLIER, _MASK64, _TWO32, isqrt
@@ -237,6 +261,13 @@ class SketchEncoder:
     def produced(self) -> int:
         """How many coded symbols have been produced so far."""
         return self._produced
+
+    def prepare(self, count: int) -> None:
+        """Compute what `next_symbols` ``(count)`` will need, ahead, changing nothing else (a
+        worker thread may run it while nothing else uses the encoder): the costly part, every
+        short id folded into the new symbols. Bad counts are left to `next_symbols`."""
+        if count >= 1 and self._produced + count <= MAX_SYMBOLS:
+            self._window.prefold(self._produced, self._produced + count)
 
     def next_symbols(self, count: int) -> bytes:
         """The next ``count`` coded symbols, encoded (rule 2)."""
@@ -310,6 +341,15 @@ class SketchDecoder:
             p = 2 / (index + 2)
             total += (counts[index] - c0 * p) ** 2 / (p * (1 - p))
         return max(lower, round(total / (len(counts) - 1)))
+
+    def prepare(self, data: bytes) -> None:
+        """Compute what `receive` ``(data)`` will need, ahead, changing nothing else (a worker
+        thread may run it while nothing else uses the decoder): the costly part, our short ids
+        folded into those cells. Bytes `receive` would refuse are left to it."""
+        count, extra = divmod(len(data), SYMBOL_SIZE)
+        refused = self._failed or self._decoded or extra or count < 1
+        if not refused and self.received + count <= MAX_SYMBOLS:
+            self._local.prefold(self.received, self.received + count)
 
     def receive(self, data: bytes) -> None:
         """Take the next coded symbols of the encoder's sequence and peel what can be peeled.

@@ -43,6 +43,11 @@ Rules this module enforces:
    to range reconciliation in the same session.
 7. Which way the initiator reconciles, and how many coded symbols it asks for at a time, is local
    policy (`SyncLimits.sketch`, the reference policy in SPEC §9.7.4); a responder answers either.
+8. The costly part of taking a frame, hashing or folding every item into coded symbols (the
+   HELLO an initiator may answer with a sketch, a SKETCH_ASK we answer, a SKETCH we decode:
+   O(items) each), may run ahead in a worker thread:
+   `SyncSession.frame_is_costly` says when, `SyncSession.prepare_frame` does it touching only the
+   session's own coded-symbol state; `receive_frame` then behaves exactly as without it.
 """
 
 from __future__ import annotations
@@ -308,6 +313,8 @@ class SyncSession:
         self._mode = SyncMode.NONE
         self._reconciler: ReconcileSession | None = None
         self._encoder: SketchEncoder | None = None  # responder
+        self._prepared_encoder: SketchEncoder | None = None  # made by `prepare_frame` (rule 8)
+        self._prepared_decoder: tuple[bytes, SketchDecoder] | None = None  # and its key
         self._decoder: SketchDecoder | None = None  # initiator
         self._asked = 0  # coded symbols asked for in the SKETCH_ASK that is out
         self._equal = False
@@ -387,6 +394,55 @@ class SyncSession:
     def next_event(self) -> OpsReceived | None:
         """The next thing the peer told us that the caller must act on, or None."""
         return self._events.popleft() if self._events else None
+
+    def frame_is_costly(self, data: bytes) -> bool:
+        """Whether taking ``data`` next may fold every item into coded symbols (rule 8): a
+        caller keeping an event loop live runs `prepare_frame` in a worker thread first. Looks
+        at the message type only (a canonical frame's second byte)."""
+        if self.done or len(data) < 2:
+            return False
+        if self.initiator:
+            if data[1] == MessageType.HELLO and self._state is _State.AWAIT_HELLO:
+                return self.limits.sketch and self._reconcile_wanted and self._count > 0
+            return data[1] == MessageType.SKETCH and self._state is _State.SKETCHING
+        return data[1] == MessageType.SKETCH_ASK and self._state is _State.AWAIT_REQUESTS
+
+    def prepare_frame(self, data: bytes) -> None:
+        """Do ahead the costly part of `receive_frame` ``(data)`` (rule 8): fold the items into
+        the coded symbols a SKETCH_ASK asks for, or into the cells of a SKETCH. It may run in a
+        worker thread, provided nothing else uses the session meanwhile; it touches only the
+        session's coded-symbol state and changes nothing `receive_frame` decides (a frame it
+        cannot use is left to `receive_frame`). Never raises for the peer's bytes."""
+        if not self.frame_is_costly(data) or len(data) > self.limits.max_frame_bytes:
+            return
+        try:
+            message = decode_message(bytes(data))
+        except SyncError:
+            return
+        if message.type is MessageType.HELLO:
+            hello = message.hello
+            assert hello is not None
+            if hello.item_count and hello.fingerprint != self._fingerprint:
+                key = sketch_key(self._fingerprint, hello.fingerprint)
+                self._prepared_decoder = (key, SketchDecoder(self._short_ids(), key=key))
+        elif message.type is MessageType.SKETCH_ASK and self._may_sketch():
+            count = message.count
+            if count > self._symbol_limit():
+                return
+            encoder = self._encoder
+            if encoder is None:
+                encoder = self._prepared_encoder
+                if encoder is None:
+                    encoder = SketchEncoder(self._short_ids(), key=self._sketch_key())
+                    self._prepared_encoder = encoder
+            if encoder.produced + count <= min(MAX_SYMBOLS, self.limits.max_sketch_symbols):
+                encoder.prepare(count)
+        elif (
+            message.type is MessageType.SKETCH
+            and self._decoder is not None
+            and len(message.payload) == self._asked * SYMBOL_SIZE
+        ):
+            self._decoder.prepare(message.payload)
 
     def receive_frame(self, data: bytes, *, now: float) -> None:
         """Apply one frame from the peer (rules 1-6). Never raises for the peer's bytes; raises
@@ -523,7 +579,12 @@ class SyncSession:
             self._send_requests()
         elif self.limits.sketch and self._sketch_first_ask() <= MAX_SYMBOLS:
             self._mode = SyncMode.SKETCH
-            self._decoder = SketchDecoder(self._short_ids(), key=self._sketch_key())
+            key = self._sketch_key()
+            prepared, self._prepared_decoder = self._prepared_decoder, None
+            if prepared is not None and prepared[0] == key:
+                self._decoder = prepared[1]
+            else:
+                self._decoder = SketchDecoder(self._short_ids(), key=key)
             self._state = _State.SKETCHING
             self._ask_symbols(self._sketch_first_ask())
         else:
@@ -571,7 +632,8 @@ class SyncSession:
                 reason="sketch-budget",
             )
         if self._encoder is None:
-            self._encoder = SketchEncoder(self._short_ids(), key=self._sketch_key())
+            prepared, self._prepared_encoder = self._prepared_encoder, None
+            self._encoder = prepared or SketchEncoder(self._short_ids(), key=self._sketch_key())
             self._mode = SyncMode.SKETCH
         self._outbox.frames.append(encode_sketch(self._encoder.next_symbols(count)))
         # Rule 3: no decoder peels more elements than it received symbols.

@@ -14,6 +14,8 @@ Rules:
    handler or a task.
 4. A peer may hand us ``NetworkConfig.sync_ops_per_second`` operations (bursts up to
    ``sync_ops_burst``); over that we read more slowly.
+5. The loop stays live: what is O(items) runs in worker threads (the snapshot and its
+   fingerprint; the coded symbols of a sketch, `core.sync_protocol` rule 8).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
-from p2pcomments.core.reconcile import SortedItems
+from p2pcomments.core.reconcile import INFINITY, MIN_BOUND, SortedItems
 from p2pcomments.core.replica import Duplicate
 from p2pcomments.core.sync_protocol import (
     PROTOCOL_ID,
@@ -45,6 +47,7 @@ from p2pcomments.net.sync_slots import BUSY, InitiatorOps, Pair, ReplicaOps, Syn
 
 if TYPE_CHECKING:
     from p2pcomments.node import Node
+    from p2pcomments.store.op_store import OpStore
 
 __all__ = ["SyncRunner"]
 
@@ -61,8 +64,16 @@ _MAX_INGEST_BATCH: Final = 5_000
 _DECLINE_SECONDS: Final = 5.0  # how long declining a session may take (`sync_slots` rule 1)
 
 
+def _snapshot(store: OpStore) -> SortedItems:
+    """The applied items, read in a worker thread with their whole-set fingerprint (what every
+    session starts with: O(items) prefix sums) computed there too, not on the event loop."""
+    items = SortedItems(store.iter_applied_keys())
+    items.fingerprint(MIN_BOUND, INFINITY)
+    return items
+
+
 class SyncRunner:
-    """Rules 1-4. Registers the sync protocol's handler on the host when built."""
+    """Rules 1-5. Registers the sync protocol's handler on the host when built."""
 
     def __init__(
         self,
@@ -116,7 +127,7 @@ class SyncRunner:
                 return self._snapshot
             store = self.node.store
             # Read from SQLite in a worker thread: the event loop keeps serving meanwhile.
-            items = await trio.to_thread.run_sync(lambda: SortedItems(store.iter_applied_keys()))
+            items = await trio.to_thread.run_sync(_snapshot, store)
             if len(items) >= count:
                 # Otherwise an ingest was applied in memory but not yet committed: don't keep a
                 # snapshot that would stay behind until the next change.
@@ -239,6 +250,8 @@ class SyncRunner:
                     if session.done:
                         return
                     data = await stream.read_frame()
+                    if session.frame_is_costly(data):  # coded symbols: O(items), rule 5
+                        await trio.to_thread.run_sync(session.prepare_frame, data)
                     session.receive_frame(data, now=trio.current_time())
                     if pair is not None and session.error is None:
                         pair.answered = True  # its HELLO came: the peer took our session

@@ -1,0 +1,203 @@
+"""The longest step holding the trio loop during a large sync (issue 14: "the loop stays live",
+target: no step over 50 ms during a 100k-operation sync).
+
+Two real Nodes in one trio loop (real SQLite stores in a temporary dir) run one sync session
+over an in-memory frame pipe, driven the way `net.sync_running` drives it: write every frame the
+`SyncSession` has, read one, feed it with ``receive_frame``; the operations it brings go to a
+second task that hands them to `Node.ingest` in batches of up to 5,000 (`_MAX_INGEST_BATCH`).
+The item snapshot is read from the store in a worker thread, as the runner does. Scenarios:
+``catch-up`` (the initiator holds nothing: every operation crosses) and ``1% sketch`` (it lacks
+1% of them: coded symbols find the difference). A trio `Instrument` times every task step (the
+run between two checkpoints) while the sync runs and prints the longest, by task; the reference
+beside it is the sync's own wall time in the same run.
+
+Usage: .venv/bin/python scripts/bench_loop.py [--n 100000] [--scenario catch-up 1%-sketch]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+import trio.lowlevel
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_store import make_ops
+
+from p2pcomments.core.reconcile import SortedItems
+from p2pcomments.core.sync_protocol import SyncLimits, SyncSession
+from p2pcomments.daemon import tune_gc
+from p2pcomments.net.sync_running import _snapshot
+from p2pcomments.net.sync_slots import ReplicaOps
+from p2pcomments.node import Node, open_node
+
+TARGET_MS = 50.0
+INGEST_BATCH = 5_000  # net.sync_running._MAX_INGEST_BATCH
+INGEST_AHEAD = 8  # net.sync_running._INGEST_AHEAD
+
+
+@dataclass(eq=False)
+class StepTimer(trio.abc.Instrument):
+    """The longest task step (between two checkpoints), per task name."""
+
+    longest: dict[str, float] = field(default_factory=dict)
+    steps: int = 0
+    _started: float | None = None  # None: the step running when it was added
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self._started = time.perf_counter()
+
+    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+        if self._started is None:
+            return
+        elapsed = time.perf_counter() - self._started
+        self.steps += 1
+        name = task.name.rsplit(".", 1)[-1]
+        if elapsed > self.longest.get(name, 0.0):
+            self.longest[name] = elapsed
+
+
+INLINE = False  # --inline: the O(items) work on the loop, as before issue 14
+
+
+async def snapshot(node: Node) -> SortedItems:
+    store = node.store
+    if INLINE:
+        return await trio.to_thread.run_sync(lambda: SortedItems(store.iter_applied_keys()))
+    return await trio.to_thread.run_sync(_snapshot, store)  # what SyncRunner.items runs
+
+
+async def drive(
+    node: Node,
+    session: SyncSession,
+    outgoing: trio.MemorySendChannel[bytes],
+    incoming: trio.MemoryReceiveChannel[bytes],
+) -> None:
+    """`SyncRunner._drive` / `_converse` / `_ingest_received` without the network."""
+    send, receive = trio.open_memory_channel[tuple[bytes, ...]](INGEST_AHEAD)
+
+    async def ingest_received() -> None:
+        async with receive:
+            async for first in receive:
+                ops = list(first)
+                while len(ops) < INGEST_BATCH:
+                    try:
+                        ops += receive.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                await node.ingest(ops, source="sync")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ingest_received)
+        async with send, outgoing:
+            while True:
+                while (frame := session.next_frame()) is not None:
+                    await outgoing.send(frame)
+                if session.done:
+                    break
+                data = await incoming.receive()
+                if not INLINE and session.frame_is_costly(data):  # as SyncRunner._converse
+                    await trio.to_thread.run_sync(session.prepare_frame, data)
+                session.receive_frame(data, now=trio.current_time())
+                while (event := session.next_event()) is not None:
+                    await send.send(event.ops)
+
+
+async def run_scenario(
+    directory: Path, blobs: list[bytes], lacking: set[int], name: str
+) -> tuple[StepTimer, float, int, str]:
+    full = list(blobs)
+    partial_set = [blob for index, blob in enumerate(blobs) if index not in lacking]
+    async with (
+        open_node(directory / f"{name}-responder", create_identity=True) as responder,
+        open_node(directory / f"{name}-initiator", create_identity=True) as initiator,
+    ):
+        for start in range(0, len(full), INGEST_BATCH):  # set-up, not timed
+            await responder.ingest(full[start : start + INGEST_BATCH], source="bench")
+        for start in range(0, len(partial_set), INGEST_BATCH):
+            await initiator.ingest(partial_set[start : start + INGEST_BATCH], source="bench")
+        limits = SyncLimits()
+        to_responder, from_initiator = trio.open_memory_channel[bytes](1)
+        to_initiator, from_responder = trio.open_memory_channel[bytes](1)
+        timer = StepTimer()
+        trio.lowlevel.add_instrument(timer)
+        started = time.perf_counter()
+        try:
+            items_i, items_r = await snapshot(initiator), await snapshot(responder)
+            session_i = SyncSession(
+                items_i,
+                ReplicaOps(initiator.replica),
+                initiator=True,
+                now=trio.current_time(),
+                limits=limits,
+            )
+            session_r = SyncSession(
+                items_r,
+                ReplicaOps(responder.replica),
+                initiator=False,
+                now=trio.current_time(),
+                limits=limits,
+            )
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(drive, initiator, session_i, to_responder, from_responder)
+                nursery.start_soon(drive, responder, session_r, to_initiator, from_initiator)
+        finally:
+            trio.lowlevel.remove_instrument(timer)
+        elapsed = time.perf_counter() - started
+        held = initiator.statistics().operations
+        result = session_i.result()
+        assert result.error is None, result.error
+        assert held == len(blobs), f"the initiator holds {held} of {len(blobs)}"
+        return timer, elapsed, result.ops_received, result.mode.value
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument(
+        "--scenario",
+        nargs="+",
+        default=["catch-up", "1%-sketch"],
+        choices=["catch-up", "1%-sketch"],
+    )
+    parser.add_argument(
+        "--inline", action="store_true", help="keep the O(items) work on the loop (as before)"
+    )
+    args = parser.parse_args(argv)
+    global INLINE
+    INLINE = args.inline
+    print(f"making {args.n:,} signed operations (not timed)...", flush=True)
+    ops, _ = make_ops(args.n, 100, 300)
+    blobs = [op.encoded for op in ops]
+    tune_gc()
+    for scenario in args.scenario:
+        if scenario == "catch-up":
+            lacking = set(range(len(blobs)))
+        else:  # the newest 1% (so what the initiator holds is all applied, none pending)
+            lacking = set(range(len(blobs) - len(blobs) // 100, len(blobs)))
+        with tempfile.TemporaryDirectory(prefix="p2pc-bench-loop-") as temporary:
+            timer, elapsed, received, mode = trio.run(
+                run_scenario, Path(temporary), blobs, lacking, scenario
+            )
+        worst = sorted(timer.longest.items(), key=lambda item: -item[1])
+        print(
+            f"{scenario}: {received:,} operations received ({mode}) in {elapsed:.2f} s"
+            f" (reference), {timer.steps:,} task steps"
+        )
+        print(
+            f"  longest step {worst[0][1] * 1000:.1f} ms in {worst[0][0]}"
+            f" (target <= {TARGET_MS:.0f} ms)"
+        )
+        for name, seconds in worst[1:5]:
+            print(f"    then {seconds * 1000:8.1f} ms in {name}")
+
+
+if __name__ == "__main__":
+    main()
