@@ -1622,7 +1622,9 @@ class CliBoundary:
                 argv.insert(index, rng.choice(self.ids))
             else:
                 argv.insert(0, "--json")
-        # The data dir stays the sandbox; any path given must be a relative one inside it.
+        # The data dir stays the sandbox; any path given must be a relative one inside it. No
+        # argument holds a NUL: execve can't pass one (argv entries are C strings).
+        argv = [a.replace("\x00", "") for a in argv]
         return [a if not a.startswith("/") or a.startswith("/ip4") else a.lstrip("/") for a in argv]
 
     def check(self, main: Callable[[Sequence[str]], int], argv: list[str]) -> None:
