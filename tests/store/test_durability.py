@@ -37,7 +37,12 @@ def _run_and_kill(data_dir: Path, rng: random.Random) -> tuple[set[bytes], int, 
             first = writer.stdout.readline()  # b"" if it died: then the status tells why
             time.sleep(rng.uniform(0.0, 0.3))
         os.kill(writer.pid, signal.SIGKILL)
-        output, errors = writer.communicate(timeout=10)
+        writer.wait(timeout=10)
+        # Read the rest through the same buffered reader as `first`: communicate() reads the raw
+        # pipe and would skip what readline() had already buffered beyond the first line.
+        output = writer.stdout.read()
+        assert writer.stderr is not None
+        errors = writer.stderr.read()
     finally:
         if writer.poll() is None:  # only if something above failed: never leave it running
             os.kill(writer.pid, signal.SIGKILL)
