@@ -177,6 +177,7 @@ _ACTIONS = [
     (ModAction.SET_REPLIES, None, "gate"),
     (ModAction.SET_DIFFICULTY, None, "difficulty"),
     (ModAction.REPORT, "comment", None),
+    (ModAction.RECOMMEND_LIST, "list", "recommend"),
 ]
 
 
@@ -214,12 +215,15 @@ def histories(draw: st.DrawFn) -> tuple[list[Operation], list[int]]:
                 if not comments:
                     continue
                 subject = draw(st.sampled_from(comments)).id
+            elif subject_kind == "list":
+                subject = draw(st.sampled_from([bytes([n]) * 32 for n in (1, 2)]))
             value = {
                 None: None,
                 "until": draw(st.sampled_from([0, ts, ts + 5])),
                 "mode": draw(st.sampled_from(list(ThreadMode))),
                 "gate": draw(st.sampled_from(list(ReplyGate))),
                 "difficulty": draw(st.sampled_from([0, 1, 2])),
+                "recommend": draw(st.sampled_from([0, 1])),
             }[value_kind]
             author = draw(st.sampled_from(KEYS)) if action is ModAction.REPORT else OWNER
             # A moderator's rule depends on rules (and the thread): one that depended on an unpaid
@@ -282,6 +286,15 @@ def test_every_rule_is_order_independent(history: tuple[list[Operation], list[in
         assert shown == {k for k, v in theirs.items() if not v.withheld}
         for comment_id in set(mine_verdicts) & set(theirs):
             assert mine_verdicts[comment_id] == theirs[comment_id]
+        # What the rule operations say (bans, approvals, settings, lists) is the same too.
+        ours, others = reference.rules(thread_id), other.rules(thread_id)
+        for mine_scope, their_scope in zip(ours.scopes, others.scopes, strict=True):
+            assert mine_scope.bans == their_scope.bans
+            assert mine_scope.approved_authors == their_scope.approved_authors
+            assert mine_scope.approved_comments == their_scope.approved_comments
+            assert mine_scope.recommended_lists == their_scope.recommended_lists
+            for setting in ("mode", "replies", "difficulty"):
+                assert getattr(mine_scope, setting) == getattr(their_scope, setting)
 
 
 def test_an_unpaid_comment_is_refused_where_the_difficulty_is_known() -> None:
