@@ -18,7 +18,12 @@ from p2pcomments.api.actions import (
 )
 from p2pcomments.api.bundle import BUNDLE_MEDIA_TYPE
 from p2pcomments.api.inbox_openapi import INBOX_EXTRA_ROUTES, INBOX_SCHEMAS
-from p2pcomments.api.rules_openapi import RULE_ACTION_NAMES, RULES_SCHEMAS
+from p2pcomments.api.rules_openapi import (
+    RULE_ACTION_NAMES,
+    RULE_COMMENT_PROPERTIES,
+    RULE_THREAD_PROPERTIES,
+    RULES_SCHEMAS,
+)
 
 __all__ = ["EXTRA_ROUTES", "openapi_document"]
 
@@ -451,6 +456,11 @@ _SCHEMAS: Final[dict[str, _S]] = {
     **INBOX_SCHEMAS,
     **RULES_SCHEMAS,
 }
+
+# What the rules say (SPEC §11), on the comments and threads that GET /api/threads/{thread},
+# /api/comments/{comment} and /api/page return.
+_SCHEMAS["Comment"]["properties"] |= RULE_COMMENT_PROPERTIES
+_SCHEMAS["Thread"]["properties"] |= RULE_THREAD_PROPERTIES
 
 _ERRORS: Final = {
     "400": "A malformed id or body.",

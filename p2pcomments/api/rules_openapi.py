@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-__all__ = ["RULES_SCHEMAS", "RULE_ACTION_NAMES"]
+__all__ = [
+    "RULES_SCHEMAS",
+    "RULE_ACTION_NAMES",
+    "RULE_COMMENT_PROPERTIES",
+    "RULE_THREAD_PROPERTIES",
+]
 
 RULE_ACTION_NAMES: Final = (
     "ban",
@@ -53,6 +58,33 @@ _WAITING: Final = {
     "author_name": _NULLABLE_TEXT,
     "timestamp_ms": _INT,
     "body": _TEXT,
+}
+
+RULE_COMMENT_PROPERTIES: Final[dict[str, Any]] = {
+    "withheld": {
+        "type": "array",
+        "items": {
+            "enum": [
+                "banned",
+                "pre-moderated",
+                "members-only",
+                "read-only",
+                "replies-approved",
+                "replies-closed",
+                "unpaid",
+            ]
+        },
+        "description": "Why the thread's rules withhold the comment (SPEC §11.3); empty: shown."
+        " Clients don't show a withheld comment's body by default.",
+    },
+    "muted": {"type": "boolean", "description": "This node's reader muted its author."},
+    "reports": {"type": "array", "items": _REPORT, "description": "Readers' reports on it."},
+}
+RULE_THREAD_PROPERTIES: Final[dict[str, Any]] = {
+    "rules": {
+        "oneOf": [{"$ref": "#/components/schemas/Rules"}, {"type": "null"}],
+        "description": "The rules in force (null on a page not held here yet).",
+    },
 }
 
 RULES_SCHEMAS: Final[dict[str, Any]] = {
