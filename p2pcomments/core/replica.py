@@ -117,6 +117,9 @@ class Replica:
         self._waiting_on: dict[bytes, set[bytes]] = {}  # missing id → ids of ops waiting on it
         self._rejected: dict[bytes, str] = {}
         self._site_of: dict[bytes, bytes | None] = {}  # thread id → its site thread's id
+        # thread id → (rule operations seen, moderators, its RuleSet): a flood of reports
+        # (anyone's) must not make every admission read them all again.
+        self._rule_sets: dict[bytes, tuple[int, frozenset[bytes], RuleSet]] = {}
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -189,7 +192,14 @@ class Replica:
     def rule_set(self, thread_id: bytes) -> RuleSet:
         """What the rule operations of one thread say (`core.rules` rule 3-4)."""
         state = self.thread(thread_id)
-        return RuleSet.of(state.id, state.owner, state.moderators, state.rule_operations)
+        count = state.rule_count
+        moderators = state.moderators
+        cached = self._rule_sets.get(thread_id)
+        if cached is not None and cached[0] == count and cached[1] is moderators:
+            return cached[2]
+        rule_set = RuleSet.of(state.id, state.owner, moderators, state.rule_operations)
+        self._rule_sets[thread_id] = (count, moderators, rule_set)
+        return rule_set
 
     def rules(self, thread_id: bytes, muted: Iterable[bytes] = ()) -> ThreadRules:
         """The rules in force for a thread held here: its own and its site thread's, if held."""

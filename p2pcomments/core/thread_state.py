@@ -730,6 +730,11 @@ class ThreadState:
         return bool(self._rules)
 
     @property
+    def rule_count(self) -> int:
+        """How many rule operations are held (they are only ever added)."""
+        return len(self._rules)
+
+    @property
     def rule_operations(self) -> tuple[Operation, ...]:
         """The valid rule operations (SPEC §11) of this thread, in arrival order."""
         return tuple(self._rules)
