@@ -145,6 +145,9 @@ class ModAction(IntEnum):
     SET_DIFFICULTY = 15  # value: required proof-of-work bits, 0-64
     REPORT = 16  # subject: a comment id; reason: why. By anyone
     RECOMMEND_LIST = 17  # subject: a mute list's thread id; value: 1 recommend, 0 withdraw
+    # Claims (SPEC §2, §6 rule 12): not rules; they target an operation, not the thread.
+    CLAIM = 18  # targets an imported comment; by anyone: "I wrote this"; reason: a note
+    ACCEPT_CLAIM = 19  # targets a claim; by the thread's owner; subject: the claimant's key
 
 
 class ThreadMode(IntEnum):
@@ -176,7 +179,9 @@ THREAD_LEVEL_ACTIONS: Final = frozenset(
     {ModAction.ADD_MODERATOR, ModAction.REMOVE_MODERATOR, ModAction.CLOSE, ModAction.REOPEN}
 )
 """The control operations (SPEC §5 rule 5): what decides who moderates and whether it is closed."""
-RULE_ACTIONS: Final = frozenset(a for a in ModAction if a >= ModAction.BAN)
+RULE_ACTIONS: Final = frozenset(
+    a for a in ModAction if ModAction.BAN <= a <= ModAction.RECOMMEND_LIST
+)
 """The rule actions (SPEC §11): view rules, decided from the operation set at view time."""
 THREAD_TARGET_ACTIONS: Final = THREAD_LEVEL_ACTIONS | {ModAction.RETITLE} | RULE_ACTIONS
 """The actions whose ``refs[0]`` is the thread itself; the others target a comment."""
@@ -469,6 +474,7 @@ SUBJECT_ACTIONS: Final = frozenset(
         ModAction.APPROVE_COMMENT,
         ModAction.REPORT,
         ModAction.RECOMMEND_LIST,
+        ModAction.ACCEPT_CLAIM,
     }
 )
 """The actions whose ``subject`` is a key or an id; the others' is nil."""
@@ -494,6 +500,7 @@ _SUBJECT_NAME: Final = {
     ModAction.APPROVE_COMMENT: "comment id",
     ModAction.REPORT: "comment id",
     ModAction.RECOMMEND_LIST: "list id",
+    ModAction.ACCEPT_CLAIM: "claimant key",
 }
 _MOD_ACTIONS: Final = frozenset(int(a) for a in ModAction)
 _KIND_BY_INT: Final = {int(k): k for k in Kind}

@@ -30,6 +30,10 @@ Rules (protocol/SPEC.md §5-§6 states them for other implementations):
 8. The thread's activity is derived here too, and only here: ``comment_count`` counts comments
    (those after a close included) less the retracted ones; ``last_activity_ms`` is the greatest
    author timestamp of any of its operations, the thread's own included.
+9. Claims (SPEC §2, §6 rule 12): anyone may claim an imported comment (one with provenance);
+   the thread's owner accepts a claim by an accept_claim that targets it and names its author.
+   A comment's ``claimed_by`` is the key named by the accept with the greatest (timestamp, id)
+   among those of claims on it, so any arrival order gives the same view.
 """
 
 from __future__ import annotations
@@ -108,6 +112,8 @@ class CommentView:
     original_body: str | None = None
     answered: EditView | None = None
     provenance: Provenance | None = None
+    claimed_by: bytes | None = None  # the key of an accepted claim's author (rule 9)
+    claimed_by_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,6 +155,7 @@ class ThreadView:
                 c.parent_edited_after,
                 c.after_close,
             )
+            + (() if c.claimed_by is None else (c.claimed_by, c.claimed_by_name))
             for c in self.comments
         ]
         header = (
@@ -230,6 +237,7 @@ class ThreadState:
     # through a dict is another cache line to fetch (applying is bound by memory, not arithmetic).
     __slots__ = (
         "_causal",
+        "_claims",
         "_closed",
         "_closes",
         "_comments",
@@ -290,6 +298,7 @@ class ThreadState:
         self._closed = False
         self._title_winner: Operation | None = None  # the retitle that gives the title shown
         self._rules: list[Operation] = []  # rule operations (SPEC §11, `core.rules`)
+        self._claims: dict[bytes, Operation] = {}  # comment → the winning accept_claim (rule 9)
         self._live_comments = 0  # rule 8: comments less retracted ones
         self._last_activity_ms = thread_op.timestamp_ms
 
@@ -406,6 +415,9 @@ class ThreadState:
             raise InvalidOperation("hide and unhide target a comment", reason="bad-reference")
         if action is ModAction.REPORT:  # a reader's flag (SPEC §11.5): anyone's
             return
+        if action is ModAction.CLAIM or action is ModAction.ACCEPT_CLAIM:
+            self._check_claim(op, payload, target)
+            return
         if op.author != self.owner and not self._moderator_in(op.author, self._past_controls(op)):
             raise AuthorizationError(
                 "only the owner or a moderator may moderate", reason="not-moderator"
@@ -487,9 +499,35 @@ class ThreadState:
             self._apply_reopen(op_id, control)
         elif action in RULE_ACTIONS:  # view rules: `core.rules` reads them
             self._rules.append(op)
+        elif action is ModAction.ACCEPT_CLAIM:  # rule 9; a claim alone changes nothing shown
+            comment_id = self.ops[op.target].target
+            winner = self._claims.get(comment_id)
+            if winner is None or _lww_key(op) > _lww_key(winner):
+                self._claims[comment_id] = op
+        elif action is ModAction.CLAIM:
+            pass
         else:  # add or remove a moderator
             self._controls.append(op)
             self._moderators = self._current_moderators()
+
+    def _check_claim(self, op: Operation, payload: ModeratePayload, target: Operation) -> None:
+        """Rule 9: a claim is anyone's, on an imported comment; its acceptance the owner's."""
+        if payload.action is ModAction.CLAIM:
+            if target.kind is not Kind.COMMENT or target.payload.provenance is None:  # type: ignore[union-attr]
+                raise InvalidOperation(
+                    "a claim targets an imported comment (one with provenance)",
+                    reason="bad-reference",
+                )
+            return
+        claim = target.payload
+        if not isinstance(claim, ModeratePayload) or claim.action is not ModAction.CLAIM:
+            raise InvalidOperation("accept_claim targets a claim", reason="bad-reference")
+        if op.author != self.owner:
+            raise AuthorizationError("only the thread's owner accepts a claim", reason="not-owner")
+        if payload.subject != target.author:
+            raise InvalidOperation(
+                "accept_claim names the key of the claim's author", reason="bad-field"
+            )
 
     def _add_comment(self, op: Operation, height: int) -> None:
         key = (height, op.timestamp_ms, op.id)
@@ -676,6 +714,8 @@ class ThreadState:
         op = entry.op
         hider = entry.hide_winner
         hidden = hider is not None and hider.payload.action is ModAction.HIDE  # type: ignore[union-attr]
+        accept = self._claims.get(op.id)
+        claimant = None if accept is None else accept.payload.subject  # type: ignore[union-attr]
         edits: tuple[EditView, ...] = ()
         if not entry.retracted:
             edits = tuple(
@@ -705,6 +745,8 @@ class ThreadState:
             original_body=None if entry.retracted else op.payload.body,  # type: ignore[union-attr]
             answered=self._answered(entry) if entry.parent_edited_after else None,
             provenance=op.payload.provenance,  # type: ignore[union-attr]
+            claimed_by=claimant,
+            claimed_by_name=None if claimant is None else names.get(claimant),
         )
 
     def _answered(self, entry: _Comment) -> EditView | None:
