@@ -27,7 +27,7 @@ from p2pcomments import identity
 from p2pcomments.clock import wall_clock_ms
 from p2pcomments.core.ops import load_stored_operation
 from p2pcomments.core.replica import Rejected, Replica
-from p2pcomments.errors import InvalidOperation, PassphraseError, StoreError
+from p2pcomments.errors import ConflictError, InvalidOperation, PassphraseError, StoreError
 from p2pcomments.node.node import Node
 from p2pcomments.node.node_state import Loaded
 from p2pcomments.store.data_dir import database_path
@@ -65,6 +65,10 @@ async def open_node(
     directory = identity.resolve_data_dir(data_dir).absolute()  # what statistics etc. show
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # the caller named a file: their mistake
+        raise ConflictError(
+            f"the data dir {directory} is a file, not a directory", reason="not-a-directory"
+        ) from None
     except OSError as error:
         raise StoreError(f"cannot create the data dir {directory}: {error}") from None
     lock = DataDirLock.acquire(directory)

@@ -78,6 +78,10 @@ def check_ownership(
             " not a p2pcomments store",
             reason="foreign-database",
         )
+    if version < 0:  # user_version is a signed field: only damage makes it negative
+        raise StoreError(
+            f"{path} is damaged: its schema version reads {version}", reason="corrupt-database"
+        )
     if version == 0:
         tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         if tables:

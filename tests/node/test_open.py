@@ -124,3 +124,16 @@ async def test_rows_left_pending_by_a_crash_are_marked_applied_on_open(data_dir:
         assert node.store.count(OpState.PENDING) == 0
         assert [key for _, key in node.store.iter_applied_keys()] == [thread.id, comment.id]
         assert node.store.integrity_check() == []
+
+
+@pytest.mark.trio
+async def test_a_data_dir_that_is_a_file_is_the_callers_mistake(tmp_path: Path) -> None:
+    """Found by scripts/fuzz_boundaries.py (``p2pc --data-dir FILE``): a StoreError, so the CLI
+    said "internal error" (exit 5) for a path the user gave."""
+    path = tmp_path / "a-file"
+    path.write_text("not a data dir")
+    with pytest.raises(ConflictError, match="is a file, not a directory") as caught:
+        async with open_node(path, create_identity=True):
+            pass
+    assert caught.value.reason == "not-a-directory"
+    assert path.read_text() == "not a data dir"

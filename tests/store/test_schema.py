@@ -95,6 +95,21 @@ def test_a_newer_schema_is_refused_with_a_clear_error(
     assert caught.value.reason == "schema-too-new"
 
 
+@pytest.mark.parametrize("version", [-1, -5, -(2**31)])
+def test_a_negative_schema_version_is_damage_not_a_migration(
+    db_path: Path, open_store: Callable[[], OpStore], version: int
+) -> None:
+    """Found by scripts/fuzz_boundaries.py: a damaged header read as a negative version, and
+    migrating indexed the migrations with it (IndexError, or a migration run again)."""
+    open_store().close()
+    connection = sqlite3.connect(db_path)
+    connection.execute(f"PRAGMA user_version = {version}")
+    connection.close()
+    with pytest.raises(StoreError, match="damaged") as caught:
+        open_store()
+    assert caught.value.reason == "corrupt-database"
+
+
 @pytest.mark.parametrize("kind", ["random-bytes", "other-app-tables", "other-app-id", "text"])
 def test_files_that_are_not_ours_are_refused_untouched(
     db_path: Path, open_store: Callable[[], OpStore], kind: str
