@@ -5,7 +5,7 @@ import { encode, decodeCanonical } from "./msgpack.js";
 import { sha256, concat, formatId } from "./crypto.js";
 
 export const KIND = { thread: 1, comment: 2, edit: 3, retract: 4, react: 5, moderate: 6, profile: 7 };
-export const ACTION = { hide: 1, unhide: 2, add_moderator: 3, remove_moderator: 4, close: 5, reopen: 6, retitle: 7 };
+export const ACTION = { hide: 1, unhide: 2, add_moderator: 3, remove_moderator: 4, close: 5, reopen: 6, retitle: 7, report: 16 };
 export const SIGNING_DOMAIN = new TextEncoder().encode("p2pcomments/op/v1\0");
 const MAX_OPERATION_BYTES = 40960;
 const LIMITS = { body: 32768, title: 512, url: 2048, site: 253, name: 64, reaction: 32, reason: 512 };
@@ -61,9 +61,10 @@ function payloadToWire(kind, p) {
     case KIND.moderate: {
       const action = typeof p.action === "string" ? ACTION[p.action] : p.action;
       if (!Object.values(ACTION).includes(action)) throw new OperationError("bad-field", `unknown moderation action ${p.action}`);
-      const needsSubject = action === ACTION.add_moderator || action === ACTION.remove_moderator;
+      // A report's subject is the comment reported (SPEC §11).
+      const needsSubject = action === ACTION.add_moderator || action === ACTION.remove_moderator || action === ACTION.report;
       if (needsSubject !== (p.subject instanceof Uint8Array && p.subject.length === 32))
-        throw new OperationError("bad-field", "a moderator key is given for add/remove moderator only");
+        throw new OperationError("bad-field", "a subject is given for add/remove moderator and report only");
       // A retitle's reason is the new title (SPEC §10.3): one line.
       const reason = action === ACTION.retitle
         ? checkText(p.reason ?? "", "title", { empty: true })

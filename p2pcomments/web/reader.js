@@ -13,14 +13,24 @@ const WORDS = {
   en: {
     threads: "Threads", follows: "followed", moderator: "moderator", owner: "owner", back: "All threads",
     follow: "Follow", unfollow: "Unfollow", nodeName: "This node's name",
+    inbox: "Inbox", unread: "{n} unread", markRead: "Mark read", markAll: "Mark all read", noEntry: "Nothing in the inbox.",
+    kind_reply: "replied to", kind_comment: "commented in", kind_reaction: "reacted to", kind_edit: "edited near",
+    kind_moderation: "moderated", queue: "Waiting for moderation", approve: "Approve", reports: "Reports",
   },
   fr: {
     threads: "Discussions", follows: "suivie", moderator: "modérateur", owner: "propriétaire",
     back: "Toutes les discussions", follow: "Suivre", unfollow: "Ne plus suivre", nodeName: "Nom de ce nœud",
+    inbox: "Boîte de réception", unread: "{n} non lus", markRead: "Marquer lu", markAll: "Tout marquer lu",
+    noEntry: "Rien dans la boîte de réception.", kind_reply: "a répondu à", kind_comment: "a commenté dans",
+    kind_reaction: "a réagi à", kind_edit: "a modifié près de", kind_moderation: "a modéré",
+    queue: "En attente de modération", approve: "Approuver", reports: "Signalements",
   },
 };
 const shared = translator(lang);
-const t = (key, values) => WORDS[lang]?.[key] ?? shared(key, values);
+const t = (key, values) => {
+  const word = WORDS[lang]?.[key];
+  return word === undefined ? shared(key, values) : word.replace(/\{(\w+)\}/g, (_, k) => values?.[k] ?? "");
+};
 let me = null;
 let stop = () => {};
 let generation = 0; // which route is on screen: a late answer for another one is dropped
@@ -50,7 +60,66 @@ const WRITES = {
   close: (v) => ["POST", `/api/threads/${v.id}/close`, { reason: "" }],
   reopen: (v) => ["POST", `/api/threads/${v.id}/reopen`, { reason: "" }],
   add_moderator: (v, a) => ["POST", `/api/threads/${v.id}/moderators`, { key: a.key }],
+  report: (v, a) => ["POST", `/api/comments/${a.id}/reports`, { reason: a.reason }],
 };
+
+// The unread count of the node's inbox (issue 12; local listener only), kept live by its events.
+const inboxLink = h("a", { href: "#/inbox", class: "p2pc-inbox-link" });
+async function countUnread() {
+  if (!token) return;
+  const { unread } = await api("GET", "/api/inbox?limit=0");
+  inboxLink.textContent = `${t("inbox")} (${t("unread", { n: unread })})`;
+  inboxLink.dataset.unread = unread;
+}
+function watchInbox() {
+  if (!token) return;
+  let timer = null;
+  const again = () => (clearTimeout(timer), (timer = setTimeout(() => countUnread().then(() => inboxChanged()).catch(() => {}), 100)));
+  const source = new EventSource("/api/inbox/events");
+  source.addEventListener("entry", again);
+  source.addEventListener("lagged", again);
+  source.onopen = again;
+}
+let inboxChanged = () => {};
+const nav = () => (token ? h("nav", { class: "p2pc-meta" }, inboxLink) : null);
+
+async function showInbox(current) {
+  const { entries, unread } = await api("GET", "/api/inbox?limit=200");
+  if (current !== generation) return;
+  const mark = (body) => api("POST", "/api/inbox/read", body).then(() => (countUnread(), showInbox(current)), (e) => say(t("error", { message: e.message })));
+  const list = h("ul", { class: "p2pc-inbox" });
+  for (const e of entries) {
+    const quote = e.text ?? e.action ?? "";
+    list.append(h("li", { "data-entry": e.id, class: e.read ? "p2pc-read" : "p2pc-unread" },
+      h("div", { class: "p2pc-meta" },
+        e.read ? null : h("strong", { text: "●" }),
+        h("bdi", { class: "p2pc-author", text: e.actor_name || e.actor.slice(0, 12) }),
+        h("span", { text: t(`kind_${e.kind}`) }),
+        h("a", { href: `#/t/${e.thread}`, text: e.thread_title || e.thread.slice(0, 16) }),
+        h("time", { text: new Date(e.timestamp_ms).toLocaleString(lang) })),
+      quote ? h("p", { dir: "auto", text: quote }) : null,
+      e.read ? null : h("button", { type: "button", onclick: () => mark({ ids: e.id }), text: t("markRead") })));
+  }
+  root.replaceChildren(nav(), h("p", {}, h("a", { href: "#/", text: `← ${t("back")}` })), h("h1", { text: t("inbox") }), status,
+    unread ? h("button", { type: "button", class: "p2pc-mark-all", onclick: () => mark({ all: "true" }), text: t("markAll") }) : null,
+    entries.length ? list : h("p", { text: t("noEntry") }));
+  inboxChanged = () => current === generation && showInbox(current).catch(() => {});
+}
+
+// What waits for a moderator and what readers reported, for a thread this node's identity
+// moderates (issue 11): approve buttons for the queue.
+async function moderatorPanel(v, reload) {
+  const [{ waiting }, { reported }] = await Promise.all([api("GET", `/api/queue?thread=${v.id}`), api("GET", `/api/reports?thread=${v.id}`)]);
+  const entry = (c, extra) => h("li", { "data-comment": c.id },
+    h("div", { class: "p2pc-meta" }, h("bdi", { class: "p2pc-author", text: c.author_name || c.author.slice(0, 12) }), h("span", { text: (c.withheld || []).join(", ") })),
+    h("p", { dir: "auto", text: c.body }), extra);
+  const approve = (c) => h("button", { type: "button", onclick: () => api("POST", `/api/comments/${c.id}/approve`, {}).then(reload, (e) => say(t("error", { message: e.message }))), text: t("approve") });
+  return h("section", { class: "p2pc-moderator" },
+    waiting.length ? h("h2", { text: `${t("queue")} (${waiting.length})` }) : null,
+    waiting.length ? h("ul", { class: "p2pc-queue" }, ...waiting.map((c) => entry(c, approve(c)))) : null,
+    reported.length ? h("h2", { text: `${t("reports")} (${reported.length})` }) : null,
+    reported.length ? h("ul", { class: "p2pc-reports" }, ...reported.map((c) => entry(c, h("ul", {}, ...c.reports.map((r) => h("li", { dir: "auto", text: `${r.reporter.slice(0, 12)}: ${r.reason}` })))))) : null);
+}
 
 const status = h("p", { class: "p2pc-status", role: "status", "aria-live": "polite" });
 const say = (text) => (status.textContent = text);
@@ -84,7 +153,7 @@ async function showList(current) {
         h("time", { text: new Date(thread.last_activity_ms).toLocaleString(lang) }),
         marks.length ? h("span", { text: marks.join(" · ") }) : null)));
   }
-  root.replaceChildren(h("h1", { text: t("threads") }), status, threads.length ? list : h("p", { text: t("noThread") }), token ? await nameForm() : null);
+  root.replaceChildren(nav(), h("h1", { text: t("threads") }), status, threads.length ? list : h("p", { text: t("noThread") }), token ? await nameForm() : null);
 }
 
 // The node's display name (a profile operation signed by its identity).
@@ -128,11 +197,16 @@ async function showThread(id, current) {
     following = (follows.threads || []).includes(id);
     view = fresh;
     ui.render(view);
+    const moderates = token && me && (view.owner === me || view.moderators.includes(me));
+    const panel = moderates ? await moderatorPanel(view, reload).catch(() => null) : null;
+    if (current !== generation) return;
+    extra.replaceChildren(...(panel ? [panel] : []));
     title.textContent = view.title || view.url || view.id;
     document.title = `${title.textContent} (${visibleCount(view)})`;
   };
   const title = h("h1");
-  root.replaceChildren(h("p", {}, h("a", { href: "#/", text: `← ${t("back")}` })), title, status, container);
+  const extra = h("div");
+  root.replaceChildren(nav(), h("p", {}, h("a", { href: "#/", text: `← ${t("back")}` })), title, status, container, extra);
   await reload();
   if (current === generation) live(`/api/threads/${id}/events`, () => reload().catch((e) => say(t("error", { message: e.message }))));
 }
@@ -140,10 +214,12 @@ async function showThread(id, current) {
 async function route() {
   stop();
   const current = ++generation;
+  inboxChanged = () => {};
   say("");
   try {
     const match = /^#\/t\/(thr_[a-z2-7]{56})$/.exec(location.hash);
     if (match) await showThread(match[1], current);
+    else if (location.hash === "#/inbox" && token) await showInbox(current);
     else {
       await showList(current);
       if (current === generation) live("/api/events", () => showList(current).catch(() => {}));
@@ -162,4 +238,6 @@ document.documentElement.lang = lang;
 api("GET", "/api/id").then((id) => (me = id.author), () => {}).finally(() => {
   addEventListener("hashchange", route);
   route();
+  countUnread().catch(() => {});
+  watchInbox();
 });

@@ -63,7 +63,7 @@ export { h };
 const shortKey = (key) => key.slice(0, 12);
 
 export function visibleCount(view) {
-  return view.comments.filter((c) => !c.retracted && !c.after_close && !c.hidden).length;
+  return view.comments.filter((c) => !c.retracted && !c.after_close && !c.hidden && !c.withheld?.length).length;
 }
 
 export class ThreadView {
@@ -148,8 +148,12 @@ export class ThreadView {
       article.append(h("p", { class: "p2pc-note", text: t("deleted") }));
       return article;
     }
-    if (c.hidden && !this.revealed.has(c.id)) {
-      article.append(h("p", { class: "p2pc-note" }, t("hidden"), " ",
+    // What the thread's rules withhold is shown like what a moderator hid; to its author, a
+    // pre-moderated comment waits for moderation.
+    const held = c.withheld?.length;
+    if (held && mine && c.withheld.includes("pre-moderated")) article.append(h("p", { class: "p2pc-note p2pc-waiting", text: t("waiting") }), renderMarkdown(c.body));
+    else if ((c.hidden || held) && !this.revealed.has(c.id)) {
+      article.append(h("p", { class: "p2pc-note" }, t(c.hidden ? "hidden" : "withheld"), " ",
         h("button", { type: "button", onclick: () => (this.revealed.add(c.id), this.render(this.view)), text: t("show") })));
     } else article.append(renderMarkdown(c.body));
     if (c.edits && c.edits.length) {
@@ -169,6 +173,10 @@ export class ThreadView {
     if (!closed && me !== null) act(t("reply"), "reply", () => this.toggle("reply", c.id));
     if (mine && !closed) act(t("edit"), "edit", () => this.toggle("edit", c.id, c.body));
     if (mine) act(t("delete"), "delete", () => confirm(t("confirmDelete")) && this.write("retract", { id: c.id }));
+    if (me !== null && !mine) act(t("report"), "report", () => {
+      const reason = prompt(t("reportWhy"));
+      if (reason && reason.trim()) this.write("report", { id: c.id, reason: reason.trim() });
+    });
     if (this.canModerate())
       act(c.hidden ? t("unhide") : t("hide"), "hide", () => this.write(c.hidden ? "unhide" : "hide", { id: c.id }));
     article.append(actions);

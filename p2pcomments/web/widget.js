@@ -10,7 +10,7 @@ import { pickLanguage, translator } from "./i18n.js";
 import { Gateways, Outbox, Unreachable } from "./client.js";
 import { ThreadView, injectStyle, h } from "./thread-ui.js";
 
-const MOD_ACTIONS = { hide: 1, unhide: 2, add_moderator: 3, close: 5, reopen: 6 };
+const MOD_ACTIONS = { hide: 1, unhide: 2, add_moderator: 3, close: 5, reopen: 6, report: 16 };
 
 export async function mountAll(scriptUrl, doc = document) {
   const widgets = [];
@@ -100,6 +100,8 @@ class Widget {
         this.view = view;
         this.ui.render(this.view);
         this.showState();
+        // The replies to the reader's own comments (issue 12), computed here: loaded when they have some.
+        if (view.comments.some((c) => c.author === this.key.keyText)) import("./replies.js").then((m) => m.showReplies(this));
       }).finally(() => (this.reloading = null));
     }
     return this.reloading;
@@ -146,11 +148,12 @@ class Widget {
     const comment = args.id && this.view.comments.find((c) => c.id === args.id);
     const threadText = (comment && comment.thread) || this.page.idText;
     const canonical = threadText === this.page.idText;
-    const depsText = canonical ? this.view.deps || [] : (await this.gateways.get(`/api/threads/${threadText}`)).deps || [];
+    const info = canonical ? this.view : await this.gateways.get(`/api/threads/${threadText}`);
+    const depsText = info.deps || [];
     const thread = canonical ? this.page.id : await parseId(threadText, ["thr"]);
     const deps = await Promise.all(depsText.map((d) => parseId(d)));
     const target = args.id ? await parseId(args.id, ["cmt"]) : thread;
-    const common = { thread, refs: [target], deps };
+    const common = { thread, refs: [action === "report" ? thread : target], deps };
     const body = () => ({ body: normaliseText(args.body) });
     let fields;
     if (action === "comment" || action === "reply") fields = { ...common, kind: "comment", payload: body() };
@@ -158,10 +161,14 @@ class Widget {
     else if (action === "retract") fields = { ...common, kind: "retract", payload: {} };
     else if (action === "react") fields = { ...common, kind: "react", payload: { reaction: args.reaction } };
     else if (action in MOD_ACTIONS) {
-      const subject = action === "add_moderator" ? await parseId(args.key, ["key"]) : null;
-      fields = { ...common, kind: "moderate", payload: { action: MOD_ACTIONS[action], subject, reason: "" } };
+      const subject = action === "add_moderator" ? await parseId(args.key, ["key"]) : action === "report" ? target : null;
+      fields = { ...common, kind: "moderate", payload: { action: MOD_ACTIONS[action], subject, reason: args.reason || "" } };
     } else throw new Error(`unknown action ${action}`);
-    const op = await this.sign(fields);
+    // Proof of work where the thread's rules ask for it (SPEC §11.6): mined in pow.js, loaded then.
+    const d = info.rules?.difficulty || 0;
+    const op = d && !/^(ret|hide|unh|add|clo|reo)/.test(action)
+      ? await import("./pow.js").then((m) => m.makePaidOperation(this.key.signer, { timestampMs: Date.now(), ...fields }, d, (n) => this.say(m.progressText(this.lang, n, d))))
+      : await this.sign(fields);
     // The first operation under a page carries the page thread with it.
     const ops = canonical && !this.view.exists ? [this.page.encoded, op.encoded] : [op.encoded];
     const result = await this.outbox.send(threadText, ops, args.body ? normaliseText(args.body) : null);
