@@ -1,12 +1,11 @@
-"""The commands about the data dir itself: the author key, bundles in and out, statistics, repair.
+"""The commands about the data dir itself: the author key, statistics, repair (bundles and
+exports in and out are in ``importing.py``).
 
 Rules:
 
 1. ``init`` and ``key import`` touch only the identity files (``key import`` under the data dir's
    lock, so a running daemon never signs with a key that changes under it).
-2. ``import`` checks a bundle's form before the daemon or the store is touched; its exit code is
-   1 when any operation was rejected.
-3. ``repair`` exits 1 while problems remain.
+2. ``repair`` exits 1 while problems remain.
 """
 
 from __future__ import annotations
@@ -17,8 +16,6 @@ from p2pcomments.cli.arguments import UsageError, read_input_file, write_output_
 from p2pcomments.cli.session import EXIT_OK, EXIT_USER_ERROR, Session
 
 __all__ = [
-    "cmd_export",
-    "cmd_import",
     "cmd_init",
     "cmd_key_export",
     "cmd_key_import",
@@ -86,33 +83,6 @@ def cmd_key_import(session: Session) -> int:
         )
     session.emit({"author": key, "data_dir": str(session.data_dir)}, f"author key is now {key}")
     return EXIT_OK
-
-
-def cmd_export(session: Session) -> int:
-    args = session.args
-    if args.all == (args.thread is not None):
-        raise UsageError("export: give a thread id or --all (not both)")
-    if args.all:
-        bundle: bytes = session.call("export")
-    else:
-        bundle = session.call("export_thread", thread=args.thread)
-    write_output_file(args.output, bundle)
-    count = bundle.count(b"\n")
-    if args.output not in (None, "-"):
-        summary = {"operations": count, "file": args.output}
-        session.emit(summary, f"exported {count} operations to {args.output}")
-    return EXIT_OK
-
-
-def cmd_import(session: Session) -> int:
-    from p2pcomments.api.bundle import decode_bundle
-    from p2pcomments.cli.render import render_outcomes
-
-    data = read_input_file(session.args.file)
-    decode_bundle(data)  # a malformed file is reported before the daemon or store is touched
-    result = session.call("import_bundle", bundle=data)
-    session.emit(result, render_outcomes(result))
-    return EXIT_USER_ERROR if result["rejected"] else EXIT_OK
 
 
 def cmd_statistics(session: Session) -> int:
