@@ -171,7 +171,15 @@ class Widget {
       : await this.sign(fields);
     // The first operation under a page carries the page thread with it.
     const ops = canonical && !this.view.exists ? [this.page.encoded, op.encoded] : [op.encoded];
-    const result = await this.outbox.send(threadText, ops, args.body ? normaliseText(args.body) : null);
+    let result;
+    try {
+      result = await this.outbox.send(threadText, ops, args.body ? normaliseText(args.body) : null);
+    } catch (error) {
+      // The rules changed since the page was read: read them again, pay, send once more.
+      if (error.code !== "unpaid" || args.paid) throw error;
+      await this.reload();
+      return this.write(action, { ...args, paid: 1 });
+    }
     if (result.queued) this.showState();
     else await this.reload();
   }

@@ -108,6 +108,21 @@ def test_widget_mines_and_posts_a_paid_comment(browser: Any, site: Site, api: ht
         paid = next(c for c in comments if c["body"] == "Paid for with fourteen bits.")
         assert paid["withheld"] == []
         assert _leading_zero_bits(parse_id(paid["id"])) >= 14
+
+        # A widget that read the page before the owner asked for proof of work: the gateway
+        # refuses its unpaid comment (422 unpaid), and it reads the rules again and pays.
+        page.evaluate(
+            "async () => { const w = await document.querySelector('[data-p2pc-url]').p2pc;"
+            " w.view = { ...w.view, rules: null }; }"
+        )
+        page.evaluate(RECORD_STATUS)
+        post(page, "Sent unpaid first, then paid.")
+        shows(page, "Sent unpaid first, then paid.")
+        assert any("Proof of work" in s for s in page.evaluate("window.__status"))
+        late = next(
+            c for c in site.thread(url)["comments"] if c["body"] == "Sent unpaid first, then paid."
+        )
+        assert _leading_zero_bits(parse_id(late["id"])) >= 14
     finally:
         context.close()
 
