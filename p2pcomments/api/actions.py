@@ -272,6 +272,26 @@ _NODE_ACTIONS: Final[tuple[Action, ...]] = (
         fields=(_REASON,),
     ),
     Action(
+        name="claim",
+        method="POST",
+        path="/api/comments/{comment}/claim",
+        summary="Claim an imported comment as this author's (SPEC §2, claims): it shows as"
+        " theirs once the thread's owner accepts the claim.",
+        consumes="json",
+        status=201,
+        fields=(_NOTE,),
+    ),
+    Action(
+        name="accept_claim",
+        method="POST",
+        path="/api/claims/{claim}/accept",
+        summary="Accept a claim on an imported comment (the thread's owner): the comment then"
+        " shows as its claimant's.",
+        consumes="json",
+        status=201,
+        fields=(_NOTE,),
+    ),
+    Action(
         name="profile",
         method="GET",
         path="/api/profile",

@@ -177,6 +177,15 @@ async def unhide(node: Node, *, comment: str, reason: str = "") -> JSONObject:
     return operation_json(await node.unhide(await _comment(node, comment), reason=reason))
 
 
+async def claim(node: Node, *, comment: str, note: str = "") -> JSONObject:
+    return operation_json(await node.claim(await _comment(node, comment), note=note))
+
+
+async def accept_claim(node: Node, *, claim: str, note: str = "") -> JSONObject:
+    claim_id = await read_id(node, claim, TextKind.OPERATION)
+    return operation_json(await node.accept_claim(claim_id, note=note))
+
+
 async def close(node: Node, *, thread: str, reason: str = "") -> JSONObject:
     return operation_json(await node.close(await _thread(node, thread), reason=reason))
 

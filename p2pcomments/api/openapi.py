@@ -34,6 +34,7 @@ _TEXT_FORMS: Final = {
         "A comment id in text form (cmt_…), or a prefix of one naming one comment.",
     ),
     "key": ("key_", "An author key in text form (key_…)."),
+    "claim": ("op_", "A claim's id in text form (op_…), or a prefix of one naming one operation."),
     "name": ("", "A feed's file name: thr_….atom (a thread id or prefix) or <site>.atom."),
 }
 
@@ -76,6 +77,7 @@ _S = dict[str, Any]
 _PATTERNS: Final = {
     "thread": "^{prefix}[a-z2-7]{{4,56}}$",
     "comment": "^{prefix}[a-z2-7]{{4,56}}$",
+    "claim": "^{prefix}[a-z2-7]{{4,56}}$",
     "key": "^{prefix}[a-z2-7]{{56}}$",
     "name": "^{prefix}.+[.]atom$",
 }
@@ -128,6 +130,8 @@ _SCHEMAS: Final[dict[str, _S]] = {
                     "reopen",
                     "retitle",
                     *RULE_ACTION_NAMES,
+                    "claim",
+                    "accept-claim",
                 ]
             },
             "subject": _string(nullable=True),
@@ -186,6 +190,12 @@ _SCHEMAS: Final[dict[str, _S]] = {
                 "oneOf": [{"$ref": "#/components/schemas/Provenance"}, {"type": "null"}],
                 "description": "For an imported comment: where it comes from; else null.",
             },
+            "claimed_by": _string(
+                "key_… of the person whose claim to have written this imported comment the"
+                " thread's owner accepted (SPEC §2, claims); else null.",
+                nullable=True,
+            ),
+            "claimed_by_name": _string("The claimant's display name, if known.", nullable=True),
         }
     ),
     "Provenance": _object(

@@ -160,7 +160,10 @@ def _comment(comment: CommentView) -> str:
         label = provenance_label(
             provenance.source, provenance.original_timestamp_ms, int(provenance.entry_kind)
         )
-        who += f" · <span class='provenance'>{escape(label)}</span>"
+        shown = escape(label)
+        if comment.claimed_by is not None:  # its writer's claim, accepted by the owner
+            shown += " · claimed by " + _who(comment.claimed_by_name, comment.claimed_by)
+        who += f" · <span class='provenance'>{shown}</span>"
     return (
         f"<div class='comment' id='{comment_id}' style='margin-left:{indent}rem'>"
         f"<div class='meta'>{who} · "

@@ -206,6 +206,8 @@ def comment_json(comment: CommentView, thread_id: bytes) -> JSONObject:
         "after_close": comment.after_close,
         "reply_count": comment.reply_count,
         "provenance": provenance_json(comment.provenance),
+        "claimed_by": _optional_key(comment.claimed_by),
+        "claimed_by_name": comment.claimed_by_name,
     }
 
 

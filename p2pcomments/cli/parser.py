@@ -14,6 +14,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from p2pcomments.cli.commands.claims import cmd_claim
 from p2pcomments.cli.commands.data import (
     cmd_init,
     cmd_key_export,
@@ -292,6 +293,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("thread", metavar="THREAD", help=_THREAD_ID)
         sub.add_argument("key", metavar="KEY", help="the moderator's key (key_…)")
         sub.set_defaults(action=action)
+
+    sub = command(
+        "claim",
+        cmd_claim,
+        "claim an imported comment as yours (p2pc claim CMT); the thread's owner accepts a"
+        " claim with p2pc claim accept OP",
+    )
+    sub.usage = "p2pc claim COMMENT [--note TEXT] | p2pc claim accept CLAIM [--note TEXT]"
+    sub.add_argument(
+        "target", metavar="COMMENT|accept", help=_COMMENT_ID + "; or accept, then the claim's id"
+    )
+    sub.add_argument("claim", metavar="CLAIM", nargs="?", help="the claim's id (op_…), to accept")
+    sub.add_argument("--note", default="", help="a note for the thread's owner")
 
     profile = group("profile", "your display name")
     sub = command("set", cmd_profile_set, "set your display name", profile)

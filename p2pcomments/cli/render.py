@@ -230,6 +230,9 @@ def render_thread(
         if provenance:  # an imported comment: its original author, and where it comes from
             who = provenance["author_name"] or "(anonymous)"
             when = provenance["label"]
+            claimant = comment.get("claimed_by")
+            if claimant:  # its writer's claim, accepted by the thread's owner
+                when += " · claimed by " + _who(comment.get("claimed_by_name"), claimant, me)
         else:
             who = _who(comment["author_name"], comment["author"], me)
             when = relative_time(comment["timestamp_ms"], now_ms)

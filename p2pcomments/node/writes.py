@@ -31,7 +31,9 @@ from p2pcomments.core.ops import (
 )
 from p2pcomments.core.replica import Applied
 from p2pcomments.core.rules import unpaid_operations
+from p2pcomments.core.textform import TextKind, display_id
 from p2pcomments.core.thread_state import ThreadState
+from p2pcomments.errors import NotFound
 from p2pcomments.node.node_state import NodeState
 from p2pcomments.store.op_store import OpState, WriteBatch
 
@@ -103,6 +105,31 @@ class LocalWrites(NodeState):
 
     async def remove_moderator(self, thread_id: bytes, key: bytes) -> Operation:
         return await self._moderate_thread(thread_id, ModAction.REMOVE_MODERATOR, subject=key)
+
+    async def claim(self, comment_id: bytes, *, note: str = "") -> Operation:
+        """Say that this author wrote the imported comment ``comment_id`` (SPEC §2, claims): it
+        shows as theirs once the thread's owner accepts (`accept_claim`)."""
+        state = self._comment_thread(comment_id)
+        payload = ModeratePayload(action=ModAction.CLAIM, reason=wire_text(note))
+        return await self._write_in(state, payload, target=comment_id)
+
+    async def accept_claim(self, claim_id: bytes, *, note: str = "") -> Operation:
+        """Countersign the claim ``claim_id`` (the thread's owner only): its comment then shows
+        as its claimant's."""
+        thread_id = self.replica.thread_of(claim_id)
+        state = None if thread_id is None else self.replica.threads.get(thread_id)
+        claim = None if state is None else state.ops.get(claim_id)
+        if state is None or claim is None:
+            raise NotFound(f"no claim {display_id(TextKind.OPERATION, claim_id)} here")
+        payload = claim.payload
+        if not isinstance(payload, ModeratePayload) or payload.action is not ModAction.CLAIM:
+            raise NotFound(
+                f"{display_id(TextKind.OPERATION, claim_id)} is not a claim", reason="not-a-claim"
+            )
+        accept = ModeratePayload(
+            action=ModAction.ACCEPT_CLAIM, subject=claim.author, reason=wire_text(note)
+        )
+        return await self._write_in(state, accept, target=claim_id)
 
     async def set_profile(self, name: str) -> Operation:
         """Set this author's display name (the latest profile wins everywhere)."""

@@ -99,7 +99,7 @@ def test_every_action_has_a_handler_and_documented_path_parameters() -> None:
     for action in ACTIONS:
         assert callable(action.handler), action.name
         assert action.path.startswith("/api/")
-        assert set(path_parameters(action.path)) <= {"thread", "comment", "key"}
+        assert set(path_parameters(action.path)) <= {"thread", "comment", "key", "claim"}
         assert (action.consumes == "json") or not action.fields
 
 

@@ -289,7 +289,7 @@ def test_pages_are_escaped(client: httpx.Client, writer: httpx.Client) -> None:
 
 
 def _write_requests(thread: str, comment: str) -> list[tuple[str, str]]:
-    values = {"thread": thread, "comment": comment, "key": _unknown("key")}
+    values = {"thread": thread, "comment": comment, "key": _unknown("key"), "claim": _unknown("op")}
     requests = []
     for action in ACTIONS:
         if action.writes:
