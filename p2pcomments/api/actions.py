@@ -88,6 +88,7 @@ def path_parameters(path: str) -> list[str]:
 
 _BODY = Field(name="body", required=True, description="The comment's text (plain text).")
 _REASON = Field(name="reason", default="", description="Why, shown to readers; may be empty.")
+_NOTE = Field(name="note", default="", description="A note for the thread's owner; may be empty.")
 _FOLLOW_FIELDS = (
     Field(name="thread", nullable=True, description="A thread id (thr_…)."),
     Field(name="site", nullable=True, description="A site name, as threads give it."),
