@@ -21,16 +21,9 @@ const K = new Uint32Array(64);
 const INIT = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 const W = new Uint32Array(64);
 
-export function sha256Sync(data) {
-  const bits = data.length * 8;
-  const padded = new Uint8Array(((data.length + 72) >> 6) << 6);
-  padded.set(data);
-  padded[data.length] = 0x80;
-  const view = new DataView(padded.buffer);
-  view.setUint32(padded.length - 8, Math.floor(bits / 2 ** 32));
-  view.setUint32(padded.length - 4, bits >>> 0);
-  const H = INIT.slice();
-  for (let off = 0; off < padded.length; off += 64) {
+// SHA-256's compression of the 64-byte blocks of `view` from `from` on, into the state H.
+function compress(H, view, from = 0) {
+  for (let off = from; off < view.byteLength; off += 64) {
     for (let i = 0; i < 16; i++) W[i] = view.getUint32(off + i * 4);
     for (let i = 16; i < 64; i++) {
       const a = W[i - 15], b = W[i - 2];
@@ -48,10 +41,31 @@ export function sha256Sync(data) {
     }
     H[0] += a; H[1] += b; H[2] += c; H[3] += d; H[4] += e; H[5] += f; H[6] += g; H[7] += h;
   }
-  const out = new Uint8Array(32);
-  const o = new DataView(out.buffer);
-  H.forEach((x, i) => o.setUint32(i * 4, x >>> 0));
+  return H;
+}
+
+// The padded tail of a message of `total` bytes whose last `tail.length` bytes are `tail`
+// (whole blocks before it already compressed).
+function padded(tail, total) {
+  const out = new Uint8Array(((tail.length + 72) >> 6) << 6);
+  out.set(tail);
+  out[tail.length] = 0x80;
+  const view = new DataView(out.buffer);
+  view.setUint32(out.length - 8, Math.floor((total * 8) / 2 ** 32));
+  view.setUint32(out.length - 4, (total * 8) >>> 0);
   return out;
+}
+
+function digest(H) {
+  const out = new Uint8Array(32);
+  const view = new DataView(out.buffer);
+  H.forEach((x, i) => view.setUint32(i * 4, x >>> 0));
+  return out;
+}
+
+export function sha256Sync(data) {
+  const block = padded(data, data.length);
+  return digest(compress(Uint32Array.from(INIT), new DataView(block.buffer)));
 }
 
 export function leadingZeroBits(id) {
@@ -67,16 +81,26 @@ export function leadingZeroBits(id) {
 // `progress(attempts)` is called between chunks.
 export async function mine(prefix, difficulty, progress = () => {}) {
   if (!(difficulty >= 0 && difficulty <= 64)) throw new RangeError(`difficulty ${difficulty} is not 0-64`);
-  const buffer = new Uint8Array(prefix.length + 8);
-  buffer.set(prefix);
-  const counter = new DataView(buffer.buffer, prefix.length, 8);
+  // The whole blocks of the prefix are hashed once (their midstate); per attempt, only the tail
+  // that holds the nonce.
+  const whole = prefix.length - (prefix.length % 64);
+  const mid = compress(Uint32Array.from(INIT), new DataView(prefix.buffer, prefix.byteOffset, whole));
+  const tail = padded(concat(prefix.subarray(whole), new Uint8Array(8)), prefix.length + 8);
+  const view = new DataView(tail.buffer);
+  const at = prefix.length - whole;
+  const H = new Uint32Array(8);
   for (let n = 0n; ; ) {
-    for (let i = 0; i < 2048; i++, n++) {
-      counter.setBigUint64(0, n);
-      const id = sha256Sync(buffer);
-      if (leadingZeroBits(id) >= difficulty) {
+    for (let i = 0; i < 4096; i++, n++) {
+      view.setBigUint64(at, n);
+      H.set(mid);
+      compress(H, view);
+      // Leading zero bits straight from the state's words (big-endian, as the id's bytes).
+      let zeros = 0;
+      for (let w = 0; w < 8 && zeros === 32 * w; w++) zeros += Math.clz32(H[w]);
+      if (zeros >= difficulty) {
+        const id = digest(H);
         progress(Number(n + 1n));
-        return { nonce: buffer.slice(prefix.length), id, attempts: Number(n + 1n), prefix };
+        return { nonce: tail.slice(at, at + 8), id, attempts: Number(n + 1n), prefix };
       }
     }
     progress(Number(n));
