@@ -139,6 +139,9 @@ def test_p2pc_claim_and_claim_accept(tmp_path: Path) -> None:
     assert "Traceback" not in refused.stderr
 
     ok(owner, "import", _bundle(zoe, tmp_path / "b.ndjson"))
+    entries = ok_json(owner, "inbox")["entries"]
+    assert [e["id"] for e in entries if e["action"] == "claim"] == [claimed["id"]]
+    assert "that was me" in ok(owner, "inbox")
     accepted = ok(owner, "claim", "accept", claimed["id"][:12])
     assert accepted.startswith("accepted claim")
     shown = ok(owner, "show", hello["id"])
