@@ -4,10 +4,14 @@ every view (thread JSON, CLI text, the /t/ page) shows it as the claimant's, on 
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
-from api.processes import ok, ok_json, run_p2pc
+from api.processes import ok, ok_json, run_p2pc, running_daemon
 
 from p2pcomments.api.pages import thread_page
 from p2pcomments.api.representations import thread_json
@@ -150,3 +154,46 @@ def test_p2pc_claim_and_claim_accept(tmp_path: Path) -> None:
     row = ok_json(zoe, "show", hello["id"])["comments"][0]
     assert row["claimed_by_name"] == "Zoé Martin"
     assert row["claimed_by"] == ok_json(zoe, "profile", "show")["author"]
+
+
+def _post(url: str, auth: dict[str, str], body: object) -> Any:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", **auth},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 201
+        return json.load(response)
+
+
+@pytest.mark.network
+def test_claim_and_accept_over_http(tmp_path: Path) -> None:
+    """A real daemon: the importer claims one of its imports over HTTP and accepts the claim;
+    the thread JSON shows it claimed, and a claim on a comment written here is a 4xx."""
+    home = tmp_path / "home"
+    ok(home, "init")
+    ok(home, "profile", "set", "--name", "Owner")
+    ok(home, "import", "wordpress", str(fixture("isso/wordpress.xml")))
+    with running_daemon(home, tmp_path / "logs") as daemon:
+        threads = ok_json(home, "threads")["threads"]
+        hello = next(t for t in threads if t["url"] == "http://example.tld/2014/test")
+        first = ok_json(home, "show", hello["id"])["comments"][0]
+        claim = _post(f"{daemon.url}/api/comments/{first['id']}/claim", daemon.auth, {})
+        assert claim["action"] == "claim"
+        with pytest.raises(urllib.error.HTTPError) as unauthenticated:
+            _post(f"{daemon.url}/api/claims/{claim['id']}/accept", {}, {})
+        assert unauthenticated.value.code == 401
+        accept = _post(f"{daemon.url}/api/claims/{claim['id']}/accept", daemon.auth, {"note": ""})
+        assert accept["action"] == "accept-claim"
+        thread_url = f"{daemon.url}/api/threads/{hello['id']}"
+        with urllib.request.urlopen(thread_url, timeout=30) as response:
+            row = json.load(response)["comments"][0]
+        assert row["claimed_by_name"] == "Owner"
+        assert row["claimed_by"] == accept["subject"]
+        mine = ok_json(home, "reply", first["id"], "--body", "written here")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            _post(f"{daemon.url}/api/comments/{mine['id']}/claim", daemon.auth, {})
+        assert refused.value.code == 422
+        assert "imported comment" in refused.value.read().decode()
