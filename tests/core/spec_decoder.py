@@ -217,7 +217,7 @@ def _strip(text: str) -> str:
 
 
 _VALUE_ACTIONS = {8: 2**63 - 1, 13: 3, 14: 2, 15: 64, 17: 1}  # §11.1: action -> greatest value
-_SUBJECT_ACTIONS = {3, 4, 8, 9, 10, 11, 12, 16, 17}
+_SUBJECT_ACTIONS = {3, 4, 8, 9, 10, 11, 12, 16, 17, 19}  # 19: §2, claims
 
 
 def _payload(kind: int, value: Value, timestamp: int) -> list[Any]:
@@ -259,7 +259,7 @@ def _payload(kind: int, value: Value, timestamp: int) -> list[Any]:
         return [reaction]
     if kind == 6:
         action, subject, reason = items[:3]
-        if action.type != "int" or action.value not in range(1, 18):
+        if action.type != "int" or action.value not in range(1, 20):  # 18-19: §2, claims
             raise Refused("bad-field")
         if (len(items) == 4) != (action.value in _VALUE_ACTIONS):
             raise Refused("bad-field")
@@ -354,7 +354,7 @@ def decode(data: bytes) -> None:
     if not standalone:  # step 8
         at_thread = ref_ids[0] == thread_id
         if kind.value == 6:
-            if (parsed[0] in (3, 4, 5, 6, 7) or parsed[0] >= 8) != at_thread:
+            if (3 <= parsed[0] <= 17) != at_thread:  # 1, 2, 18, 19 aim at an operation
                 raise Refused("bad-reference")
         elif kind.value != 2 and at_thread:
             raise Refused("bad-reference")

@@ -91,6 +91,17 @@ def _judge(
     if op.kind is Kind.REACT:
         return ("valid", None)
     owner = thread.author
+    if action == 18:  # §2, claims: anyone's, on a comment that carries provenance
+        imported = target.kind is Kind.COMMENT and target.payload.provenance is not None  # type: ignore[union-attr]
+        return ("valid", None) if imported else ("rejected", "bad-reference")
+    if action == 19:  # an accept claim: on a claim, by the owner, naming the claimant
+        if _action(target) != 18:
+            return ("rejected", "bad-reference")
+        if op.author != owner:
+            return ("rejected", "not-owner")
+        if op.payload.subject != target.author:  # type: ignore[union-attr]
+            return ("rejected", "bad-field")
+        return ("valid", None)
     if action in (3, 4):
         if op.author != owner:
             return ("rejected", "not-owner")
@@ -214,6 +225,13 @@ def view_json(ops: list[Operation], thread_id: bytes) -> dict[str, Any]:
             if parent_edits:
                 flagged = parent_edits[-1].id not in causal_past(comment.id)
         body = comment.payload.body if winner is None else winner.payload.body  # type: ignore[union-attr]
+        accepts = [  # §6 rule 12
+            op for op in mine if _action(op) == 19 and by_id[op.target].target == comment.id
+        ]
+        claim: dict[str, Any] = {}
+        if accepts:
+            claimant = max(accepts, key=lww).payload.subject  # type: ignore[union-attr]
+            claim = {"claimed_by": claimant.hex(), "claimed_by_name": name(claimant)}
         return {
             "id": comment.id.hex(),
             "author": comment.author.hex(),
@@ -238,6 +256,7 @@ def view_json(ops: list[Operation], thread_id: bytes) -> dict[str, Any]:
             "parent_edited_after": flagged,
             "after_close": suppressed(comment),
             "reply_count": sum(1 for c in comments if c.target == comment.id),
+            **claim,
         }
 
     rows: list[dict[str, Any]] = []

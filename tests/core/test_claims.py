@@ -189,3 +189,33 @@ def test_any_arrival_order_gives_the_same_view(order: list[int]) -> None:
     assert all(
         value[0] == bytes(ZOE.verify_key) for key, value in claimed.items() if key != first.id
     )
+
+
+def test_the_spec_text_decoder_agrees_with_the_claim_vectors() -> None:
+    """tests/core/spec_decoder.py reads SPEC §2 (claims): it accepts and refuses as we do."""
+    from tests.core import spec_decoder
+
+    document = _document()
+    for case in document["valid"]:
+        spec_decoder.decode(bytes.fromhex(case["operation"]["encoded"]))
+    for encoded in document["history"]["operations"]:
+        spec_decoder.decode(bytes.fromhex(encoded))
+    for case in document["invalid"]:
+        with pytest.raises(spec_decoder.Refused) as caught:
+            spec_decoder.decode(bytes.fromhex(case["encoded"]))
+        assert caught.value.reason == case["reason"], case["label"]
+
+
+def test_the_spec_text_view_agrees_with_the_claim_vectors() -> None:
+    """tests/core/spec_view.py computes §5.3 and §6 (rule 12) from scratch: the history's view
+    and every refusal in claims.json are what it finds too."""
+    from tests.core import spec_view
+
+    document = _document()
+    history = document["history"]
+    ops = [decode_operation(bytes.fromhex(h)) for h in history["profiles"] + history["operations"]]
+    assert spec_view.view_json(ops, bytes.fromhex(history["view"]["id"])) == history["view"]
+    for case in document["rejected"]:
+        before = [decode_operation(bytes.fromhex(h)) for h in case["before"]]
+        op = decode_operation(bytes.fromhex(case["operation"]))
+        assert spec_view.decide([*before, op])[op.id] == ("rejected", case["reason"]), case["label"]
