@@ -47,6 +47,7 @@ const EN = {
   error: "Error: {message}",
   anonymous: "anonymous",
   imported: "imported from {source}, {date}",
+  claimedBy: "claimed by {name}",
   pingback: "pingback",
   trackback: "trackback",
 };
@@ -96,6 +97,7 @@ const FR = {
   error: "Erreur : {message}",
   anonymous: "anonyme",
   imported: "importé de {source}, {date}",
+  claimedBy: "revendiqué par {name}",
   pingback: "rétrolien (pingback)",
   trackback: "rétrolien (trackback)",
 };

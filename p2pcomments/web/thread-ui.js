@@ -137,6 +137,7 @@ export class ThreadView {
           date: new Date(origin.original_timestamp_ms).toLocaleDateString(this.host.lang, {
             day: "numeric", month: "short", year: "numeric", timeZone: "UTC" }),
         }),
+        c.claimed_by ? t("claimedBy", { name: c.claimed_by_name || shortKey(c.claimed_by) }) : null,
       ].filter(Boolean).join(" · ") }) : null,
       mine ? h("span", { text: `(${t("you")})` }) : null,
       h("time", { datetime: when.toISOString(), text: when.toLocaleString(this.host.lang) }),

@@ -47,6 +47,13 @@ def blog() -> Iterator[tuple[Daemon, str]]:
         )
         report = daemon.cli_json("import", "wordpress", str(FIXTURE))
         assert report["imported"] == {"comments": 8}
+        # The owner claims "Zweiter." (SPEC §2, claims: anyone may) and accepts the claim.
+        daemon.cli_json("profile", "set", "--name", "Ohai Zwei")
+        owner = daemon.api.get("/api/id")["author"]
+        thread = daemon.cli_json("thread", "for-url", POST_URL, "--owner", owner)
+        second = next(c for c in thread["comments"] if c["body"].startswith("Zweiter"))
+        claim = daemon.cli_json("claim", second["id"])
+        daemon.cli_json("claim", "accept", claim["id"])
         yield daemon, gateway
 
 
@@ -88,6 +95,10 @@ def test_imported_comments_show_in_the_widget(
                 assert first.locator("a[href='http://example.tld/']").count() == 1
                 assert label in first.locator(".p2pc-provenance").inner_text()
                 assert "2014" in first.locator(".p2pc-provenance").inner_text()
+                assert "Ohai Zwei" not in first.locator(".p2pc-provenance").inner_text()
+                second = page.locator("article", has_text="Zweiter.").first
+                claimed = {"en": "claimed by Ohai Zwei", "fr": "revendiqué par Ohai Zwei"}[lang]
+                assert claimed in second.locator(".p2pc-provenance").first.inner_text()
                 # 7 answers 6, and 8 answers 7: nested two levels under "Zweiter."
                 nested = page.locator("article", has_text="Yet another reply.")
                 assert nested.locator("xpath=ancestor::ol").count() >= 3
