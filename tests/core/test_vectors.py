@@ -138,8 +138,10 @@ def test_operation_vectors_cover_every_kind_and_action() -> None:
     assert kinds == {int(k) for k in Kind}
     # retitle came with page threads: its vectors are in page_threads.json (tests/core/test_page_*)
     # and the rule actions (SPEC §11) with the rules: theirs are in rules.json (test_rules_vectors)
-    rules = {int(a) for a in ModAction if a >= ModAction.BAN}
-    assert actions == {int(a) for a in ModAction} - {int(ModAction.RETITLE)} - rules
+    # and the claims' (SPEC §2) in claims.json (tests/core/test_claims.py)
+    rules = {int(a) for a in ModAction if ModAction.BAN <= a <= ModAction.RECOMMEND_LIST}
+    claims = {int(ModAction.CLAIM), int(ModAction.ACCEPT_CLAIM)}
+    assert actions == {int(a) for a in ModAction} - {int(ModAction.RETITLE)} - rules - claims
 
 
 # -- invalid_operations.json -------------------------------------------------------------------
