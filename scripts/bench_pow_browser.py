@@ -26,7 +26,8 @@ from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, PAGES, static_server  # 
 RUN = """async ({ difficulties, samples }) => {
   const { mine } = await import("/web/pow.js");
   // A comment-sized unsigned form up to its nonce: it ends in the bin 8 header c4 08.
-  const prefix = (i) => Uint8Array.from([...new TextEncoder().encode("x".repeat(170) + i), 0xc4, 0x08]);
+  const prefix = (i) =>
+    Uint8Array.from([...new TextEncoder().encode("x".repeat(170) + i), 0xc4, 0x08]);
   const reference = new Uint8Array(188);
   let t = performance.now();
   for (let i = 0; i < 3000; i++) await crypto.subtle.digest("SHA-256", reference);
