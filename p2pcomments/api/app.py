@@ -12,7 +12,7 @@ Rules:
 4. Every error is ``{"error": {"code": ..., "message": ...}}`` with the status of its exception
    class; an unexpected exception is a 500 with code ``internal`` (and is logged by the server).
 5. Event streams end when the client goes away or the daemon shuts down (``closing`` is set), so
-   a graceful shutdown never waits for a reader.
+   a graceful shutdown never waits for a reader (`api.event_stream`).
 6. Built with ``gateway=`` (``p2pc daemon --public``), the app is the public gateway: only the
    actions marked ``public`` (reads, and submitting operations signed elsewhere, which needs no
    token there), the event streams and the web files; any Host header; CORS, rate and size
@@ -22,8 +22,9 @@ Rules:
 from __future__ import annotations
 
 import hmac
-import json
 import logging
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
@@ -32,7 +33,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from p2pcomments.api import pages
 from p2pcomments.api.actions import (
@@ -44,6 +45,7 @@ from p2pcomments.api.actions import (
 )
 from p2pcomments.api.bundle import BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES
 from p2pcomments.api.errors import BadRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from p2pcomments.api.event_stream import EventStream, sse_event
 from p2pcomments.api.gateway import GatewayGuard, GatewayLimits
 from p2pcomments.api.ids import read_id
 from p2pcomments.api.inbox_routes import feed_routes, inbox_routes
@@ -56,7 +58,7 @@ from p2pcomments.core.textform import TextKind
 from p2pcomments.errors import NotFound, P2PCommentsError
 
 if TYPE_CHECKING:
-    from p2pcomments.node import Node
+    from p2pcomments.node import Node, ThreadChange
 
 __all__ = ["MAX_JSON_BODY_BYTES", "build_app"]
 
@@ -65,7 +67,6 @@ __all__ = ["MAX_JSON_BODY_BYTES", "build_app"]
 MAX_JSON_BODY_BYTES: Final = 256 * 1024
 MAX_EXPORT_BYTES: Final = 512 * 1024 * 1024  # a WordPress or Disqus export (POST /api/import/…)
 XML_MEDIA_TYPE: Final = "application/xml"
-KEEPALIVE_SECONDS: Final = 15.0
 
 _log = logging.getLogger(__name__)
 _LOCAL_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -153,10 +154,10 @@ class _HostGuard:
         await self.app(scope, receive, send)
 
 
-class _EventStream(Response):
-    """Server-sent events: one ``operation`` event per change (``lagged`` if this reader fell
-    behind and should re-read the thread), until the client leaves or the daemon closes. With
-    ``threads``, the changes of those threads only (a page and its aliases)."""
+class _ThreadEvents(EventStream["ThreadChange"]):
+    """One ``operation`` event per change (``lagged`` if this reader fell behind and should
+    re-read the thread). With ``threads``, the changes of those threads only (a page and its
+    aliases)."""
 
     def __init__(
         self,
@@ -166,77 +167,23 @@ class _EventStream(Response):
         *,
         threads: frozenset[bytes] | None = None,
     ) -> None:
-        super().__init__(status_code=200, media_type="text/event-stream")
+        super().__init__(closing)
         self.node = node
         self.thread_id = thread_id
         self.threads = threads
-        self.closing = closing
-        self.send_lock = trio.Lock()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async with self.node.watch(self.thread_id) as changes:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [
-                        (b"content-type", b"text/event-stream; charset=utf-8"),
-                        (b"cache-control", b"no-store"),
-                        (b"x-accel-buffering", b"no"),
-                    ],
-                }
-            )
-            # Readers may rely on this line: once it arrived, no later change is missed.
-            await self._send(send, b": watching\n\n")
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._until_disconnect, receive, nursery.cancel_scope)
-                nursery.start_soon(self._until_closing, nursery.cancel_scope)
-                nursery.start_soon(self._keepalive, send)
-                async for change in changes:
-                    if self.threads is not None and not (
-                        change.lagged or change.thread_id in self.threads
-                    ):
-                        continue
-                    if change.lagged:
-                        data = change_json(change, None, None)
-                        await self._send(send, _event("lagged", None, data))
-                        continue
-                    op = None if change.op_id is None else self.node.get_operation(change.op_id)
-                    name = None
-                    if op is not None:
-                        name = self.node.replica.names().get(op.author)
-                    data = change_json(change, op, name)
-                    await self._send(send, _event("operation", data["id"], data))
-                nursery.cancel_scope.cancel()
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    def watch(self) -> AbstractAsyncContextManager[AsyncIterator[ThreadChange]]:
+        return self.node.watch(self.thread_id)
 
-    async def _send(self, send: Send, chunk: bytes) -> None:
-        async with self.send_lock:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-
-    async def _keepalive(self, send: Send) -> None:
-        while True:
-            await trio.sleep(KEEPALIVE_SECONDS)
-            await self._send(send, b": keepalive\n\n")
-
-    async def _until_disconnect(self, receive: Receive, scope: trio.CancelScope) -> None:
-        while True:
-            message: Message = await receive()
-            if message["type"] == "http.disconnect":
-                scope.cancel()
-                return
-
-    async def _until_closing(self, scope: trio.CancelScope) -> None:
-        await self.closing.wait()
-        scope.cancel()
-
-
-def _event(name: str, event_id: str | None, data: object) -> bytes:
-    lines = [f"event: {name}"]
-    if event_id is not None:
-        lines.append(f"id: {event_id}")
-    lines.append("data: " + json.dumps(data, ensure_ascii=False, separators=(",", ":")))
-    return ("\n".join(lines) + "\n\n").encode("utf-8")
+    def event_for(self, change: ThreadChange) -> bytes | None:
+        if self.threads is not None and not (change.lagged or change.thread_id in self.threads):
+            return None
+        if change.lagged:
+            return sse_event("lagged", None, change_json(change, None, None))
+        op = None if change.op_id is None else self.node.get_operation(change.op_id)
+        name = None if op is None else self.node.replica.names().get(op.author)
+        data = change_json(change, op, name)
+        return sse_event("operation", data["id"], data)
 
 
 async def _read_operations(request: Request) -> list[bytes]:
@@ -320,10 +267,10 @@ def build_app(
         _, kind = node.resolve(thread_id)
         if kind is not Kind.THREAD:
             raise NotFound(f"{request.path_params['thread']} is not a thread")
-        return _EventStream(node, thread_id, closing)
+        return _ThreadEvents(node, thread_id, closing)
 
     async def all_events(request: Request) -> Response:
-        return _EventStream(node, None, closing)
+        return _ThreadEvents(node, None, closing)
 
     async def page_events(request: Request) -> Response:
         from p2pcomments.api.handlers import page_threads
@@ -334,7 +281,7 @@ def build_app(
         assert isinstance(owner, str)
         assert isinstance(alias, list)
         threads = page_threads(url=url, owner=owner, alias=alias)
-        return _EventStream(node, None, closing, threads=threads)
+        return _ThreadEvents(node, None, closing, threads=threads)
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(openapi_document())

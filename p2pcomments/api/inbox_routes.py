@@ -18,16 +18,17 @@ Rules:
 from __future__ import annotations
 
 import hmac
-import json
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Final
 
 import trio
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
 
 from p2pcomments.api.errors import Unauthorized
+from p2pcomments.api.event_stream import EventStream, sse_event
 from p2pcomments.api.feeds import ATOM_MEDIA_TYPE, inbox_feed, site_feed, thread_feed
 from p2pcomments.api.ids import read_id
 from p2pcomments.api.inbox_json import inbox_entry_json
@@ -36,77 +37,29 @@ from p2pcomments.errors import NotFound
 
 if TYPE_CHECKING:
     from p2pcomments.node import Node
+    from p2pcomments.node.inbox import InboxChange
 
 __all__ = ["INBOX_EVENTS_PATH", "feed_routes", "inbox_routes"]
 
 INBOX_EVENTS_PATH: Final = "/api/inbox/events"
-KEEPALIVE_SECONDS: Final = 15.0
 _SUFFIX: Final = ".atom"
 
 
-class _InboxEvents(Response):
+class _InboxEvents(EventStream["InboxChange"]):
     """Rule 1."""
 
     def __init__(self, node: Node, closing: trio.Event) -> None:
-        super().__init__(status_code=200, media_type="text/event-stream")
+        super().__init__(closing)
         self.node = node
-        self.closing = closing
-        self.send_lock = trio.Lock()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async with self.node.watch_inbox() as changes:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [
-                        (b"content-type", b"text/event-stream; charset=utf-8"),
-                        (b"cache-control", b"no-store"),
-                        (b"x-accel-buffering", b"no"),
-                    ],
-                }
-            )
-            await self._send(send, b": watching\n\n")
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._until_disconnect, receive, nursery.cancel_scope)
-                nursery.start_soon(self._until_closing, nursery.cancel_scope)
-                nursery.start_soon(self._keepalive, send)
-                async for change in changes:
-                    if change.entry is None:
-                        await self._send(send, _event("lagged", None, {"lagged": True}))
-                        continue
-                    data = inbox_entry_json(change.entry, read=False)
-                    await self._send(send, _event("entry", data["id"], data))
-                nursery.cancel_scope.cancel()
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    def watch(self) -> AbstractAsyncContextManager[AsyncIterator[InboxChange]]:
+        return self.node.watch_inbox()
 
-    async def _send(self, send: Send, chunk: bytes) -> None:
-        async with self.send_lock:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-
-    async def _keepalive(self, send: Send) -> None:
-        while True:
-            await trio.sleep(KEEPALIVE_SECONDS)
-            await self._send(send, b": keepalive\n\n")
-
-    async def _until_disconnect(self, receive: Receive, scope: trio.CancelScope) -> None:
-        while True:
-            message: Message = await receive()
-            if message["type"] == "http.disconnect":
-                scope.cancel()
-                return
-
-    async def _until_closing(self, scope: trio.CancelScope) -> None:
-        await self.closing.wait()
-        scope.cancel()
-
-
-def _event(name: str, event_id: str | None, data: object) -> bytes:
-    lines = [f"event: {name}"]
-    if event_id is not None:
-        lines.append(f"id: {event_id}")
-    lines.append("data: " + json.dumps(data, ensure_ascii=False, separators=(",", ":")))
-    return ("\n".join(lines) + "\n\n").encode("utf-8")
+    def event_for(self, change: InboxChange) -> bytes:
+        if change.entry is None:
+            return sse_event("lagged", None, {"lagged": True})
+        data = inbox_entry_json(change.entry, read=False)
+        return sse_event("entry", data["id"], data)
 
 
 def _base_url(request: Request) -> str:
