@@ -1,11 +1,16 @@
 """Rules travel with the thread (SPEC §11): the owner's node sets a difficulty and a ban, goes
 offline; a relay passes the rules on; a node that never talked to the owner refuses an unpaid
 comment (neither stored nor forwarded), takes a paid one, withholds the banned author's, and its
-CLI's queue and rules say so. Real daemons, one process each, on 127.0.0.1."""
+CLI's queue and rules say so. The same for the modes (pre-moderated, members only, read-only)
+and who may reply (approved authors, nobody new): withheld on a stranger's node, with the reason,
+until the owner, back online behind the relay, approves. Real daemons, one process each, on
+127.0.0.1."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +23,7 @@ from p2pcomments.core.pow import mine
 from p2pcomments.core.rules import leading_zero_bits
 from p2pcomments.core.textform import TextKind, format_id, parse_id
 
-from .harness import Daemon, cluster, wait_until
+from .harness import Cluster, Daemon, cluster, wait_until
 
 pytestmark = [pytest.mark.network]
 
@@ -195,3 +200,184 @@ def test_unpaid_gossip_is_neither_stored_nor_forwarded_and_costs_the_forwarder(
             timeout=30,
             message="X's comment on Y after the flood",
         )
+
+
+# -- modes and reply gates, on a node that never talked to the owner ------------------------------
+
+
+@dataclass(frozen=True)
+class Gated:
+    """The daemons and threads of the modes-and-replies scenario (one set for the module)."""
+
+    group: Cluster
+    owner: Daemon
+    relay: Daemon
+    stranger: Daemon
+    member: SigningKey  # an author the owner approved in every thread but the pre-moderated one
+    newcomer: SigningKey  # approved by nobody, yet
+    threads: dict[str, str]  # pre-moderated, members-only, read-only, replies-approved, -closed
+    roots: dict[str, str]  # the owner's comment in each replies thread
+
+
+@pytest.fixture(scope="module")
+def gated(networking: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gated]:
+    """The owner sets a mode or a reply gate on each of five threads, a relay takes them, the
+    owner goes offline, and a stranger (bootstrapped from the relay alone) syncs them."""
+    with cluster(tmp_path_factory.mktemp("gated"), name="gated") as group:
+        owner = group.start("owner")
+        relay = group.start("relay", bootstrap=[owner])
+        group.wait_connected(relay, [owner])
+        member, newcomer = SigningKey.generate(), SigningKey.generate()
+        member_key = format_id(TextKind.KEY, bytes(member.verify_key))
+        threads = {name: owner.api.create_thread(name) for name in _SETTINGS}
+        roots = {
+            name: owner.api.comment(threads[name], f"the owner opens {name}")
+            for name in ("replies-approved", "replies-closed")
+        }
+        for name, (path, body) in _SETTINGS.items():
+            owner.api.post(path, {"thread": threads[name], **body})
+            if name != "pre-moderated":
+                owner.api.post("/api/rules/approved", {"thread": threads[name], "key": member_key})
+        group.wait_converged([owner, relay], timeout=60)
+        owner.stop()  # offline until the pre-moderation test brings it back
+
+        stranger = group.start("stranger", bootstrap=[relay])
+        group.wait_connected(stranger, [relay])
+        group.wait_converged([relay, stranger], timeout=60)
+        for name, (_, body) in _SETTINGS.items():
+            rules = stranger.api.get(f"/api/threads/{threads[name]}/rules")["thread"]
+            field, value = next(iter(body.items()))
+            assert rules["mode" if field == "mode" else "replies"] == value, (name, rules)
+            assert rules["approved_authors"] == ([] if name == "pre-moderated" else [member_key])
+        yield Gated(group, owner, relay, stranger, member, newcomer, threads, roots)
+
+
+_SETTINGS: dict[str, tuple[str, dict[str, str]]] = {
+    "pre-moderated": ("/api/rules/mode", {"mode": "pre-moderated"}),
+    "members-only": ("/api/rules/mode", {"mode": "members-only"}),
+    "read-only": ("/api/rules/mode", {"mode": "read-only"}),
+    "replies-approved": ("/api/rules/replies", {"who": "approved"}),
+    "replies-closed": ("/api/rules/replies", {"who": "nobody-new"}),
+}
+
+
+def _post_as(
+    daemon: Daemon, key: SigningKey, thread: str, body: str, *, to: str | None = None
+) -> str:
+    """A comment (or a reply to comment ``to``) by ``key``, built here and handed to ``daemon``;
+    its id."""
+    thread_id = parse_id(thread)
+    deps = tuple(parse_id(d) for d in daemon.api.thread(thread)["deps"])
+    op = make_operation(
+        key,
+        CommentPayload(body=body),
+        timestamp_ms=time.time_ns() // 1_000_000,
+        thread=thread_id,
+        refs=(parse_id(to) if to is not None else thread_id,),
+        deps=deps,
+    )
+    response = _submit(daemon, op.encoded)
+    assert response.status_code == 201, response.text
+    return format_id(TextKind.COMMENT, op.id)
+
+
+def _withheld(daemon: Daemon, thread: str, ids: Iterable[str]) -> dict[str, list[str]]:
+    """Each of ``ids``'s withheld reasons in ``daemon``'s thread JSON, once it holds them all."""
+    wanted = set(ids)
+
+    def held() -> dict[str, list[str]] | None:
+        comments = {c["id"]: c for c in daemon.api.thread(thread)["comments"]}
+        if not wanted <= comments.keys():
+            return None
+        return {i: list(comments[i]["withheld"]) for i in wanted}
+
+    return wait_until(held, timeout=30, message=f"{daemon.name} to hold {sorted(wanted)}")
+
+
+def test_members_only_and_read_only_hold_on_a_node_that_never_met_the_owner(
+    gated: Gated,
+) -> None:
+    s = gated.stranger
+    members, read_only = gated.threads["members-only"], gated.threads["read-only"]
+    outsider = s.api.comment(members, "let me in")  # the stranger's own key: not a member
+    insider = _post_as(s, gated.member, members, "a member speaks")
+    assert _withheld(s, members, [outsider, insider]) == {
+        outsider: ["members-only"],
+        insider: [],
+    }
+    # Read-only: only the exempt (owner, moderators) are shown; approval is not enough.
+    loud = s.api.comment(read_only, "anyone there?")
+    approved = _post_as(s, gated.member, read_only, "approved, still read-only")
+    assert _withheld(s, read_only, [loud, approved]) == {
+        loud: ["read-only"],
+        approved: ["read-only"],
+    }
+    # The relay, which saw the rules from the owner, agrees.
+    assert _withheld(gated.relay, members, [outsider, insider])[outsider] == ["members-only"]
+    queue = s.api.get(f"/api/queue?thread={members}")["waiting"]
+    assert [(e["id"], e["withheld"]) for e in queue] == [(outsider, ["members-only"])]
+
+
+def test_who_may_reply_holds_on_a_node_that_never_met_the_owner(gated: Gated) -> None:
+    s = gated.stranger
+    gate, closed = gated.threads["replies-approved"], gated.threads["replies-closed"]
+    # Approved authors only: a newcomer's reply waits, a member's is shown; top-level comments
+    # are not replies and pass.
+    newcomer = _post_as(s, gated.newcomer, gate, "me too", to=gated.roots["replies-approved"])
+    member = _post_as(s, gated.member, gate, "a member replies", to=gated.roots["replies-approved"])
+    top = _post_as(s, gated.newcomer, gate, "a comment of my own")
+    assert _withheld(s, gate, [newcomer, member, top]) == {
+        newcomer: ["replies-approved"],
+        member: [],
+        top: [],
+    }
+    # Nobody new: only the exempt may reply, an approved author included.
+    stranger = s.api.reply(gated.roots["replies-closed"], "hello?")
+    approved = _post_as(s, gated.member, closed, "may I?", to=gated.roots["replies-closed"])
+    top = s.api.comment(closed, "a comment, not a reply")
+    assert _withheld(s, closed, [stranger, approved, top]) == {
+        stranger: ["replies-closed"],
+        approved: ["replies-closed"],
+        top: [],
+    }
+    # replies-closed is not waiting for anyone (SPEC §11.3: the queue has replies-approved).
+    waiting = {
+        e["id"] for t in (gate, closed) for e in s.api.get(f"/api/queue?thread={t}")["waiting"]
+    }
+    assert waiting == {newcomer}
+
+
+def test_pre_moderation_holds_until_the_owner_approves(gated: Gated) -> None:
+    s, owner, relay = gated.stranger, gated.owner, gated.relay
+    thread = gated.threads["pre-moderated"]
+    by_stranger = s.api.comment(thread, "first!")
+    by_newcomer = _post_as(s, gated.newcomer, thread, "hello from a newcomer")
+    assert _withheld(s, thread, [by_stranger, by_newcomer]) == {
+        by_stranger: ["pre-moderated"],
+        by_newcomer: ["pre-moderated"],
+    }
+    shown = s.cli("show", thread)
+    assert shown.returncode == 0, shown.stderr
+    assert "first!" not in shown.stdout
+    # The owner comes back (through the relay only), approves one comment and the other author.
+    owner.restart(bootstrap=[relay.multiaddr])
+    gated.group.wait_connected(owner, [relay])
+    _withheld(owner, thread, [by_stranger, by_newcomer])  # the owner holds both
+    newcomer_key = format_id(TextKind.KEY, bytes(gated.newcomer.verify_key))
+    owner.api.post(f"/api/comments/{by_stranger}/approve", {})
+    owner.api.post("/api/rules/approved", {"thread": thread, "key": newcomer_key})
+    wait_until(
+        lambda: (
+            _withheld(s, thread, [by_stranger, by_newcomer]) == {by_stranger: [], by_newcomer: []}
+        ),
+        timeout=60,
+        message="the stranger to show both once the owner approved them",
+        describe=lambda: repr(_withheld(s, thread, [by_stranger, by_newcomer])),
+    )
+    assert owner.peer_id not in s.api.peer_ids()  # the approvals came through the relay
+    # The newcomer is approved from now on: a later comment is shown at once.
+    later = _post_as(s, gated.newcomer, thread, "approved now")
+    assert _withheld(s, thread, [later]) == {later: []}
+    shown = s.cli("show", thread)
+    assert shown.returncode == 0, shown.stderr
+    assert "first!" in shown.stdout
