@@ -16,6 +16,14 @@ const WORDS = {
     inbox: "Inbox", unread: "{n} unread", markRead: "Mark read", markAll: "Mark all read", noEntry: "Nothing in the inbox.",
     kind_reply: "replied to", kind_comment: "commented in", kind_reaction: "reacted to", kind_edit: "edited near",
     kind_moderation: "moderated", queue: "Waiting for moderation", approve: "Approve", reports: "Reports",
+    rules: "Thread rules", mode: "Who is shown commenting", replies: "Replies allowed from", difficulty: "Proof of work (bits, 0-64)",
+    mode_open: "Everyone", "mode_pre-moderated": "Pre-moderated: a moderator approves each comment",
+    "mode_members-only": "Members only: approved authors", "mode_read-only": "Read only: nobody new",
+    replies_everyone: "Everyone", replies_approved: "Approved authors", "replies_nobody-new": "Nobody new",
+    saveRules: "Save rules", bans: "Banned authors", ban: "Ban", unban: "Unban", authorKey: "Author's key (key_…)",
+    until: "Until (optional)", reason: "Reason (optional)", forever: "no end", approved: "Approved authors",
+    approveAuthor: "Approve author", revoke: "Revoke", lists: "Recommended mute lists", listThread: "Mute list thread (thr_…)",
+    recommend: "Recommend", unrecommend: "Stop recommending", saved: "Saved.", ends: "until {date}",
   },
   fr: {
     threads: "Discussions", follows: "suivie", moderator: "modérateur", owner: "propriétaire",
@@ -24,6 +32,14 @@ const WORDS = {
     noEntry: "Rien dans la boîte de réception.", kind_reply: "a répondu à", kind_comment: "a commenté dans",
     kind_reaction: "a réagi à", kind_edit: "a modifié près de", kind_moderation: "a modéré",
     queue: "En attente de modération", approve: "Approuver", reports: "Signalements",
+    rules: "Règles de la discussion", mode: "Qui est affiché", replies: "Qui peut répondre", difficulty: "Preuve de travail (bits, 0-64)",
+    mode_open: "Tout le monde", "mode_pre-moderated": "Prémodérée : un modérateur approuve chaque commentaire",
+    "mode_members-only": "Membres seulement : auteurs approuvés", "mode_read-only": "Lecture seule : personne de nouveau",
+    replies_everyone: "Tout le monde", replies_approved: "Auteurs approuvés", "replies_nobody-new": "Personne de nouveau",
+    saveRules: "Enregistrer les règles", bans: "Auteurs bannis", ban: "Bannir", unban: "Lever le bannissement",
+    authorKey: "Clé de l’auteur (key_…)", until: "Jusqu’au (facultatif)", reason: "Raison (facultative)", forever: "sans fin",
+    approved: "Auteurs approuvés", approveAuthor: "Approuver l’auteur", revoke: "Révoquer", lists: "Listes de sourdine recommandées",
+    listThread: "Discussion de la liste (thr_…)", recommend: "Recommander", unrecommend: "Ne plus recommander", saved: "Enregistré.", ends: "jusqu’au {date}",
   },
 };
 const shared = translator(lang);
@@ -114,11 +130,87 @@ async function moderatorPanel(v, reload) {
     h("div", { class: "p2pc-meta" }, h("bdi", { class: "p2pc-author", text: c.author_name || c.author.slice(0, 12) }), h("span", { text: (c.withheld || []).join(", ") })),
     h("p", { dir: "auto", text: c.body }), extra);
   const approve = (c) => h("button", { type: "button", onclick: () => api("POST", `/api/comments/${c.id}/approve`, {}).then(reload, (e) => say(t("error", { message: e.message }))), text: t("approve") });
-  return h("section", { class: "p2pc-moderator" },
+  return h("section", { class: "p2pc-moderator" }, rulesPanel(v, reload),
     waiting.length ? h("h2", { text: `${t("queue")} (${waiting.length})` }) : null,
     waiting.length ? h("ul", { class: "p2pc-queue" }, ...waiting.map((c) => entry(c, approve(c)))) : null,
     reported.length ? h("h2", { text: `${t("reports")} (${reported.length})` }) : null,
     reported.length ? h("ul", { class: "p2pc-reports" }, ...reported.map((c) => entry(c, h("ul", {}, ...c.reports.map((r) => h("li", { dir: "auto", text: `${r.reporter.slice(0, 12)}: ${r.reason}` })))))) : null);
+}
+
+// The thread's own rules (issue 11, SPEC §11): its mode, who may reply, the proof of work asked,
+// bans (with an optional end), approved authors and recommended mute lists. Each control writes
+// one rule operation signed by the node's identity; the panel is rebuilt from the thread read again.
+// A live update that leaves the rules as they were keeps the panel, and what is being typed in it.
+let fieldSerial = 0;
+let rulesShown = { key: null, node: null };
+function rulesPanel(v, reload) {
+  const own = v.rules?.thread;
+  if (!own) return null;
+  const key = JSON.stringify(own);
+  if (rulesShown.key !== key || !rulesShown.node.isConnected) rulesShown = { key, node: buildRules(v, own, reload) };
+  return rulesShown.node;
+}
+function buildRules(v, own, reload) {
+  const fail = (e) => say(t("error", { message: e.message }));
+  const send = (path, body) => api("POST", path, { thread: v.id, ...body });
+  const labelled = (label, control) => {
+    control.id = `p2pc-rule-${++fieldSerial}`;
+    return h("div", { class: "p2pc-field" }, h("label", { for: control.id, text: label }), control);
+  };
+  const choice = (name, values, current) => {
+    const select = h("select", { name }, ...values.map((value) => h("option", { value, text: t(`${name}_${value}`) })));
+    select.value = current;
+    return select;
+  };
+  const mode = choice("mode", ["open", "pre-moderated", "members-only", "read-only"], own.mode);
+  const replies = choice("replies", ["everyone", "approved", "nobody-new"], own.replies);
+  const bits = h("input", { type: "number", name: "difficulty", min: 0, max: 64, step: 1, inputmode: "numeric" });
+  bits.value = String(own.difficulty);
+  const settings = h("form", { class: "p2pc-rule-settings" },
+    labelled(t("mode"), mode), labelled(t("replies"), replies), labelled(t("difficulty"), bits),
+    h("button", { type: "submit", text: t("saveRules") }));
+  settings.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try { // only what changed, in order: each is one signed operation
+      if (mode.value !== own.mode) await send("/api/rules/mode", { mode: mode.value });
+      if (replies.value !== own.replies) await send("/api/rules/replies", { who: replies.value });
+      if (bits.value.trim() !== String(own.difficulty)) await send("/api/rules/difficulty", { bits: bits.value.trim() });
+      await reload();
+      say(t("saved")); // after the panel shows what was saved
+    } catch (e) {
+      fail(e);
+    }
+  });
+  // A form of text fields and one button; `submit` gets their trimmed values.
+  const keyForm = (cls, fields, button, submit) => {
+    const inputs = fields.map(([label, props]) => h("input", props));
+    const form = h("form", { class: cls }, ...inputs.map((input, i) => labelled(fields[i][0], input)), h("button", { type: "submit", text: button }));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const values = inputs.map((input) => input.value.trim());
+      if (values[0]) submit(...values).then(reload, fail);
+    });
+    return form;
+  };
+  const short = (key) => h("code", { title: key, text: key.slice(0, 16) });
+  const row = (key, detail, label, onclick) => h("li", { "data-key": key }, short(key), detail, h("button", { type: "button", onclick, text: label }));
+  const keyInput = { type: "text", name: "key", required: true, pattern: "key_[a-z2-7]+", spellcheck: "false", autocomplete: "off" };
+  return h("section", { class: "p2pc-rules" },
+    h("h2", { text: t("rules") }), settings,
+    h("h3", { text: t("bans") }),
+    own.bans.length ? h("ul", { class: "p2pc-bans" }, ...own.bans.map((b) => row(b.key,
+      h("span", { dir: "auto", text: [b.until_ms ? t("ends", { date: new Date(b.until_ms).toLocaleString(lang) }) : t("forever"), b.reason].filter(Boolean).join(" · ") }),
+      t("unban"), () => send("/api/rules/unbans", { key: b.key }).then(reload, fail)))) : null,
+    keyForm("p2pc-ban", [[t("authorKey"), keyInput], [t("until"), { type: "datetime-local", name: "until" }], [t("reason"), { type: "text", name: "reason", maxlength: 200 }]],
+      t("ban"), (key, until, reason) => send("/api/rules/bans", { key, reason, until_ms: until ? String(new Date(until).getTime()) : "0" })),
+    h("h3", { text: t("approved") }),
+    own.approved_authors.length ? h("ul", { class: "p2pc-approved" }, ...own.approved_authors.map((key) =>
+      row(key, null, t("revoke"), () => send("/api/rules/revoked", { key }).then(reload, fail)))) : null,
+    keyForm("p2pc-approve-author", [[t("authorKey"), keyInput]], t("approveAuthor"), (key) => send("/api/rules/approved", { key })),
+    h("h3", { text: t("lists") }),
+    own.recommended_lists.length ? h("ul", { class: "p2pc-lists" }, ...own.recommended_lists.map((list) =>
+      row(list, null, t("unrecommend"), () => send("/api/rules/lists", { list, recommend: "false" }).then(reload, fail)))) : null,
+    keyForm("p2pc-recommend", [[t("listThread"), { ...keyInput, name: "list", pattern: "thr_[a-z2-7]+" }]], t("recommend"), (list) => send("/api/rules/lists", { list })));
 }
 
 const status = h("p", { class: "p2pc-status", role: "status", "aria-live": "polite" });
@@ -231,7 +323,10 @@ async function route() {
 
 injectStyle();
 const style = document.createElement("style");
-style.textContent = "body{font:16px/1.5 system-ui,sans-serif;margin:0 auto;padding:0 1rem;max-width:50rem}";
+style.textContent = "body{font:16px/1.5 system-ui,sans-serif;margin:0 auto;padding:0 1rem;max-width:50rem}"
+  + ".p2pc-rules .p2pc-field{display:flex;flex-wrap:wrap;gap:.25rem .5rem;margin:.25rem 0}.p2pc-rules label{flex:1 1 12rem}"
+  + ".p2pc-rules input,.p2pc-rules select{flex:1 1 12rem;min-width:0;max-width:100%;font:inherit}"
+  + ".p2pc-rules li{display:flex;flex-wrap:wrap;gap:.5rem;align-items:baseline}.p2pc-rules code{overflow-wrap:anywhere}";
 document.head.append(style);
 root.classList.add("p2pc");
 document.documentElement.lang = lang;
