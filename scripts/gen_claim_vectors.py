@@ -22,13 +22,10 @@ Every expectation is first checked against our implementation.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
-
-import msgpack
 
 ROOT = Path(__file__).resolve().parents[1]
 for path in (ROOT, ROOT / "scripts"):
@@ -211,45 +208,6 @@ def view_json(view: ThreadView) -> dict[str, Any]:
     return document
 
 
-def digest_preimage(view: ThreadView) -> bytes:
-    """SPEC §6.4 with the claim columns, spelled out: a claimed comment's row ends with
-    ``claimed_by, claimed_by_name or nil``; any other row is as before."""
-    header = (
-        view.id,
-        view.owner,
-        view.owner_name,
-        view.title,
-        view.url,
-        view.site,
-        view.closed,
-        tuple(view.moderators),
-    )
-    rows = tuple(
-        (
-            c.id,
-            c.author,
-            c.author_name,
-            c.parent,
-            c.depth,
-            c.timestamp_ms,
-            c.body,
-            tuple(e.id for e in c.edits),
-            c.retracted,
-            c.hidden,
-            c.hidden_by,
-            tuple((r.reaction, tuple(r.authors)) for r in c.reactions),
-            c.parent_edited_after,
-            c.after_close,
-        )
-        + (() if c.claimed_by is None else (c.claimed_by, c.claimed_by_name))
-        for c in view.comments
-    )
-    preimage = bytes(msgpack.packb((header, rows), use_bin_type=True))
-    if hashlib.sha256(preimage).digest() != view.digest():
-        raise AssertionError("SPEC §6.4 as written here disagrees with ThreadView.digest")
-    return preimage
-
-
 def history() -> dict[str, Any]:
     ops = [THREAD, FIRST, REPLY, ALICE_CLAIM, BOB_CLAIM, ACCEPT]
     replica = Replica()
@@ -268,7 +226,7 @@ def history() -> dict[str, Any]:
         "operations": [op.encoded.hex() for op in ops],
         "profiles": [ALICE_PROFILE.encoded.hex()],
         "view": view_json(view),
-        "view_digest_preimage": digest_preimage(view).hex(),
+        "view_digest_preimage": base.digest_preimage(view).hex(),
         "view_digest": view.digest().hex(),
     }
 

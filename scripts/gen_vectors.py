@@ -252,7 +252,9 @@ def view_json(view: ThreadView) -> dict[str, Any]:
 
 
 def digest_preimage(view: ThreadView) -> bytes:
-    """SPEC §6.4 spelled out, so other implementations can compare bytes, not just hashes."""
+    """SPEC §6.4 spelled out, so other implementations can compare bytes, not just hashes. A
+    claimed comment's row ends with ``claimed_by, claimed_by_name or nil``; any other row is as
+    before claims existed."""
     header = (
         view.id,
         view.owner,
@@ -280,6 +282,7 @@ def digest_preimage(view: ThreadView) -> bytes:
             c.parent_edited_after,
             c.after_close,
         )
+        + (() if c.claimed_by is None else (c.claimed_by, c.claimed_by_name))
         for c in view.comments
     )
     preimage = bytes(msgpack.packb((header, rows), use_bin_type=True))
