@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from p2pcomments.core.rules import WITHHELD_REASONS
+
 __all__ = [
     "RULES_SCHEMAS",
     "RULE_ACTION_NAMES",
@@ -63,17 +65,7 @@ _WAITING: Final = {
 RULE_COMMENT_PROPERTIES: Final[dict[str, Any]] = {
     "withheld": {
         "type": "array",
-        "items": {
-            "enum": [
-                "banned",
-                "pre-moderated",
-                "members-only",
-                "read-only",
-                "replies-approved",
-                "replies-closed",
-                "unpaid",
-            ]
-        },
+        "items": {"enum": list(WITHHELD_REASONS)},
         "description": "Why the thread's rules withhold the comment (SPEC §11.3); empty: shown."
         " Clients don't show a withheld comment's body by default.",
     },
