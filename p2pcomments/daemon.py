@@ -19,6 +19,15 @@ Rules:
    before it was acknowledged, so nothing acknowledged is lost; the exit code is 0.
 3. A second daemon on the same data dir fails in `open_node` with `ConflictError`, before it
    listens on anything.
+4. When a commit of operations the node already holds in memory fails (a full disk, an I/O
+   error: `node_state` rule 1), memory is ahead of disk and the node takes no more writes. The
+   daemon then stops as on a signal (rule 2) and raises `StoreError` (reason ``store-failed``;
+   `DiskFull` for a full disk), so ``p2pc daemon`` exits 5 with one line saying why, and a
+   supervisor (systemd's ``Restart=on-failure``) starts it again: reopening loads what is on
+   disk, and sync fetches the rest from peers. Nothing acknowledged is lost: it was committed
+   before it was acknowledged. A local write refused for a full disk does not fail the node
+   (it is committed before it is applied), so API writes answer 507 and work again once there
+   is space, without a restart.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from p2pcomments.api.address_file import ApiAddress, remove_address_file, write_
 from p2pcomments.api.errors import CannotListen
 from p2pcomments.api.gateway import GatewayLimits
 from p2pcomments.api.server import serve_api
-from p2pcomments.errors import ConflictError
+from p2pcomments.errors import ConflictError, DiskFull, StoreError
 from p2pcomments.net.interface import NetworkConfig
 
 if TYPE_CHECKING:
@@ -77,6 +86,11 @@ def start_network(config: NetworkConfig) -> StartServices:
             leaf = _os_error(error)
             if leaf is None:
                 raise
+            if leaf.errno == errno.ENOSPC:  # writing the network's files, not listening
+                raise DiskFull(
+                    f"cannot start the network in {node.data_dir}: the disk is full"
+                    f" ({leaf.strerror}); free some space and start the daemon again"
+                ) from None
             addresses = " ".join(network.host.config.listen_addrs)
             message = f"cannot listen on {addresses}: {leaf.strerror or leaf}"
             if leaf.errno == errno.EADDRINUSE:
@@ -96,10 +110,45 @@ def _os_error(error: BaseException) -> OSError | None:
 async def _wait_for_signal(
     signals: AsyncIterator[int], closing: trio.Event, startup: trio.CancelScope
 ) -> None:
-    async for _ in signals:
-        break
+    """Until SIGINT/SIGTERM, or until the daemon stops for another reason (rule 4)."""
+    async with trio.open_nursery() as nursery:
+
+        async def stop_when_closing() -> None:
+            await closing.wait()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(stop_when_closing)
+        async for _ in signals:
+            break
+        closing.set()
+        startup.cancel()  # a service still starting (a slow bootstrap...) must not delay the stop
+
+
+_HEALTH_POLL: Final = 0.2  # seconds between looks at the node's store health (rule 4)
+
+
+async def _stop_on_store_failure(
+    node: Node, closing: trio.Event, startup: trio.CancelScope
+) -> None:
+    """Rule 4: stop the daemon once the node's store has failed."""
+    while node.store_failure is None:
+        if closing.is_set():
+            return
+        await trio.sleep(_HEALTH_POLL)
     closing.set()
-    startup.cancel()  # a service still starting (a slow bootstrap...) must not delay the stop
+    startup.cancel()
+
+
+def _store_failed(node: Node) -> StoreError:
+    """What ``p2pc daemon`` says when it stopped for rule 4."""
+    failure = node.store_failure
+    error = DiskFull if isinstance(failure, DiskFull) else StoreError
+    return error(
+        f"stopped: a write to {node.store.path} failed ({failure}), so memory was ahead of"
+        " disk; nothing acknowledged was lost. Start the daemon again"
+        + (" once the disk has space" if error is DiskFull else ""),
+        reason="store-failed",
+    )
 
 
 GC_THRESHOLDS: Final = (10_000, 20, 20)
@@ -147,37 +196,75 @@ async def run_daemon(
             tune_gc()
             closing = trio.Event()
             token = secrets.token_urlsafe(32)
-            async with trio.open_nursery() as services:
-                async with trio.open_nursery() as api:
-                    address: ApiAddress = await api.start(
-                        partial(serve_api, node, host=host, port=port, token=token, closing=closing)
+            try:
+                await _serve(
+                    node,
+                    closing,
+                    token,
+                    host,
+                    port,
+                    start_services,
+                    public,
+                    gateway_limits,
+                    on_ready,
+                    on_stopping,
+                    signals,
+                )
+            except BaseException:
+                if node.store_failure is None:
+                    raise
+                # A service that met the failed store first may have raised: same stop (rule 4).
+                raise _store_failed(node) from None
+            if node.store_failure is not None:
+                raise _store_failed(node)
+
+
+async def _serve(
+    node: Node,
+    closing: trio.Event,
+    token: str,
+    host: str,
+    port: int,
+    start_services: StartServices,
+    public: tuple[str, int] | None,
+    gateway_limits: GatewayLimits | None,
+    on_ready: Callable[[Node, ApiAddress], None] | None,
+    on_stopping: Callable[[], None] | None,
+    signals: AsyncIterator[int],
+) -> None:
+    """The daemon's services on an opened node, until ``closing`` (rules 1, 2 and 4)."""
+    async with trio.open_nursery() as services:
+        async with trio.open_nursery() as api:
+            address: ApiAddress = await api.start(
+                partial(serve_api, node, host=host, port=port, token=token, closing=closing)
+            )
+            if public is not None:
+                gateway: ApiAddress = await api.start(
+                    partial(
+                        serve_api,
+                        node,
+                        host=public[0],
+                        port=public[1],
+                        token=token,
+                        closing=closing,
+                        gateway=gateway_limits or GatewayLimits(),
                     )
-                    if public is not None:
-                        gateway: ApiAddress = await api.start(
-                            partial(
-                                serve_api,
-                                node,
-                                host=public[0],
-                                port=public[1],
-                                token=token,
-                                closing=closing,
-                                gateway=gateway_limits or GatewayLimits(),
-                            )
-                        )
-                        address = dataclasses.replace(address, public_url=gateway.url)
-                    startup = trio.CancelScope()
-                    api.start_soon(_wait_for_signal, signals, closing, startup)
-                    with startup:
-                        await start_services(node, services)
-                    if not closing.is_set():
-                        write_address_file(node.data_dir, address)
-                        try:
-                            if on_ready is not None:
-                                on_ready(node, address)
-                            await closing.wait()
-                        finally:
-                            remove_address_file(node.data_dir, address.pid)
-                            closing.set()
-                    if on_stopping is not None:
-                        on_stopping()
-                services.cancel_scope.cancel()
+                )
+                address = dataclasses.replace(address, public_url=gateway.url)
+            startup = trio.CancelScope()
+            api.start_soon(_wait_for_signal, signals, closing, startup)
+            api.start_soon(_stop_on_store_failure, node, closing, startup)
+            with startup:
+                await start_services(node, services)
+            if not closing.is_set():
+                write_address_file(node.data_dir, address)
+                try:
+                    if on_ready is not None:
+                        on_ready(node, address)
+                    await closing.wait()
+                finally:
+                    remove_address_file(node.data_dir, address.pid)
+                    closing.set()
+            if on_stopping is not None:
+                on_stopping()
+        services.cancel_scope.cancel()

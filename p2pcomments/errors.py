@@ -16,6 +16,7 @@ __all__ = [
     "AuthorizationError",
     "ConflictError",
     "DecodeError",
+    "DiskFull",
     "IdentityFileError",
     "IdentityMissing",
     "InvalidOperation",
@@ -121,6 +122,14 @@ class StoreError(P2PCommentsError, OSError):
 
     http_status = 500
     default_reason = "store"
+
+
+class DiskFull(StoreError):
+    """The disk holding the data dir is full: the write was not stored, nothing of it is half
+    there (SQLite rolls the transaction back); it can succeed once there is space again."""
+
+    http_status = 507
+    default_reason = "disk-full"
 
 
 class IdentityMissing(P2PCommentsError, FileNotFoundError):

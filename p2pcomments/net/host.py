@@ -69,6 +69,7 @@ from p2pcomments.net.libp2p_workarounds import (
     PinnedHeartbeatGossipSub,
     build_pubsub,
     close_connections,
+    dial_each_address,
     forget_failed_dial,
     noise_only_security,
     run_peerstore_cleanup,
@@ -465,7 +466,8 @@ class P2PHost:
         self._stats.dial_attempts += 1
         try:
             with trio.move_on_after(self.config.dial_timeout) as scope:
-                await self._host.connect(PeerInfo(peer_id, list(addrs)))
+                # Each of our addresses in turn, not the peerstore's pick (workaround 19).
+                await dial_each_address(self._swarm, peer_id, list(addrs))
         except Exception as error:
             # py-libp2p raises SwarmException, MultiError, OSError... from deep inside.
             self._stats.dial_failures += 1

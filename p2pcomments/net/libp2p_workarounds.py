@@ -72,6 +72,14 @@ Host and swarm (used by ``host.P2PHost``):
     *fail*, so every connect took 250 ms or more, even to a single address (a joiner's first
     sync, a reconnect after a restart). `apply_process_patches` sets it to 0: the addresses are
     dialled at once, and the swarm closes connections over its per-peer limit itself.
+19. ``Swarm.dial_peer`` dials the peerstore's addresses of a peer, but only the first of each
+    transport class: of several TCP addresses, one. Identify adds every listen address a peer
+    announces (a NAT's private address, a loopback one, an old port), so after a disconnect the
+    one TCP address chosen could be an announced one that leads nowhere, or to another peer
+    (Noise's peer id check then fails and libp2p clears *all* the peer's addresses), while the
+    bootstrap address that worked was never tried again: the fault campaign's partitions
+    (``scripts/fault_campaign.py``) left nodes disconnected for good. `dial_each_address` dials
+    the addresses we chose, in our order, one at a time (``Swarm.dial_addr``), until one connects.
 """
 
 from __future__ import annotations
@@ -80,7 +88,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 
 from libp2p.abc import IHost, INetConn, INetStream, ISecureTransport
@@ -101,6 +109,7 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
+from multiaddr import Multiaddr
 
 from p2pcomments.net.gossip_payload import message_id
 
@@ -119,6 +128,7 @@ __all__ = [
     "build_pubsub",
     "close_connections",
     "content_message_id",
+    "dial_each_address",
     "forget_failed_dial",
     "noise_only_security",
     "run_peerstore_cleanup",
@@ -325,6 +335,25 @@ async def run_peerstore_cleanup(host: IHost, interval: int = 300) -> None:
 def forget_failed_dial(swarm: Swarm, peer_id: ID) -> None:
     """Take ``peer_id`` out of the swarm's 60 s negative dial cache before a redial (14)."""
     swarm.unblock_peer(peer_id)
+
+
+async def dial_each_address(swarm: Swarm, peer_id: ID, addrs: Sequence[Multiaddr]) -> None:
+    """Connect to ``peer_id`` through the first of ``addrs`` that works, in order (19); raises
+    the last address's error when none does (`ValueError` for no address at all)."""
+    if not addrs:
+        raise ValueError(f"no address to dial {peer_id}")
+    last: Exception | None = None
+    for addr in addrs:
+        if swarm.get_connections(peer_id):  # an inbound connection may have arrived meanwhile
+            return
+        try:
+            await swarm.dial_addr(addr, peer_id)
+        except Exception as error:  # py-libp2p raises SwarmException, OSError... per address
+            last = error
+        else:
+            return
+    assert last is not None
+    raise last
 
 
 async def close_connections(conns: Iterable[INetConn]) -> None:

@@ -3,8 +3,10 @@
 Rules:
 
 1. When a commit of operations memory already holds fails, memory is ahead of disk: the node
-   refuses every further write with `StoreError` (reason ``store-failed``) until it is reopened;
-   reads keep working. A closed node refuses writes with `ConflictError` (``node-closed``).
+   refuses every further write with `StoreError` (reason ``store-failed``; `DiskFull` when the
+   disk was full) until it is reopened; reads keep working. `store_failure` tells (the daemon
+   stops itself then, so a restart reopens it). A closed node refuses writes with
+   `ConflictError` (``node-closed``).
 2. The author key is unlocked at open, or (``defer_unlock``) never: a local write then raises
    `PassphraseError` before anything is signed.
 3. Lookups by id raise `NotFound` naming the id in its text form: a thread not held here, a
@@ -26,7 +28,13 @@ from p2pcomments.core.completeness import RejectionLog
 from p2pcomments.core.replica import Replica
 from p2pcomments.core.textform import TextKind, display_id, format_id
 from p2pcomments.core.thread_state import ThreadState
-from p2pcomments.errors import ConflictError, NotFound, PassphraseError, StoreError
+from p2pcomments.errors import (
+    ConflictError,
+    DiskFull,
+    NotFound,
+    PassphraseError,
+    StoreError,
+)
 from p2pcomments.node.changes import ChangeFeed
 from p2pcomments.store.op_store import OpStore, WriteBatch
 
@@ -95,11 +103,19 @@ class NodeState:
         if self._closed:
             raise ConflictError(f"the node for {self.data_dir} is closed", reason="node-closed")
         if self._failure is not None:
-            raise StoreError(
+            # A full disk stays a DiskFull (HTTP 507), so the caller knows space is the fix.
+            error = DiskFull if isinstance(self._failure, DiskFull) else StoreError
+            raise error(
                 f"an earlier write to {self.store.path} failed ({self._failure}); memory may be"
-                " ahead of disk, so this node takes no more writes: reopen it",
+                " ahead of disk, so this node takes no more writes until it is reopened (a"
+                " daemon stops itself: start it again)",
                 reason="store-failed",
             )
+
+    @property
+    def store_failure(self) -> BaseException | None:
+        """The failed commit that stopped this node's writes (rule 1), or None."""
+        return self._failure
 
     async def _write_or_fail(self, batch: WriteBatch) -> None:
         """Commit what memory already holds; on failure the node stops writing (rule 1)."""

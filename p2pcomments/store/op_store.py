@@ -12,7 +12,8 @@ Rules:
    ``synchronous=FULL``, so what was acknowledged survives ``kill -9`` and power loss.
 4. Reads never wait for the writer: each reading thread has its own connection, and WAL gives it a
    consistent snapshot while the writer goes on.
-5. Every sqlite3 failure reaches callers as `StoreError` naming the file, never a bare traceback.
+5. Every sqlite3 failure reaches callers as `StoreError` naming the file, never a bare traceback;
+   a full disk (SQLITE_FULL) as its subclass `DiskFull`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Final, Self
 import trio
 
 from p2pcomments.core.ops import Operation, claimed_id
-from p2pcomments.errors import StoreError
+from p2pcomments.errors import DiskFull, StoreError
 from p2pcomments.store import views
 from p2pcomments.store.schema import check_ownership, migrate
 
@@ -119,6 +120,11 @@ class _Job:
 
 
 def _database_error(path: Path, error: sqlite3.Error, doing: str) -> StoreError:
+    if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return DiskFull(
+            f"{path}: cannot {doing}: the disk is full, so nothing of it was stored;"
+            " free some space and try again"
+        )
     return StoreError(f"{path}: cannot {doing}: {error}", reason="store")
 
 

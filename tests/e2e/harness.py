@@ -299,9 +299,13 @@ class Daemon:
         bootstrap: Sequence[str] = (),
         sync_interval: float = 1.0,
         extra_args: Sequence[str] = (),
+        preexec: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.data_dir = data_dir
+        # Run in the child between fork and exec, for the daemon and its CLI commands alike
+        # (the fault harness enters the daemon's network namespace there).
+        self.preexec = preexec
         self.bootstrap = tuple(bootstrap)
         self.sync_interval = sync_interval
         self.extra_args = tuple(extra_args)
@@ -365,6 +369,7 @@ class Daemon:
                 stdout=out,
                 stderr=err,
                 start_new_session=True,  # a Ctrl-C in the test's terminal goes to pytest only
+                preexec_fn=self.preexec,
             )
         self.started_at = time.monotonic()
         _track(self.process.pid)
@@ -491,6 +496,7 @@ class Daemon:
             text=True,
             timeout=timeout,
             check=False,
+            preexec_fn=self.preexec,
         )
 
     def cli_json(self, *args: str, timeout: float = 60.0) -> Any:

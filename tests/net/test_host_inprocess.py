@@ -281,3 +281,27 @@ async def test_a_ban_outlives_a_restart_and_invalid_messages_cost_the_forwarder(
             assert not a.host.is_banned(banned)
         async with open_nodes(tmp_path, 1) as (a,):
             assert not a.host.is_banned(banned)  # the unban was saved too
+
+
+@pytest.mark.trio
+async def test_a_bootstrap_peer_is_reached_through_its_second_address(tmp_path: Path) -> None:
+    """Workaround 19 (found by scripts/fault_campaign.py): of several TCP addresses py-libp2p's
+    ``dial_peer`` tries one; when that one leads to another peer (an address announced over
+    identify that is someone else's here), the address that works must still be tried."""
+    with trio.fail_after(30):
+        async with open_nodes(tmp_path, 2) as (target, bystander):
+            wrong = bystander.host.multiaddrs()[0].split("/p2p/")[0]
+            right = target.host.multiaddrs()[0].split("/p2p/")[0]
+            peer = target.host.peer_id
+            host = P2PHost(
+                HostConfig(
+                    data_dir=tmp_path / "dialler",
+                    listen_addrs=("/ip4/127.0.0.1/tcp/0",),
+                    bootstrap_addrs=(f"{wrong}/p2p/{peer}", f"{right}/p2p/{peer}"),
+                )
+            )
+            async with trio.open_nursery() as nursery:
+                await nursery.start(host.run)
+                await host.wait_peer_connected(peer)
+                assert bystander.host.peer_id not in host.peers()
+                nursery.cancel_scope.cancel()
