@@ -467,7 +467,7 @@ class P2PHost:
         try:
             with trio.move_on_after(self.config.dial_timeout) as scope:
                 # Each of our addresses in turn, not the peerstore's pick (workaround 19).
-                await dial_each_address(self._swarm, peer_id, list(addrs))
+                await dial_each_address(self._host, peer_id, list(addrs))
         except Exception as error:
             # py-libp2p raises SwarmException, MultiError, OSError... from deep inside.
             self._stats.dial_failures += 1

@@ -78,8 +78,9 @@ Host and swarm (used by ``host.P2PHost``):
     one TCP address chosen could be an announced one that leads nowhere, or to another peer
     (Noise's peer id check then fails and libp2p clears *all* the peer's addresses), while the
     bootstrap address that worked was never tried again: the fault campaign's partitions
-    (``scripts/fault_campaign.py``) left nodes disconnected for good. `dial_each_address` dials
-    the addresses we chose, in our order, one at a time (``Swarm.dial_addr``), until one connects.
+    (``scripts/fault_campaign.py``) left nodes disconnected for good. When libp2p's dial fails,
+    `dial_each_address` dials the addresses we chose, in our order, one at a time
+    (``Swarm.dial_addr``), until one connects.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ from libp2p.custom_types import TMuxerClass, TProtocol
 from libp2p.network import swarm as libp2p_swarm
 from libp2p.network.swarm import Swarm
 from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo
 from libp2p.pubsub import mcache as libp2p_mcache
 from libp2p.pubsub import pubsub as libp2p_pubsub
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
@@ -337,22 +339,26 @@ def forget_failed_dial(swarm: Swarm, peer_id: ID) -> None:
     swarm.unblock_peer(peer_id)
 
 
-async def dial_each_address(swarm: Swarm, peer_id: ID, addrs: Sequence[Multiaddr]) -> None:
-    """Connect to ``peer_id`` through the first of ``addrs`` that works, in order (19); raises
-    the last address's error when none does (`ValueError` for no address at all)."""
-    if not addrs:
-        raise ValueError(f"no address to dial {peer_id}")
-    last: Exception | None = None
+async def dial_each_address(host: IHost, peer_id: ID, addrs: Sequence[Multiaddr]) -> None:
+    """Connect to ``peer_id``: libp2p's own dial first, then, if it failed, each of ``addrs``
+    on its own, in order, until one connects (19). Raises the last error when none does."""
+    try:
+        await host.connect(PeerInfo(peer_id, list(addrs)))
+        return
+    except Exception as error:  # py-libp2p raises SwarmException, OSError... from deep inside
+        if len(addrs) < 2:
+            raise
+        last = error
+    swarm = host.get_network()
     for addr in addrs:
         if swarm.get_connections(peer_id):  # an inbound connection may have arrived meanwhile
             return
         try:
             await swarm.dial_addr(addr, peer_id)
-        except Exception as error:  # py-libp2p raises SwarmException, OSError... per address
+        except Exception as error:  # per address, as above
             last = error
         else:
             return
-    assert last is not None
     raise last
 
 
