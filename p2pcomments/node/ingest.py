@@ -15,6 +15,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -24,7 +25,7 @@ import trio
 
 from p2pcomments.core.ops import Operation, claimed_id, decode_operations
 from p2pcomments.core.replica import Applied, Outcome, Pending, Rejected
-from p2pcomments.errors import DecodeError, InvalidOperation
+from p2pcomments.errors import DecodeError, InvalidOperation, StoreError
 from p2pcomments.node.node_state import NodeState
 from p2pcomments.store.op_store import OpState, WriteBatch, WriteTicket
 
@@ -188,25 +189,40 @@ class Ingest(NodeState):
                     return
                 self._changes.announce(committing.popleft()[1], source)
 
-        async with trio.open_nursery() as nursery:
-            for _ in range(self._decode_threads):
-                nursery.start_soon(decode_in_order)
-            nursery.start_soon(announce_as_committed)
-            for index in range(len(chunks)):
-                await ready[index].wait()
-                self._check_writable()  # the node may have failed or closed meanwhile
-                committing.append(self._apply_chunk(decoded[index], outcomes, position))
-                queued[index].set()
-                decoded[index] = []
-                ahead.release()
-            # Everything is applied and queued: `_settle` waits for and announces the rest.
-            nursery.cancel_scope.cancel()
+        stream_open = False  # the last chunk queued told the writer that more follow
+        try:
+            async with trio.open_nursery() as nursery:
+                for _ in range(self._decode_threads):
+                    nursery.start_soon(decode_in_order)
+                nursery.start_soon(announce_as_committed)
+                for index in range(len(chunks)):
+                    await ready[index].wait()
+                    self._check_writable()  # the node may have failed or closed meanwhile
+                    # The chunks of one call share a transaction (`OpStore.enqueue`): fewer
+                    # commits write each page they dirty in the store fewer times.
+                    stream_open = index + 1 < len(chunks)
+                    committing.append(
+                        self._apply_chunk(
+                            decoded[index], outcomes, position, more_follows=stream_open
+                        )
+                    )
+                    queued[index].set()
+                    decoded[index] = []
+                    ahead.release()
+                # Everything is applied and queued: `_settle` waits for and announces the rest.
+                nursery.cancel_scope.cancel()
+        finally:
+            if stream_open:  # stopped between chunks: a barrier commits what is queued now
+                with contextlib.suppress(StoreError):  # then nothing is queued: nothing waits
+                    committing.append((self.store.enqueue(WriteBatch()), []))
 
     def _apply_chunk(
         self,
         decoded: list[Operation | Rejected],
         outcomes: list[Outcome],
         position: dict[bytes, int],
+        *,
+        more_follows: bool = False,
     ) -> tuple[WriteTicket, list[Operation]]:
         """Apply one decoded chunk and queue its commit, with no checkpoint in between (so a
         cancellation can't leave applied operations without a queued commit). Returns the
@@ -259,7 +275,7 @@ class Ingest(NodeState):
                 self._rejections.record(op, why, at_ms=now_ms)
         batch = WriteBatch(insert=list(fresh.values()), promote=promote, discard=discard)
         try:
-            return self.store.enqueue(batch), applied
+            return self.store.enqueue(batch, more_follows=more_follows), applied
         except BaseException as error:  # applied in memory but never to be committed: rule 2
             self._failure = error
             raise

@@ -7,7 +7,10 @@ Rules:
    `core` did not accept is stored.
 2. One writer: a dedicated thread owns the write connection and takes jobs from a queue. Everything
    queued when it wakes is committed in **one** transaction (group commit), each job inside its own
-   savepoint so one job's failure does not undo another's.
+   savepoint so one job's failure does not undo another's. A job queued with ``more_follows`` (a
+   chunk of a bulk ingest that is not its last) keeps the transaction open for the next job, for
+   at most `FOLLOW_SECONDS` and `MAX_ROWS_PER_COMMIT` rows; any other job is committed as soon as
+   the queue is empty, as before.
 3. Acknowledged means durable: a caller is answered only after the COMMIT that holds its job, with
    ``synchronous=FULL``, so what was acknowledged survives ``kill -9`` and power loss.
 4. Reads never wait for the writer: each reading thread has its own connection, and WAL gives it a
@@ -48,6 +51,16 @@ __all__ = [
 ]
 
 MAX_JOBS_PER_COMMIT: Final = 256
+# Why a bulk ingest's chunks share a transaction: a commit writes every page it dirtied to the WAL
+# (and a checkpoint writes it again), and an insert dirties a random leaf of the id index, so a
+# commit of 250 operations wrote ~10 KB per 518-byte operation and cost ~25 us of CPU per
+# operation, one of 4,000 ~3 KB and ~13 us (scripts/bench_store.py --writer).
+MAX_ROWS_PER_COMMIT: Final = 8192
+FOLLOW_SECONDS: Final = 0.1  # how long an open transaction waits for a stream's next job
+# The writer's page cache: a transaction's dirty pages stay in it until the commit (past it,
+# SQLite spills them to the WAL early, and may write them twice), and the id index is read at
+# random. 16 MiB holds a MAX_ROWS_PER_COMMIT transaction's pages of the id index and the table.
+_WRITER_CACHE_KIB: Final = 16 * 1024
 _FETCH_CHUNK: Final = 500  # ids per `IN (...)` query, below SQLite's parameter limit
 _KEY_PAGE: Final = 4096
 _BUSY_TIMEOUT_MS: Final = 10_000
@@ -117,6 +130,8 @@ _Done = Callable[[BaseException | None], None]
 class _Job:
     work: _Work
     on_done: _Done
+    rows: int = 0  # rows it writes, for MAX_ROWS_PER_COMMIT
+    more_follows: bool = False  # rule 2: the next job of its stream is coming
 
 
 def _database_error(path: Path, error: sqlite3.Error, doing: str) -> StoreError:
@@ -139,6 +154,7 @@ def _open_writer(path: Path) -> sqlite3.Connection:
         if str(mode).lower() != "wal":
             raise StoreError(f"{path}: cannot switch to WAL mode (got {mode})", reason="store")
         connection.execute("PRAGMA synchronous = FULL")
+        connection.execute(f"PRAGMA cache_size = -{_WRITER_CACHE_KIB}")
         migrate(connection, path)
     except BaseException:
         connection.close()
@@ -255,16 +271,24 @@ class OpStore:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def enqueue(self, batch: WriteBatch) -> WriteTicket:
+    def enqueue(self, batch: WriteBatch, *, more_follows: bool = False) -> WriteTicket:
         """Queue ``batch`` for the writer and return at once; `WriteTicket.wait` returns once it
         is committed (rules 2-3). Call from a trio task.
 
         Jobs commit in the order they were queued, so a ticket is settled only after everything
         queued before it: an empty batch is a barrier (an operation another caller is still
         committing is durable once a `Duplicate` of it is reported after such a barrier).
+
+        ``more_follows``: the caller is about to queue the next part of the same stream, so the
+        writer keeps the transaction open for it (rule 2) instead of committing at once; the
+        caller's last part must not say so, or its commit waits `FOLLOW_SECONDS` for nothing.
         """
         ticket = WriteTicket(trio.lowlevel.current_trio_token())
-        self._submit(lambda connection: _apply_batch(connection, batch), ticket._settle)
+        rows = len(batch.insert) + len(batch.promote) + len(batch.discard)
+        job = _Job(
+            lambda connection: _apply_batch(connection, batch), ticket._settle, rows, more_follows
+        )
+        self._submit_job(job)
         return ticket
 
     async def write(self, batch: WriteBatch) -> None:
@@ -280,10 +304,13 @@ class OpStore:
         self._run_blocking(views.rebuild_views)
 
     def _submit(self, work: _Work, on_done: _Done) -> None:
+        self._submit_job(_Job(work, on_done))
+
+    def _submit_job(self, job: _Job) -> None:
         with self._closing_lock:  # nothing may be queued behind the writer's stop sentinel
             if self._closed:
                 raise StoreError(f"{self.path}: the store is closed", reason="store-closed")
-            self._queue.put(_Job(work, on_done))
+            self._queue.put(job)
 
     def _run_blocking(self, work: _Work) -> None:
         done = threading.Event()
@@ -299,48 +326,55 @@ class OpStore:
             raise result[0]
 
     def _run_writer(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
-                break
-            jobs = [first]
-            while len(jobs) < MAX_JOBS_PER_COMMIT:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stopping = True
-                    break
-                jobs.append(job)
-            errors = self._commit(jobs)
-            for job, error in zip(jobs, errors, strict=True):
-                job.on_done(error)
+        while (first := self._queue.get()) is not None and self._commit(first):
+            pass
 
-    def _commit(self, jobs: list[_Job]) -> list[BaseException | None]:
-        """Rule 2: one transaction, one savepoint per job. Returns each job's error or None."""
+    def _commit(self, first: _Job) -> bool:
+        """Rule 2: one transaction, one savepoint per job, starting with ``first``; each job's
+        caller is answered (its error or None) once the transaction is over. Returns False once
+        the stop sentinel has been taken."""
         connection = self._writer
-        errors: list[BaseException | None] = [None] * len(jobs)
+        jobs = [first]
+        errors: list[BaseException | None] = [None]
+        running = True
         try:
             connection.execute("BEGIN IMMEDIATE")
-            for index, job in enumerate(jobs):
+            rows = 0
+            streaming = True  # every job so far has said that more of its stream follows
+            while True:
+                job = jobs[-1]
                 connection.execute("SAVEPOINT job")
                 try:
                     job.work(connection)
                 except Exception as error:  # handed to that job's caller, who re-raises it
                     connection.execute("ROLLBACK TO job")
-                    errors[index] = self._as_store_error(error, "write")
+                    errors[-1] = self._as_store_error(error, "write")
                 connection.execute("RELEASE job")
+                rows += job.rows
+                streaming = streaming and job.more_follows
+                if len(jobs) >= MAX_JOBS_PER_COMMIT or rows >= MAX_ROWS_PER_COMMIT:
+                    break
+                try:  # what was queued meanwhile; for a stream, also what comes next
+                    following = self._queue.get(streaming, FOLLOW_SECONDS if streaming else None)
+                except queue.Empty:
+                    break
+                if following is None:  # the stop sentinel: commit what we have, then stop
+                    running = False
+                    break
+                jobs.append(following)
+                errors.append(None)
             connection.execute("COMMIT")
         except sqlite3.Error as error:
             if connection.in_transaction:
                 with contextlib.suppress(sqlite3.Error):  # the original error is what matters
                     connection.execute("ROLLBACK")
-            return [self._as_store_error(error, "commit") for _ in jobs]
-        self._commits += 1
-        self._jobs += len(jobs)
-        return errors
+            errors = [self._as_store_error(error, "commit") for _ in jobs]
+        else:
+            self._commits += 1
+            self._jobs += len(jobs)
+        for job, outcome in zip(jobs, errors, strict=True):
+            job.on_done(outcome)
+        return running
 
     def _as_store_error(self, error: Exception, doing: str) -> Exception:
         if isinstance(error, sqlite3.Error):

@@ -24,6 +24,7 @@ from p2pcomments.core.ops import (
 from p2pcomments.core.replica import Applied, Duplicate, Outcome, Pending, Rejected
 from p2pcomments.node import Node, open_node
 from p2pcomments.node import ingest as node_module
+from p2pcomments.store import op_store
 from p2pcomments.store.op_store import OpState
 
 from .conftest import FakeClock
@@ -318,6 +319,52 @@ async def test_a_cancelled_ingest_commits_what_it_applied(
         assert node.store.count(OpState.APPLIED) == held  # memory and disk agree
     async with open_node(data_dir, clock=clock) as node:
         assert node.statistics().operations == held
+
+
+@pytest.mark.trio
+async def test_the_chunks_of_one_call_share_one_commit(
+    data_dir: Path, stranger: SigningKey, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(op_store, "FOLLOW_SECONDS", 30.0)  # a chunk always waits for the next
+    ops = _chain(stranger, clock, 3 * node_module.DECODE_CHUNK)
+    async with open_node(data_dir, create_identity=True, clock=clock) as node:
+        before = node.store.statistics().commits
+        with trio.fail_after(20):  # the last chunk commits at once: no 30 s wait
+            outcomes = await node.ingest([op.encoded for op in ops])
+        assert all(isinstance(outcome, Applied) for outcome in outcomes)
+        assert node.store.statistics().commits == before + 1
+        assert node.store.count(OpState.APPLIED) == len(ops)
+
+
+@pytest.mark.trio
+async def test_an_ingest_cancelled_between_chunks_does_not_keep_its_commit_waiting(
+    data_dir: Path, stranger: SigningKey, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(op_store, "FOLLOW_SECONDS", 30.0)
+    ops = _chain(stranger, clock, 3 * node_module.DECODE_CHUNK)
+    thread = ops[0]
+    later_chunks = threading.Event()
+    real_decode_all = node_module._decode_all
+
+    def gated_decode_all(
+        blobs: Sequence[bytes], held: Callable[[bytes], Operation | None]
+    ) -> list[Operation | Rejected]:
+        if blobs[0] != thread.encoded:
+            later_chunks.wait(10)
+        return real_decode_all(blobs, held)
+
+    monkeypatch.setattr(node_module, "_decode_all", gated_decode_all)
+    async with open_node(data_dir, create_identity=True, clock=clock) as node:
+        with trio.fail_after(10):  # well below the 30 s the open transaction would wait
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(node.ingest, [op.encoded for op in ops])
+                while node.replica.operation_count() == 0:  # the first chunk is applied
+                    await trio.sleep(0.01)
+                nursery.cancel_scope.cancel()
+                later_chunks.set()  # let the waiting worker threads finish
+        held = node.replica.operation_count()
+        assert held == node_module.DECODE_CHUNK
+        assert node.store.count(OpState.APPLIED) == held
 
 
 @pytest.mark.trio

@@ -167,6 +167,92 @@ async def test_concurrent_writers_share_commits_and_each_is_acknowledged(
     assert store.count(OpState.APPLIED) == 200
 
 
+@pytest.mark.trio
+async def test_a_stream_of_jobs_shares_one_transaction_until_its_last_part(
+    open_store: Callable[[], OpStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(op_store, "FOLLOW_SECONDS", 30.0)  # the wait must not decide the test
+    ops = thread_with_comments(5)
+    store = open_store()
+    tickets = [store.enqueue(_applied(ops[:2]), more_follows=True)]
+    await trio.sleep(0.05)  # the writer holds the open transaction for the next part
+    assert not tickets[0].committed
+    assert store.count() == 0  # nothing is visible (or acknowledged) before the commit
+    tickets.append(store.enqueue(_applied(ops[2:4]), more_follows=True))
+    tickets.append(store.enqueue(_applied(ops[4:])))  # the last part: commit now
+    with trio.fail_after(10):
+        for ticket in tickets:
+            await ticket.wait()
+    assert store.statistics().commits == 1
+    assert store.statistics().jobs == 3
+    assert store.count(OpState.APPLIED) == 6
+    assert store.integrity_check() == []
+
+
+@pytest.mark.trio
+async def test_a_job_of_another_caller_commits_an_open_stream_at_once(
+    open_store: Callable[[], OpStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(op_store, "FOLLOW_SECONDS", 30.0)
+    ops = thread_with_comments(2)
+    store = open_store()
+    stream = store.enqueue(_applied(ops[:2]), more_follows=True)
+    with trio.fail_after(10):  # not the 30 s a stream waits for its next part
+        await store.write(_applied(ops[2:]))
+        await stream.wait()
+    assert store.statistics().commits == 1
+    assert store.count(OpState.APPLIED) == 3
+
+
+@pytest.mark.trio
+async def test_a_stream_whose_next_part_never_comes_is_committed_after_the_wait(
+    open_store: Callable[[], OpStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(op_store, "FOLLOW_SECONDS", 0.05)
+    ops = thread_with_comments(1)
+    store = open_store()
+    with trio.fail_after(10):
+        await store.enqueue(_applied(ops), more_follows=True).wait()
+    assert store.count(OpState.APPLIED) == 2
+
+
+@pytest.mark.trio
+async def test_a_stream_is_committed_in_parts_of_at_most_max_rows(
+    open_store: Callable[[], OpStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(op_store, "FOLLOW_SECONDS", 30.0)
+    monkeypatch.setattr(op_store, "MAX_ROWS_PER_COMMIT", 4)
+    ops = thread_with_comments(11)
+    store = open_store()
+    parts = [ops[offset : offset + 2] for offset in range(0, len(ops), 2)]
+    tickets = [
+        store.enqueue(_applied(part), more_follows=index + 1 < len(parts))
+        for index, part in enumerate(parts)
+    ]
+    with trio.fail_after(10):
+        for ticket in tickets:
+            await ticket.wait()
+    assert store.statistics().commits == 3  # 4 + 4 + 4 rows
+    assert store.count(OpState.APPLIED) == 12
+
+
+def test_close_commits_an_open_stream_and_stops(
+    open_store: Callable[[], OpStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(op_store, "FOLLOW_SECONDS", 30.0)
+    ops = thread_with_comments(1)
+    store = open_store()
+    results: list[BaseException | None] = []
+    store._submit_job(
+        op_store._Job(
+            lambda c: op_store._apply_batch(c, _applied(ops)), results.append, 2, more_follows=True
+        )
+    )
+    store.close()  # the stop sentinel ends the wait for the stream's next part
+    assert results == [None]
+    assert open_store().count() == 2
+
+
 def test_a_failing_job_does_not_undo_the_others_in_its_commit(
     open_store: Callable[[], OpStore],
 ) -> None:
