@@ -2,6 +2,7 @@
 open, rendering a 1,000-comment thread, and bytes on disk per operation.
 
 Usage: .venv/bin/python scripts/bench_store.py [--n 100000] [--batch 1000] [--threads 100]
+       [--cores-only [--repeat 3]] [--writer]
 
 Operations (~300-byte bodies, ~100 threads, 20 authors, replies and causal deps like real
 traffic) are made and signed before timing starts. Ingest feeds them to `Node.ingest` in batches,
@@ -39,7 +40,9 @@ from p2pcomments.core.ops import (
 )
 from p2pcomments.daemon import tune_gc
 from p2pcomments.node import open_node
+from p2pcomments.node.ingest import DECODE_CHUNK
 from p2pcomments.store.data_dir import database_path
+from p2pcomments.store.op_store import OpState, OpStore, WriteBatch
 
 WORDS = [
     *("peer", "comment", "thread", "reply", "gossip", "sync", "node", "store", "write", "read"),
@@ -239,6 +242,11 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of the both-cores comparison (default 3)"
     )
+    parser.add_argument(
+        "--writer",
+        action="store_true",
+        help="only the store's writer: a commit per chunk against a transaction per call",
+    )
     args = parser.parse_args()
 
     print(f"making {args.n:,} signed operations (not timed)...", flush=True)
@@ -251,6 +259,9 @@ def main() -> None:
     print(f"  GC: {'defaults' if args.default_gc else 'the daemon settings (daemon.tune_gc)'}")
     print(f"  mean operation size {sum(map(len, blobs)) / len(blobs):.0f} bytes")
 
+    if args.writer:
+        print_writer(ops, args.batch)
+        return
     if args.cores_only:
         print_cores(ops, blobs, args.batch, args.repeat)
         return
@@ -346,6 +357,66 @@ def print_cores(ops: list[Operation], blobs: list[bytes], batch: int, repeat: in
     line("CPU per op: ingest, 2 verify threads (us)", [r["ingest2_cpu"] * 1e6 for r in rows], ".1f")
     ceiling = [2 * r["verify1_cpu"] / r["ingest2_cpu"] for r in rows]
     line("2-idle-core ceiling / raw verify (2 x V / CPU)", ceiling, ".2f")
+
+
+def _io_counters() -> tuple[int, int]:
+    """(bytes, calls) this process has written so far (Linux; zeros elsewhere)."""
+    try:
+        fields = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+    except OSError:
+        return 0, 0
+    return int(fields["wchar"]), int(fields["syscw"])
+
+
+async def write_in_parts(path: Path, ops: list[Operation], per_commit: int) -> None:
+    """Store ``ops`` as calls of ``per_commit`` operations, each queued in parts of
+    `DECODE_CHUNK` as ingest queues them (all but a call's last part with ``more_follows``: one
+    part a call is a commit per part) and awaited before the next call."""
+    with OpStore.open(path) as store:
+        for start in range(0, len(ops), per_commit):
+            call = ops[start : start + per_commit]
+            tickets = [
+                store.enqueue(
+                    WriteBatch(
+                        insert=[
+                            (op, OpState.APPLIED) for op in call[offset : offset + DECODE_CHUNK]
+                        ]
+                    ),
+                    more_follows=offset + DECODE_CHUNK < len(call),
+                )
+                for offset in range(0, len(call), DECODE_CHUNK)
+            ]
+            for ticket in tickets:
+                await ticket.wait()
+
+
+def print_writer(ops: list[Operation], batch: int) -> None:
+    """The store's writer alone (issue 14): CPU, bytes and write calls per operation when each
+    chunk of `DECODE_CHUNK` is its own commit (how ingest committed before: the reference) and
+    when the chunks of a call of ``batch`` (the benchmark's) or of 5,000 (sync's largest call)
+    share a transaction. Bytes count the WAL and the checkpoints copying it into the file."""
+    n = len(ops)
+    results: dict[int, tuple[float, float, float]] = {}
+    for per_commit in (DECODE_CHUNK, batch, 5000):
+        with tempfile.TemporaryDirectory(prefix="p2pc-bench-writer-") as temporary:
+            written, calls = _io_counters()
+            cpu_started = time.process_time()
+            trio.run(write_in_parts, Path(temporary) / "ops.sqlite3", ops, per_commit)
+            cpu = time.process_time() - cpu_started
+            written_after, calls_after = _io_counters()
+        results[per_commit] = (cpu / n, (written_after - written) / n, (calls_after - calls) / n)
+    reference_cpu = results[DECODE_CHUNK][0]
+    print(f"the store's writer alone, {n:,} operations in chunks of {DECODE_CHUNK}:")
+    for per_commit, (cpu, written, calls) in results.items():
+        label = (
+            "a commit per chunk (reference)"
+            if per_commit == DECODE_CHUNK
+            else (f"{per_commit:,} operations a transaction")
+        )
+        print(
+            f"  {label:<40}{cpu * 1e6:8.1f} us CPU/op ({cpu / reference_cpu:.2f}x)"
+            f"{written / 1024:8.1f} KB written/op{calls:7.2f} writes/op"
+        )
 
 
 if __name__ == "__main__":

@@ -52,9 +52,9 @@ __all__ = [
 
 MAX_JOBS_PER_COMMIT: Final = 256
 # Why a bulk ingest's chunks share a transaction: a commit writes every page it dirtied to the WAL
-# (and a checkpoint writes it again), and an insert dirties a random leaf of the id index, so a
-# commit of 250 operations wrote ~10 KB per 518-byte operation and cost ~25 us of CPU per
-# operation, one of 4,000 ~3 KB and ~13 us (scripts/bench_store.py --writer).
+# (and a checkpoint writes it again), and an insert dirties a random leaf of the id index: at 100k
+# operations of 519 bytes, a commit per 250 wrote 10.4 KB and took 28 us of CPU per operation,
+# one per 5,000 5.9 KB and 13 us (scripts/bench_store.py --writer).
 MAX_ROWS_PER_COMMIT: Final = 8192
 FOLLOW_SECONDS: Final = 0.1  # how long an open transaction waits for a stream's next job
 # The writer's page cache: a transaction's dirty pages stay in it until the commit (past it,
