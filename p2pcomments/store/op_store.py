@@ -347,6 +347,11 @@ class OpStore:
                 try:
                     job.work(connection)
                 except Exception as error:  # handed to that job's caller, who re-raises it
+                    if not connection.in_transaction:
+                        # SQLite rolled the whole transaction back itself (SQLITE_FULL does):
+                        # no job of it is stored, and each caller hears the real cause.
+                        failure = self._as_store_error(error, "write")
+                        return [failure for _ in jobs]
                     connection.execute("ROLLBACK TO job")
                     errors[-1] = self._as_store_error(error, "write")
                 connection.execute("RELEASE job")

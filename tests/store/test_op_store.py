@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from p2pcomments.core.ops import Operation
-from p2pcomments.errors import StoreError
+from p2pcomments.errors import DiskFull, StoreError
 from p2pcomments.store import op_store
 from p2pcomments.store.op_store import OpState, OpStore, ThreadActivity, WriteBatch
 
@@ -382,3 +382,25 @@ def test_a_damaged_table_is_read_to_an_end_or_refused(
     finally:
         store.close()
     assert reason in ("corrupt-database", "store", "read to the end")
+
+
+def test_a_full_database_is_disk_full_and_stores_nothing_of_the_batch(
+    open_store: Callable[[], OpStore],
+) -> None:
+    """SQLITE_FULL (here from ``max_page_count``, the same error a full disk gives) reaches the
+    caller as `DiskFull` (HTTP 507), the whole batch is rolled back, and writing works again once
+    there is room (the fault campaign's full tmpfs, in miniature)."""
+    ops = thread_with_comments(300)
+    store = open_store()
+    store.write_blocking(_applied(ops[:1]))
+    pages = store._writer.execute("PRAGMA page_count").fetchone()[0]  # the writer's own pragma
+    store._writer.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(DiskFull, match="the disk is full") as raised:
+        store.write_blocking(_applied(ops[1:]))
+    assert raised.value.http_status == 507
+    assert raised.value.reason == "disk-full"
+    assert store.count() == 1
+    store._writer.execute("PRAGMA max_page_count = 1073741823")
+    store.write_blocking(_applied(ops[1:]))
+    assert store.count() == 301
+    assert store.integrity_check() == []
