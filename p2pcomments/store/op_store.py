@@ -85,6 +85,15 @@ _PROMOTE: Final = "UPDATE ops SET state = 0 WHERE id = ? AND state = 1"
 _DISCARD: Final = "DELETE FROM ops WHERE id = ? AND state = 1"
 
 
+class _TransactionLost(Exception):
+    """SQLite rolled a whole transaction back itself (SQLITE_FULL does): every job of it failed
+    with ``failure``, the real cause."""
+
+    def __init__(self, failure: Exception) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+
+
 class OpState(IntEnum):
     """Where a stored operation stands; the integer is the ``state`` column."""
 
@@ -350,8 +359,7 @@ class OpStore:
                     if not connection.in_transaction:
                         # SQLite rolled the whole transaction back itself (SQLITE_FULL does):
                         # no job of it is stored, and each caller hears the real cause.
-                        failure = self._as_store_error(error, "write")
-                        return [failure for _ in jobs]
+                        raise _TransactionLost(self._as_store_error(error, "write")) from error
                     connection.execute("ROLLBACK TO job")
                     errors[-1] = self._as_store_error(error, "write")
                 connection.execute("RELEASE job")
@@ -369,6 +377,8 @@ class OpStore:
                 jobs.append(following)
                 errors.append(None)
             connection.execute("COMMIT")
+        except _TransactionLost as lost:
+            errors = [lost.failure for _ in jobs]
         except sqlite3.Error as error:
             if connection.in_transaction:
                 with contextlib.suppress(sqlite3.Error):  # the original error is what matters
