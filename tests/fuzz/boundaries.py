@@ -1526,10 +1526,15 @@ class CliBoundary:
         self.tally = Tally(self.name)
 
     def run(self, n: int, seed: int) -> Tally:
-        from p2pcomments.cli.main import main
+        from p2pcomments.cli.main import build_parser, main
+
+        parser = build_parser()  # built once: building it is most of an in-process run
+
+        def run_main(argv: Sequence[str]) -> int:
+            return main(argv, parser=parser)
 
         rng = random.Random(seed)
-        with tempfile.TemporaryDirectory(prefix="p2pc-fuzz-cli-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="p2pc-fuzz-cli-", dir=_scratch_dir()) as tmp:
             sandbox = Path(tmp)
             data = sandbox / "data"
             self._populate(data)
@@ -1542,7 +1547,7 @@ class CliBoundary:
                     argv = self.generate(rng)
                     if self.SKIP & set(argv):
                         continue
-                    self.check(main, argv)
+                    self.check(run_main, argv)
                     _tick(self.tally)
             finally:
                 os.chdir(saved[0])
