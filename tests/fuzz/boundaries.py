@@ -2062,8 +2062,19 @@ BOUNDARIES: dict[str, Callable[[], Any]] = {
     "cli": CliBoundary,
     "config-file": ConfigFileBoundary,
     "data-dir": DataDirBoundary,
+    "event-streams": lambda: _web().EventStreamBoundary(),
+    "feeds-inbox": lambda: _web().FeedsInboxBoundary(),
+    "public-gateway": lambda: _web().PublicGatewayBoundary(),
+    "import-file": lambda: _web().ImportFileBoundary(),
 }
 """Every boundary by name."""
+
+
+def _web() -> Any:
+    """tests/fuzz/web_boundaries.py, which imports this module (so it is loaded on use)."""
+    from tests.fuzz import web_boundaries
+
+    return web_boundaries
 
 
 def run_boundary(name: str, n: int, seed: int) -> Tally:
