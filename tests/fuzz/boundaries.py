@@ -1521,6 +1521,7 @@ class CliBoundary:
 
     name = "cli"
     SKIP = frozenset({"daemon", "watch"})  # they run until interrupted
+    RESET_EVERY = 500
 
     def __init__(self) -> None:
         self.tally = Tally(self.name)
@@ -1538,12 +1539,17 @@ class CliBoundary:
             sandbox = Path(tmp)
             data = sandbox / "data"
             self._populate(data)
+            # Written commands grow the store, and every command loads it: put the data dir
+            # back as it was every `RESET_EVERY` inputs, so the rate stays what it was.
+            files = {p.name: p.read_bytes() for p in data.iterdir() if p.is_file()}
             saved = (os.getcwd(), os.environ.get("P2PC_HOME"), os.environ.get("P2PC_DEBUG"))
             os.chdir(sandbox)
             os.environ["P2PC_HOME"] = str(data)
             os.environ.pop("P2PC_DEBUG", None)
             try:
-                for _ in range(n):
+                for index in range(n):
+                    if index and index % self.RESET_EVERY == 0:
+                        _restore(sandbox, data, files)
                     argv = self.generate(rng)
                     if self.SKIP & set(argv):
                         continue
@@ -1673,6 +1679,27 @@ class CliBoundary:
 
     def finish(self) -> None:
         pass
+
+
+def _restore(sandbox: Path, data: Path, files: dict[str, bytes]) -> None:
+    """The sandbox as `CliBoundary.run` made it: the data dir's files, nothing else."""
+    for entry in os.scandir(sandbox):
+        if entry.path != str(data):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+    for entry in os.scandir(data):
+        if entry.name not in files:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+    for name, content in files.items():
+        path = data / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        path.write_bytes(content)
 
 
 def _message_class(line: str) -> str:
