@@ -59,6 +59,8 @@ def print_tally(title: str, tally: Tally, seconds: float) -> None:
         print(f"    {count:>9,}  {reason}")
     for gap, count in tally.gaps.items():
         print(f"  known gap, {count:,} times: {gap}")
+    for note, count in tally.notes.most_common():
+        print(f"  checked, {count:,} times: {note}")
     for key, kept in tally.findings.items():
         print(f"  !! {key}: {kept[0].detail}")
         for finding in kept[:3]:

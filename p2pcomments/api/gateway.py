@@ -225,7 +225,10 @@ class GatewayGuard:
     ) -> Receive | None:
         """Charge the client's operation bucket for a submission (rule 2); the receive callable
         to go on with (what was read to count a batch is replayed), or None when refused."""
-        content_type = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip()
+        # Spelled as the app reads it (any case), or a batch in capitals would cost one operation.
+        content_type = (
+            dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
+        )
         buffered: list[Message] = []
         count = 1
         if content_type == b"application/vnd.p2pcomments.ops":

@@ -17,6 +17,7 @@ Rules:
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -65,10 +66,12 @@ def _exit_code(error: P2PCommentsError) -> int:
     return EXIT_INTERNAL if status >= 500 else EXIT_USER_ERROR
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit code (rule 2)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def main(
+    argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser | None = None
+) -> int:
+    """Run one command; returns the exit code (rule 2). ``parser`` is `build_parser`'s, built
+    once by a caller that runs many commands in one process (the fuzzing campaign)."""
+    args = (parser or build_parser()).parse_args(argv)
     session: Session | None = None
     try:
         session = Session(args)

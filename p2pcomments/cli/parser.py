@@ -359,10 +359,18 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     command("statistics", cmd_statistics, "counters: operations, threads, pending...")
-    sub = command("repair", cmd_repair, "check the store; optionally rebuild its views")
+    sub = command(
+        "repair",
+        cmd_repair,
+        "check every stored operation and signature, the log, the key; say what was found and"
+        " fix what can be fixed (damaged rows are saved to a quarantine file, then removed)",
+    )
     sub.add_argument(
         "--rebuild-views",
         action="store_true",
         help="recompute every view table from the stored operations",
+    )
+    sub.add_argument(
+        "--dry-run", action="store_true", help="only say what is wrong and what would be done"
     )
     return parser

@@ -21,6 +21,7 @@ __all__ = [
     "relative_time",
     "render_change",
     "render_outcomes",
+    "render_repair",
     "render_thread",
     "render_threads",
     "short",
@@ -328,4 +329,30 @@ def render_outcomes(result: JSON) -> str:
     lines.extend(
         f"  rejected {short[r['id']]}: {r['code']}: {r['message']}" for r in result["rejections"]
     )
+    return "\n".join(lines)
+
+
+def render_repair(result: JSON) -> str:
+    """``p2pc repair``: a line per kind of damage (what, how many, what was done), then what is
+    left."""
+    checked = _count(result["rows_checked"], "stored operation")
+    lines = [f"checked {checked}, every signature verified again"]
+    findings = result["findings"]
+    for finding in findings:
+        mark = "found" if finding["problem"] else "note"
+        lines.append(f"{mark}: {finding['found']}: {finding['done']}")
+        if finding["examples"] and finding["problem"]:
+            lines.append(f"       e.g. {', '.join(short(e) for e in finding['examples'][:3])}")
+    if not any(f["problem"] for f in findings):
+        lines.append("no problems found")
+    if result["rebuilt_views"]:
+        lines.append("rebuilt the views from the operations")
+    if result["quarantine"]:
+        lines.append(f"the removed rows are kept in {result['quarantine']} (a bundle)")
+    if result["damaged_file"]:
+        lines.append(f"the damaged database file is kept as {result['damaged_file']}")
+    for problem in result["problems_after"]:
+        lines.append(f"still: {problem}")
+    if result["dry_run"] and result["problems"]:
+        lines.append("nothing was changed (--dry-run)")
     return "\n".join(lines)

@@ -5,8 +5,9 @@ Rules:
 1. The parser is defusedxml's: a document that declares an entity (billion laughs, quadratic
    blow-up) or refers to anything external (external entities, external DTDs) is refused with
    `ExportFormatError` (``forbidden-xml``) before anything is expanded or fetched.
-2. Not well-formed XML is refused with `ExportFormatError` (``not-well-formed``) whose message
-   names the line and column, never a traceback.
+2. Not well-formed XML (or an encoding the parser can't read) is refused with `ExportFormatError`
+   (``not-well-formed``) whose message names the line and column (or the encoding), never a
+   traceback.
 3. Elements are streamed (``iterparse``) and cleared once read, so memory holds one post at a
    time, not the document. `check_export` reads a whole file this way without keeping anything:
    importers run it first, so a file that fails half-way has written nothing.
@@ -84,6 +85,11 @@ def stream_elements(
     except OSError as error:
         raise ExportFormatError(
             f"cannot read {path}: {error.strerror or error}", reason="unreadable"
+        ) from None
+    except (LookupError, ValueError) as error:  # expat: an encoding it does not know
+        raise ExportFormatError(
+            f"{path.name} declares an encoding that can't be read ({error}); exports are UTF-8",
+            reason="not-well-formed",
         ) from None
 
 

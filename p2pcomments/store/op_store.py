@@ -4,7 +4,8 @@ Rules:
 
 1. Table ``ops`` is append-only truth: a row is only ever added, moved from pending to applied, or
    (when an operation it waited for turns out invalid) removed while pending. Nothing that
-   `core` did not accept is stored.
+   `core` did not accept is stored. The one other removal is ``p2pc repair``'s (`remove_rows`):
+   a row damaged on disk, no longer the bytes that were verified, after it was saved elsewhere.
 2. One writer: a dedicated thread owns the write connection and takes jobs from a queue. Everything
    queued when it wakes is committed in **one** transaction (group commit), each job inside its own
    savepoint so one job's failure does not undo another's. A job queued with ``more_follows`` (a
@@ -45,7 +46,9 @@ __all__ = [
     "OpState",
     "OpStore",
     "StoreStatistics",
+    "StoredRow",
     "ThreadActivity",
+    "WalCheckpoint",
     "WriteBatch",
     "WriteTicket",
 ]
@@ -129,6 +132,25 @@ class StoreStatistics:
     database_bytes: int  # the main file plus its write-ahead log
     commits: int  # transactions committed since open
     jobs: int  # jobs committed since open (several share a commit under load)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredRow:
+    """A row of ``ops`` as it is on disk: damage can make any column any type."""
+
+    seq: int
+    id: object
+    raw: object
+    state: object
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WalCheckpoint:
+    """What `OpStore.checkpoint` folded: the log's valid frames (each one page)."""
+
+    frames: int
+    page_bytes: int
+    busy: bool
 
 
 _Work = Callable[[sqlite3.Connection], None]
@@ -568,6 +590,56 @@ class OpStore:
                         " rebuild the views (p2pc repair --rebuild-views)"
                     )
         return problems
+
+    # -- for repair (node/maintenance.py) ---------------------------------------------------
+
+    def iter_rows(self) -> Iterator[StoredRow]:
+        """Every row as it is on disk, in insertion order, unchecked (``p2pc repair`` judges
+        them; `iter_operations` skips what is damaged). `StoreError` if rows come out of order."""
+        last_seq = 0
+        while True:
+            with self._reading("read operations") as connection:
+                rows = connection.execute(
+                    "SELECT seq, id, raw, state FROM ops WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (last_seq, _KEY_PAGE),
+                ).fetchall()
+            if not rows:
+                return
+            for seq, op_id, raw, state in rows:
+                if type(seq) is not int or seq <= last_seq:
+                    raise StoreError(
+                        f"{self.path}: the operations table is damaged (rows out of order)",
+                        reason="corrupt-database",
+                    )
+                last_seq = seq
+                yield StoredRow(seq=seq, id=op_id, raw=raw, state=state)
+
+    def remove_rows(self, seqs: Sequence[int]) -> None:
+        """Delete the rows of ``seqs`` (any state) and rebuild the views, in one transaction:
+        for ``p2pc repair`` only, once it has saved them (rule 1). Blocks."""
+
+        def remove(connection: sqlite3.Connection) -> None:
+            connection.executemany("DELETE FROM ops WHERE seq = ?", [(seq,) for seq in seqs])
+            views.rebuild_views(connection)
+
+        self._run_blocking(remove)
+
+    def checkpoint(self) -> WalCheckpoint:
+        """Fold the write-ahead log into the database file and empty it (``p2pc repair``):
+        how many valid frames it held. Its own short-lived connection, since a checkpoint can't
+        run inside the writer's transactions; between jobs the writer holds none. Blocks."""
+        try:
+            connection = sqlite3.connect(self.path, isolation_level=None, timeout=1.0)
+            try:
+                # PASSIVE reports the log's frames; TRUNCATE, which then empties it, reports 0.
+                _, frames, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                busy = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                page = connection.execute("PRAGMA page_size").fetchone()[0]
+            finally:
+                connection.close()
+        except sqlite3.Error as error:
+            raise _database_error(self.path, error, "fold the write-ahead log") from None
+        return WalCheckpoint(frames=max(0, int(frames)), page_bytes=int(page), busy=bool(busy))
 
     def statistics(self) -> StoreStatistics:
         size = 0

@@ -272,8 +272,33 @@ def test_export_import_and_key_round_trip(
 
 
 def test_repair(home: Path) -> None:
-    assert ok(home, "repair") == "no problems found"
+    assert ok(home, "repair").splitlines()[-1] == "no problems found"
     assert ok_json(home, "repair", "--rebuild-views")["rebuilt_views"] is True
+
+
+def test_repair_says_what_it_found_and_did(tmp_path: Path) -> None:
+    """A signature damaged on disk (opening does not verify it again): one line with the
+    count and what was done, the same in --json, and exit 1 only while something is left."""
+    import sqlite3
+
+    from p2pcomments.store.data_dir import database_path
+
+    home = tmp_path / "damaged"
+    ok(home, "init")
+    ok(home, "thread", "new", "--title", "To be damaged")
+    connection = sqlite3.connect(database_path(home))
+    with connection:
+        seq, raw = connection.execute("SELECT seq, raw FROM ops ORDER BY seq DESC").fetchone()
+        damaged = raw[:-1] + bytes([raw[-1] ^ 0x80])
+        connection.execute("UPDATE ops SET raw = ? WHERE seq = ?", (damaged, seq))
+    connection.close()
+    dry = run_p2pc(home, "--json", "repair", "--dry-run")
+    assert dry.returncode == 1  # something is wrong and left as it is
+    assert [f["kind"] for f in json.loads(dry.stdout)["findings"]] == ["bad-signature"]
+    text = ok(home, "repair")
+    assert "found: 1 stored operation(s) have a signature that no longer verifies" in text
+    assert "the removed rows are kept in" in text
+    assert ok_json(home, "repair")["findings"] == []
 
 
 def test_unreachable_daemon_exits_3(tmp_path: Path) -> None:

@@ -33,6 +33,10 @@ SAMPLE = {
     "cli": 150,
     "config-file": 400,
     "data-dir": 120,
+    "event-streams": 300,
+    "feeds-inbox": 300,
+    "public-gateway": 400,
+    "import-file": 200,
 }
 
 
@@ -94,3 +98,52 @@ def test_coverage_guided_entry_points_take_any_bytes() -> None:
             boundary.check_bytes(data)
         assert boundary.tally.ok, boundary.tally.summary()
     assert isinstance(BOUNDARIES["sync-conversation"](), SyncConversationBoundary)
+
+
+@pytest.mark.parametrize(
+    "media_type", ["application/vnd.p2pcomments.ops", "Application/Vnd.P2PComments.Ops"]
+)
+def test_the_gateway_charges_a_batch_in_any_spelling_of_its_type(media_type: str) -> None:
+    """Found by the public-gateway boundary: the app reads the media type in any case, the
+    gateway counted only the lower-case one as a batch, so a batch in capitals cost one
+    operation of the client's budget, whatever its size."""
+    import trio
+
+    from p2pcomments.api.app import build_app
+    from p2pcomments.api.gateway import GatewayLimits
+    from p2pcomments.core.ops import CommentPayload, make_operation
+    from p2pcomments.net.gossip_payload import encode_batch
+
+    from .boundaries import KEYS, T0
+    from .web_boundaries import TOKEN, call_app, fuzz_node
+
+    async def submit_twice() -> list[int]:
+        async with fuzz_node("p2pc-test-gateway-") as node:
+            limits = GatewayLimits(ops_burst=4, ops_per_minute=1)
+            app = build_app(node, token=TOKEN, closing=trio.Event(), gateway=limits)
+            statuses = []
+            for round_ in range(2):
+                thread = node.fuzz_own
+                ops = [
+                    make_operation(
+                        KEYS[1],
+                        CommentPayload(body=f"batch {round_} comment {n}"),
+                        timestamp_ms=T0 + 10 * round_ + n,
+                        thread=thread.id,
+                        refs=(thread.id,),
+                    ).encoded
+                    for n in range(4)
+                ]
+                answer = await call_app(
+                    app,
+                    "POST",
+                    "/api/ops",
+                    headers=[(b"content-type", media_type.encode())],
+                    body=encode_batch(ops),
+                    client=("192.0.2.9", 4000),
+                )
+                assert answer is not None
+                statuses.append(answer.status)
+            return statuses
+
+    assert trio.run(submit_twice) == [201, 429]  # the first batch spent the whole budget

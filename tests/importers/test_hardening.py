@@ -76,6 +76,18 @@ def test_truncated_file_names_line_and_column(tmp_path: Path) -> None:
     assert "line 5" in caught.value.message
 
 
+@pytest.mark.parametrize("encoding", ["x", "utf-32-xx", "UTF-7"])
+def test_an_encoding_the_parser_does_not_know_is_an_export_error(
+    tmp_path: Path, encoding: str
+) -> None:
+    """Found by scripts/fuzz_boundaries.py (import-file): a LookupError escaped the reader."""
+    text = f'<?xml version="1.0" encoding="{encoding}"?><rss><channel/></rss>'
+    with pytest.raises(ExportFormatError) as caught:
+        read_wordpress(_write(tmp_path, text))
+    assert caught.value.reason == "not-well-formed"
+    assert "encoding" in caught.value.message
+
+
 def test_missing_file_is_an_export_error(tmp_path: Path) -> None:
     with pytest.raises(ExportFormatError) as caught:
         read_wordpress(tmp_path / "absent.xml")

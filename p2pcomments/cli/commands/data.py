@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 
 from p2pcomments.cli.arguments import UsageError, read_input_file, write_output_file
+from p2pcomments.cli.render import render_repair
 from p2pcomments.cli.session import EXIT_OK, EXIT_USER_ERROR, Session
 
 __all__ = [
@@ -95,18 +96,28 @@ def cmd_statistics(session: Session) -> int:
 def cmd_repair(session: Session) -> int:
     from p2pcomments.node.maintenance import repair_data_dir
 
-    report = repair_data_dir(session.data_dir, rebuild_views=session.args.rebuild_views)
-    problems, rebuilt, problems_after = report.problems, report.rebuilt_views, report.problems_after
+    report = repair_data_dir(
+        session.data_dir, rebuild_views=session.args.rebuild_views, dry_run=session.args.dry_run
+    )
     result = {
-        "problems": list(problems),
-        "rebuilt_views": rebuilt,
-        "problems_after": list(problems_after),
+        "rows_checked": report.rows_checked,
+        "findings": [
+            {
+                "kind": f.kind,
+                "count": f.count,
+                "found": f.found,
+                "done": f.done,
+                "problem": f.problem,
+                "examples": list(f.examples),
+            }
+            for f in report.findings
+        ],
+        "problems": list(report.problems),
+        "rebuilt_views": report.rebuilt_views,
+        "quarantine": None if report.quarantine is None else str(report.quarantine),
+        "damaged_file": None if report.damaged_file is None else str(report.damaged_file),
+        "dry_run": report.dry_run,
+        "problems_after": list(report.problems_after),
     }
-    lines = [f"found: {p}" for p in problems] or ["no problems found"]
-    if rebuilt:
-        lines.append("rebuilt the views from the operations")
-        lines.extend(f"still: {p}" for p in problems_after)
-    elif problems:
-        lines.append("`p2pc repair --rebuild-views` rebuilds the views from the operations")
-    session.emit(result, "\n".join(lines))
-    return EXIT_USER_ERROR if problems_after else EXIT_OK
+    session.emit(result, render_repair(result))
+    return EXIT_USER_ERROR if report.problems_after else EXIT_OK
