@@ -416,11 +416,11 @@ class OpStore:
     # Reads for a replica that holds threads on first use (`node.thread_source`).
 
     def held_thread_ids(self) -> list[bytes]:
-        """The ids of the threads whose thread operation is stored, oldest first."""
+        """The ids of the threads held, by id: those with a row in ``thread_activity`` (its
+        thread operation is applied whenever anything of a thread is), so no scan of ``ops``."""
         with self._reading("list threads") as connection:
             rows = connection.execute(
-                "SELECT threads.id FROM threads JOIN ops ON ops.id = threads.id"
-                " WHERE ops.state = 0 ORDER BY ops.seq"
+                "SELECT thread FROM thread_activity ORDER BY thread"
             ).fetchall()
         return [thread_id for (thread_id,) in rows]
 
