@@ -31,7 +31,7 @@ Rules:
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, ItemsView, Iterable, Iterator, Mapping, ValuesView
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -144,6 +144,21 @@ def _result(
 _SETTLED = (Applied, Rejected)
 
 
+class _Values(ValuesView[ThreadState]):
+    _mapping: ThreadMap
+
+    def __iter__(self) -> Iterator[ThreadState]:
+        for _, state in self._mapping.loaded():
+            yield state
+
+
+class _Items(ItemsView[bytes, ThreadState]):
+    _mapping: ThreadMap
+
+    def __iter__(self) -> Iterator[tuple[bytes, ThreadState]]:
+        return self._mapping.loaded()
+
+
 class ThreadMap(Mapping[bytes, ThreadState]):
     """`Replica.threads`: every thread held, by id; a thread not in memory is loaded when looked
     up (rule 7), so iterating the values of a large store loads every thread in turn."""
@@ -167,6 +182,20 @@ class ThreadMap(Mapping[bytes, ThreadState]):
 
     def __len__(self) -> int:
         return len(self._replica._held)
+
+    def loaded(self) -> Iterator[tuple[bytes, ThreadState]]:
+        """Every thread, loaded in turn; one whose thread operation turns out damaged as it
+        loads is no longer held, and skipped."""
+        for thread_id in self:
+            state = self._replica._state(thread_id)
+            if state is not None:
+                yield thread_id, state
+
+    def values(self) -> ValuesView[ThreadState]:
+        return _Values(self)
+
+    def items(self) -> ItemsView[bytes, ThreadState]:
+        return _Items(self)
 
 
 class Replica:

@@ -148,7 +148,9 @@ class NodeState:
             waiting = comment_id in self.replica.pending
             detail = " (it is waiting for operations it references)" if waiting else ""
             raise NotFound(f"no comment {display_id(TextKind.COMMENT, comment_id)} here{detail}")
-        state = self.replica.threads[thread_id]
+        state = self.replica.threads.get(thread_id)
+        if state is None:  # its thread turned out damaged on disk as it loaded
+            raise NotFound(f"no comment {display_id(TextKind.COMMENT, comment_id)} here")
         if state.comment(comment_id) is None:
             raise NotFound(
                 f"{display_id(TextKind.OPERATION, comment_id)} is not a comment",
