@@ -113,7 +113,8 @@ class CatchUpHorizon:
 
     @classmethod
     def of(cls, node: Node, now_ms: int) -> CatchUpHorizon:
-        by_thread = {tid: state.last_activity_ms for tid, state in node.replica.threads.items()}
+        # The store's activity view: the same greatest timestamp, without loading every thread.
+        by_thread = {row.thread: row.last_activity_ms for row in node.store.thread_activity()}
         newest = max(by_thread.values(), default=None)
         return cls(by_thread=by_thread, default_ms=now_ms if newest is None else newest)
 
@@ -213,7 +214,7 @@ def hook_payload(node: Node, op: Operation, source: str) -> dict[str, Any] | Non
     row = next((c for c in view.comments if c.id == op.id), None)
     if row is None:
         return None
-    summary = next(s for s in node.threads() if s.id == thread_id)
+    summary = node.thread_summary(thread_id)
     return {
         "event": "comment",
         "source": source,

@@ -21,12 +21,20 @@ Rules:
    remembered (a lowered difficulty lets the same bytes in later), and an operation applied
    before its thread's difficulty was known stays applied; the view withholds it
    (`core.rules` rule 5), so what is shown does not depend on the order.
+7. Threads may live elsewhere (a `ThreadSource`: the node's store): then only the ids of the
+   threads held, the profiles and the pending operations stay in memory, and a thread is loaded
+   on first use into a cache bounded by operations (least recently used first out). What the
+   replica says never depends on what is cached: a thread with operations applied here but not
+   yet saved (`saved`), or in use (`pinned`), is never dropped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Collection, ItemsView, Iterable, Iterator, Mapping, ValuesView
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from p2pcomments.core.ops import (
     Kind,
@@ -40,7 +48,38 @@ from p2pcomments.core.rules import RuleSet, ThreadRules, leading_zero_bits, thre
 from p2pcomments.core.thread_state import ThreadState, ThreadView
 from p2pcomments.errors import InvalidOperation, NotFound, PageUrlError
 
-__all__ = ["Applied", "ApplyResult", "Duplicate", "Outcome", "Pending", "Rejected", "Replica"]
+__all__ = [
+    "Applied",
+    "ApplyResult",
+    "Duplicate",
+    "Outcome",
+    "Pending",
+    "Rejected",
+    "Replica",
+    "ThreadSource",
+]
+
+
+class ThreadSource(Protocol):
+    """Where the threads a `Replica` does not keep in memory are (rule 7): applied operations
+    only, as they were saved. Implemented outside core (the node's store)."""
+
+    def thread_operations(self, thread_id: bytes) -> Iterable[Operation]:
+        """The saved applied operations of one thread, its thread operation included, in any
+        order; what is damaged is left out (and reported by the source)."""
+        ...
+
+    def threads_of(self, op_ids: Collection[bytes]) -> Mapping[bytes, bytes]:
+        """The thread of each of ``op_ids`` saved as an applied operation of a thread."""
+        ...
+
+    def encoded(self, op_ids: Collection[bytes]) -> Mapping[bytes, bytes]:
+        """The saved bytes of those of ``op_ids`` held (applied or pending), by id."""
+        ...
+
+    def threads_with_author(self, author: bytes) -> Collection[bytes]:
+        """The threads holding a saved operation by ``author``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,14 +144,87 @@ def _result(
 _SETTLED = (Applied, Rejected)
 
 
-class Replica:
-    """Threads, profiles and pending operations of one node, in memory."""
+class _Values(ValuesView[ThreadState]):
+    _mapping: ThreadMap
 
-    def __init__(self) -> None:
-        self.threads: dict[bytes, ThreadState] = {}
+    def __iter__(self) -> Iterator[ThreadState]:
+        for _, state in self._mapping.loaded():
+            yield state
+
+
+class _Items(ItemsView[bytes, ThreadState]):
+    _mapping: ThreadMap
+
+    def __iter__(self) -> Iterator[tuple[bytes, ThreadState]]:
+        return self._mapping.loaded()
+
+
+class ThreadMap(Mapping[bytes, ThreadState]):
+    """`Replica.threads`: every thread held, by id; a thread not in memory is loaded when looked
+    up (rule 7), so iterating the values of a large store loads every thread in turn."""
+
+    __slots__ = ("_replica",)
+
+    def __init__(self, replica: Replica) -> None:
+        self._replica = replica
+
+    def __getitem__(self, thread_id: bytes) -> ThreadState:
+        state = self._replica._state(thread_id)
+        if state is None:
+            raise KeyError(thread_id)
+        return state
+
+    def __contains__(self, thread_id: object) -> bool:
+        return thread_id in self._replica._held
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(list(self._replica._held))
+
+    def __len__(self) -> int:
+        return len(self._replica._held)
+
+    def loaded(self) -> Iterator[tuple[bytes, ThreadState]]:
+        """Every thread, loaded in turn; one whose thread operation turns out damaged as it
+        loads is no longer held, and skipped."""
+        for thread_id in self:
+            state = self._replica._state(thread_id)
+            if state is not None:
+                yield thread_id, state
+
+    def values(self) -> ValuesView[ThreadState]:
+        return _Values(self)
+
+    def items(self) -> ItemsView[bytes, ThreadState]:
+        return _Items(self)
+
+
+class Replica:
+    """Threads, profiles and pending operations of one node: in memory, or (with a `source`)
+    the threads loaded on first use into a cache of about ``cache_operations`` (rule 7)."""
+
+    def __init__(
+        self,
+        source: ThreadSource | None = None,
+        *,
+        held_threads: Iterable[bytes] = (),
+        stored_operations: int = 0,
+        cache_operations: int = 50_000,
+    ) -> None:
+        self._source = source
+        self._held: dict[bytes, None] = dict.fromkeys(held_threads)  # thread ids held, in order
+        # The threads in memory: all of them without a source, else the cache (LRU order).
+        self._cache: OrderedDict[bytes, ThreadState] = OrderedDict()
+        self._cached_ops = 0
+        self._cache_limit = cache_operations
+        # thread id → operations applied and not yet saved, plus uses in progress (`pinned`).
+        self._pins: dict[bytes, int] = {}
+        self._thread_op_count = stored_operations  # applied operations in threads
+        self.unloadable: dict[bytes, str] = {}  # op id → why it did not load with its thread
+        self.threads: Mapping[bytes, ThreadState] = ThreadMap(self)
         self.profiles: dict[bytes, Operation] = {}  # author → winning profile operation
         self._profile_ops: dict[bytes, Operation] = {}  # every applied profile operation by id
-        self._thread_of: dict[bytes, bytes] = {}  # op id → thread id, for applied thread ops
+        # op id → thread id, for the applied thread ops of the threads in memory
+        self._thread_of: dict[bytes, bytes] = {}
         self._pending: dict[bytes, tuple[Operation, set[bytes]]] = {}
         self._waiting_on: dict[bytes, set[bytes]] = {}  # missing id → ids of ops waiting on it
         self._rejected: dict[bytes, str] = {}
@@ -121,30 +233,203 @@ class Replica:
         # (anyone's) must not make every admission read them all again.
         self._rule_sets: dict[bytes, tuple[int, frozenset[bytes], RuleSet]] = {}
 
-    # -- reading -------------------------------------------------------------------------------
+    # -- threads in memory and in the source (rule 7) -------------------------------------------
 
-    def __contains__(self, op_id: bytes) -> bool:
-        return op_id in self._thread_of or op_id in self._profile_ops
+    def _state(self, thread_id: bytes) -> ThreadState | None:
+        """The thread ``thread_id`` if held, loading it if need be."""
+        state = self._cache.get(thread_id)
+        if state is not None:
+            if self._source is not None:
+                self._cache.move_to_end(thread_id)
+            return state
+        if self._source is None or thread_id not in self._held:
+            return None
+        return self._load(thread_id, self._source)
 
-    def get(self, op_id: bytes) -> Operation | None:
+    def _load(self, thread_id: bytes, source: ThreadSource) -> ThreadState | None:
+        ops = {op.id: op for op in source.thread_operations(thread_id)}
+        root = ops.pop(thread_id, None)
+        if root is None or root.kind is not Kind.THREAD:
+            # Its thread operation is damaged (and reported by the source): not held after all.
+            del self._held[thread_id]
+            self._thread_op_count -= len(ops)
+            self.unloadable.update(dict.fromkeys(ops, "missing-parent"))
+            return None
+        state = ThreadState(root)
+        # Apply in causal order, whatever order the source gave: each operation once all its
+        # parents are in (all in this thread, or it would never have been applied).
+        waiting: dict[bytes, list[Operation]] = {}
+        blocked: dict[bytes, int] = {}
+        ready: list[Operation] = []
+        for op in reversed(ops.values()):
+            inner = set(op.parents)
+            inner.discard(thread_id)
+            if not inner:
+                ready.append(op)
+                continue
+            blocked[op.id] = len(inner)
+            for parent in inner:
+                waiting.setdefault(parent, []).append(op)
+        while ready:
+            op = ready.pop()
+            try:
+                state.check(op)
+            except InvalidOperation as error:
+                self.unloadable[op.id] = error.reason
+                continue
+            state.apply(op)
+            for child in waiting.pop(op.id, ()):
+                blocked[child.id] -= 1
+                if not blocked[child.id]:
+                    ready.append(child)
+        if len(state) <= len(ops):  # some were not applied: a damaged or missing parent
+            for op_id in ops:
+                if op_id not in state.ops:
+                    self.unloadable.setdefault(op_id, "missing-parent")
+            self._thread_op_count -= len(ops) + 1 - len(state)
+        self._cache[thread_id] = state
+        self._cached_ops += len(state)
+        thread_of = self._thread_of
+        for op_id in state.ops:
+            thread_of[op_id] = thread_id
+        self._evict()
+        return state
+
+    def _evict(self) -> None:
+        """Drop least recently used threads while over the limit: never one with operations not
+        yet saved, one pinned, nor the one used last (its caller is using it)."""
+        over = self._cached_ops - self._cache_limit
+        if over <= 0 or len(self._cache) < 2:
+            return
+        pins = self._pins
+        newest = next(reversed(self._cache))
+        victims: list[bytes] = []
+        for thread_id, state in self._cache.items():
+            if over <= 0:
+                break
+            if thread_id == newest or pins.get(thread_id):
+                continue
+            victims.append(thread_id)
+            over -= len(state)
+        thread_of = self._thread_of
+        for thread_id in victims:
+            state = self._cache.pop(thread_id)
+            self._cached_ops -= len(state)
+            for op_id in state.ops:
+                del thread_of[op_id]
+            self._rule_sets.pop(thread_id, None)
+
+    def saved(self, ops: Iterable[Operation]) -> None:
+        """``ops``, applied here, are now saved in the source: their threads may be dropped."""
+        if self._source is None:
+            return
+        pins = self._pins
+        for op in ops:
+            thread_id = op.thread_id
+            if thread_id is None:
+                continue
+            left = pins.get(thread_id, 0) - 1
+            if left > 0:
+                pins[thread_id] = left
+            else:
+                pins.pop(thread_id, None)
+        self._evict()
+
+    @contextmanager
+    def pinned(self, thread_id: bytes) -> Iterator[None]:
+        """Keep the thread in memory while the block runs (a caller holding its state across a
+        wait, then applying to it)."""
+        pins = self._pins
+        pins[thread_id] = pins.get(thread_id, 0) + 1
+        try:
+            yield
+        finally:
+            left = pins.get(thread_id, 0) - 1
+            if left > 0:
+                pins[thread_id] = left
+            else:
+                pins.pop(thread_id, None)
+
+    def _applied_thread(self, op_id: bytes) -> bytes | None:
+        """The thread of an applied operation (a thread is its own), looked up in the source if
+        its thread is not in memory."""
         thread_id = self._thread_of.get(op_id)
         if thread_id is not None:
-            return self.threads[thread_id].ops[op_id]
+            return thread_id
+        if op_id in self._held:
+            return op_id
+        if self._source is None or op_id in self._pending or op_id in self._profile_ops:
+            return None
+        return self._source.threads_of((op_id,)).get(op_id)
+
+    def threads_with_author(self, author: bytes) -> list[ThreadState]:
+        """The threads holding an operation by ``author`` (at least those: without a source,
+        every thread), loaded."""
+        if self._source is None:
+            return list(self._cache.values())
+        ids = dict.fromkeys(self._source.threads_with_author(author))
+        for thread_id, state in self._cache.items():
+            if thread_id not in ids and any(op.author == author for op in state.ops.values()):
+                ids[thread_id] = None
+        states = (self._state(thread_id) for thread_id in ids)
+        return [state for state in states if state is not None]
+
+    def peek(self, op_id: bytes) -> Operation | None:
+        """`get` from memory only, loading nothing and changing nothing: safe from another
+        thread while this one applies (a miss only means "not known to be here")."""
+        thread_id = self._thread_of.get(op_id)
+        if thread_id is not None:
+            state = self._cache.get(thread_id)
+            if state is not None:
+                return state.ops.get(op_id)
         profile = self._profile_ops.get(op_id)
         if profile is not None:
             return profile
         pending = self._pending.get(op_id)
         return pending[0] if pending else None
 
+    def encoded(self, op_ids: Iterable[bytes]) -> dict[bytes, bytes]:
+        """The bytes of those of ``op_ids`` held here (applied or pending), by id; what is not in
+        memory is read from the source without loading its thread."""
+        found: dict[bytes, bytes] = {}
+        elsewhere: list[bytes] = []
+        for op_id in op_ids:
+            op = self.peek(op_id)
+            if op is not None:
+                found[op_id] = op.encoded
+            elif self._source is not None:
+                elsewhere.append(op_id)
+        if elsewhere:
+            assert self._source is not None
+            found.update(self._source.encoded(elsewhere))
+        return found
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def __contains__(self, op_id: bytes) -> bool:
+        return (
+            op_id in self._thread_of
+            or op_id in self._profile_ops
+            or self._applied_thread(op_id) is not None
+        )
+
+    def get(self, op_id: bytes) -> Operation | None:
+        held = self.peek(op_id)
+        if held is not None or self._source is None:
+            return held
+        thread_id = self._applied_thread(op_id)
+        state = None if thread_id is None else self._state(thread_id)
+        return None if state is None else state.ops.get(op_id)
+
     def thread(self, thread_id: bytes) -> ThreadState:
-        try:
-            return self.threads[thread_id]
-        except KeyError:
-            raise NotFound("no such thread here") from None
+        state = self._state(thread_id)
+        if state is None:
+            raise NotFound("no such thread here")
+        return state
 
     def thread_of(self, op_id: bytes) -> bytes | None:
         """The thread an applied operation belongs to."""
-        return self._thread_of.get(op_id)
+        return self._applied_thread(op_id)
 
     def names(self) -> dict[bytes, str]:
         return {author: op.payload.name for author, op in self.profiles.items()}  # type: ignore[union-attr]
@@ -168,7 +453,7 @@ class Replica:
         return list(self._profile_ops.values())
 
     def operation_count(self) -> int:
-        return len(self._thread_of) + len(self._profile_ops)
+        return self._thread_op_count + len(self._profile_ops)
 
     # -- rules (SPEC §11) -----------------------------------------------------------------------
 
@@ -178,7 +463,7 @@ class Replica:
         thread without a site."""
         if thread_id in self._site_of:
             return self._site_of[thread_id]
-        state = self.threads[thread_id]
+        state = self.thread(thread_id)
         payload = state.payload
         site_id: bytes | None = None
         if payload.site is not None and not is_site_thread(state.thread_op):
@@ -204,7 +489,7 @@ class Replica:
     def rules(self, thread_id: bytes, muted: Iterable[bytes] = ()) -> ThreadRules:
         """The rules in force for a thread held here: its own and its site thread's, if held."""
         site_id = self.site_thread_of(self.thread(thread_id).id)
-        site = self.rule_set(site_id) if site_id is not None and site_id in self.threads else None
+        site = self.rule_set(site_id) if site_id is not None and site_id in self._held else None
         return thread_rules(self.rule_set(thread_id), site, muted)
 
     def admission(self, op: Operation) -> str | None:
@@ -219,12 +504,12 @@ class Replica:
         elif kind is not Kind.COMMENT and kind is not Kind.EDIT and kind is not Kind.REACT:
             return None
         thread_id = op.thread
-        state = self.threads.get(thread_id) if thread_id is not None else None
+        state = self._state(thread_id) if thread_id is not None else None
         if state is None:
             return None  # the thread's rules are not known here: it waits (rule 1)
         if not state.has_rules:
             site_id = self.site_thread_of(state.id)
-            site = self.threads.get(site_id) if site_id is not None else None
+            site = self._state(site_id) if site_id is not None else None
             if site is None or not site.has_rules:
                 return None  # the common case: no rules at all
         required = self.rules(state.id).required_difficulty(op)
@@ -241,15 +526,18 @@ class Replica:
             return None
         thread_id = op.thread
         assert thread_id is not None
+        state = self._state(thread_id)
+        held = state.ops if state is not None else {}
         for parent in (thread_id, *op.parents):
-            parent_thread = self._thread_of.get(parent)
+            if parent in held:
+                continue
+            parent_thread = self._applied_thread(parent)
             if parent_thread is None:
                 if parent in self._profile_ops:  # applied but in no thread: a profile
                     return "wrong-thread"
                 return None  # not here yet, or pending: only the arrival decides
             if parent_thread != thread_id:
                 return "wrong-thread"
-        state = self.threads.get(thread_id)
         if state is None:
             return "wrong-thread"
         try:
@@ -270,6 +558,8 @@ class Replica:
         6, for operations this node admitted before (loading its own store)."""
         op_id = op.id
         if op_id in self._thread_of or op_id in self._pending or op_id in self._profile_ops:
+            return ApplyResult(outcome=Duplicate(op_id=op_id))
+        if self._source is not None and self._saved_elsewhere(op):
             return ApplyResult(outcome=Duplicate(op_id=op_id))
         if op.kind is Kind.PROFILE:
             self._profile_ops[op_id] = op
@@ -296,15 +586,35 @@ class Replica:
             return _result(outcome)  # the common case: nothing waited for it
         return _result(outcome, self._release(op_id))
 
+    def _saved_elsewhere(self, op: Operation) -> bool:
+        """Whether ``op`` is applied in a thread not in memory (rule 7): an operation names its
+        thread, so loading that thread answers."""
+        if op.kind is Kind.THREAD:
+            return op.id in self._held
+        thread_id = op.thread
+        if thread_id is None or thread_id in self._cache:
+            return False  # a profile, or a thread in memory, whose ops `_thread_of` has
+        state = self._state(thread_id)
+        return state is not None and op.id in state.ops
+
+    def _added(self, thread_id: bytes, op_id: bytes) -> None:
+        self._thread_of[op_id] = thread_id
+        self._thread_op_count += 1
+        if self._source is not None:
+            self._cached_ops += 1
+            pins = self._pins
+            pins[thread_id] = pins.get(thread_id, 0) + 1
+
     def _try_apply(self, op: Operation) -> Applied | Pending | Rejected:
         op_id = op.id
         if op.kind is Kind.THREAD:
-            self.threads[op_id] = ThreadState(op)
-            self._thread_of[op_id] = op_id
+            self._held[op_id] = None
+            self._cache[op_id] = ThreadState(op)
+            self._added(op_id, op_id)
             return _applied(op_id)
         thread_id = op.thread
         assert thread_id is not None
-        state = self.threads.get(thread_id)
+        state = self._state(thread_id)
         # The common case is that the thread holds every parent; that is asked of the thread, not
         # of the replica-wide index, which is larger and colder in the cache (applying is bound by
         # memory more than by arithmetic: scripts/bench_core.py).
@@ -321,15 +631,15 @@ class Replica:
         except InvalidOperation as error:
             return self._reject(op, error.reason, error.message)
         state.apply(op)
-        self._thread_of[op_id] = thread_id
+        self._added(thread_id, op_id)
         return _applied(op_id)
 
     def _wait_or_reject(self, op: Operation, thread_id: bytes) -> Pending | Rejected | None:
         """For an operation some parent of which its thread does not hold: Pending while a parent
         is unknown, Rejected if one was rejected or is a profile, None if all are applied."""
         op_id = op.id
-        applied = self._thread_of
-        if thread_id in applied and all(map(applied.__contains__, op.parents)):
+        applied = self._applied_thread
+        if applied(thread_id) is not None and all(applied(p) is not None for p in op.parents):
             return None
         needed = (thread_id, *op.parents)
         # Decide only once every parent is known (applied, rejected or a profile), so the
@@ -337,7 +647,7 @@ class Replica:
         missing = {
             p
             for p in needed
-            if p not in applied and p not in self._rejected and p not in self._profile_ops
+            if p not in self._rejected and p not in self._profile_ops and applied(p) is None
         }
         if missing:
             self._pending[op_id] = (op, missing)

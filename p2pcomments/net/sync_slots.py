@@ -35,19 +35,13 @@ BUSY: Final = "busy"  # the ERROR reason of a declined session (rule 1)
 
 
 class ReplicaOps:
-    """`core.sync_protocol.OpSource` over the replica in memory (every op's bytes are there)."""
+    """`core.sync_protocol.OpSource` over the replica (its threads in memory or in the store)."""
 
     def __init__(self, replica: Replica) -> None:
         self._replica = replica
 
     def get_encoded(self, op_ids: Sequence[bytes]) -> Mapping[bytes, bytes]:
-        found: dict[bytes, bytes] = {}
-        get = self._replica.get
-        for op_id in op_ids:
-            op = get(op_id)
-            if op is not None:
-                found[op_id] = op.encoded
-        return found
+        return self._replica.encoded(op_ids)
 
 
 class InitiatorOps(ReplicaOps):
@@ -68,13 +62,13 @@ class InitiatorOps(ReplicaOps):
         self.left_to_others: set[bytes] = set()
 
     def get_encoded(self, op_ids: Sequence[bytes]) -> Mapping[bytes, bytes]:
+        held = self._replica.encoded(op_ids)
         found: dict[bytes, bytes] = {}
-        get = self._replica.get
         asked_by_all, asked = self._asked_by_all, self._asked
         for op_id in op_ids:
-            op = get(op_id)
-            if op is not None:
-                found[op_id] = op.encoded
+            encoded = held.get(op_id)
+            if encoded is not None:
+                found[op_id] = encoded
             elif op_id in asked:
                 continue
             elif asked_by_all[op_id]:

@@ -52,9 +52,9 @@ class Topics:
         """Threads this author wrote in while the network was off are followed too."""
         author = self.node.author
         try:
-            for thread_id, state in self.node.replica.threads.items():
+            for state in self.node.replica.threads_with_author(author):
                 if any(op.author == author for op in state.ops.values()):
-                    self.follows.follow_automatically(thread_id, state.payload.site)
+                    self.follows.follow_automatically(state.id, state.payload.site)
         except OSError as error:
             logger.warning("can't save %s: %s", self.follows.path, error)
 

@@ -67,7 +67,7 @@ class InboxReads(NodeState):
     def inbox_entries(self, author: bytes | None = None) -> list[InboxEntry]:
         """Every entry of ``author``'s inbox (default: this node's author), newest first."""
         who = self.author if author is None else author
-        return author_inbox(self.replica.threads.values(), who, self.replica.names())
+        return author_inbox(self.replica.threads_with_author(who), who, self.replica.names())
 
     async def inbox(
         self,
@@ -149,7 +149,9 @@ class InboxStream:
 
     def _start_over(self) -> None:
         self._seen = {entry.id for entry in self._node.inbox_entries(self._author)}
-        self._sizes = {tid: len(state) for tid, state in self._node.replica.threads.items()}
+        self._sizes = {
+            state.id: len(state) for state in self._node.replica.threads_with_author(self._author)
+        }
 
     def __aiter__(self) -> InboxStream:
         return self

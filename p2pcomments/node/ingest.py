@@ -171,7 +171,11 @@ class Ingest(NodeState):
             for index in in_order:
                 await ahead.acquire()
                 decoded[index] = await trio.to_thread.run_sync(
-                    _decode_all, chunks[index], self.replica.get, limiter=self._decode_limiter
+                    # `peek`: memory only, safe beside this task applying (no store reads)
+                    _decode_all,
+                    chunks[index],
+                    self.replica.peek,
+                    limiter=self._decode_limiter,
                 )
                 ready[index].set()
 
@@ -187,7 +191,9 @@ class Ingest(NodeState):
                 await ticket.wait_settled()
                 if not ticket.committed:  # a failed commit stays queued for `_settle` to raise
                     return
-                self._changes.announce(committing.popleft()[1], source)
+                applied = committing.popleft()[1]
+                self.replica.saved(applied)
+                self._changes.announce(applied, source)
 
         stream_open = False  # the last chunk queued told the writer that more follow
         try:
@@ -296,6 +302,7 @@ class Ingest(NodeState):
             except Exception as error:  # recorded for rule 2, raised below
                 self._failure = failure = failure or error
                 continue
+            self.replica.saved(applied)
             self._changes.announce(applied, source)
         if failure is not None and raise_errors:
             raise failure

@@ -23,7 +23,7 @@ Rules:
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Final
 
@@ -34,7 +34,7 @@ from p2pcomments.core.id_prefix import IdPrefix
 from p2pcomments.core.ops import Kind, Operation
 from p2pcomments.core.page_url import normalise_page_url
 from p2pcomments.core.textform import TextKind, display_id
-from p2pcomments.core.thread_state import ThreadView
+from p2pcomments.core.thread_state import ThreadState, ThreadView
 from p2pcomments.errors import NotFound, PageUrlError
 from p2pcomments.node.changes import APPLIED_BUFFER, WATCH_BUFFER, ChangeStream
 from p2pcomments.node.following import Following
@@ -103,26 +103,16 @@ class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
         names = self.replica.names()
         wanted = None if url is None else normalise_page_url(url)
         summaries = []
-        for thread_id, state in self.replica.threads.items():
-            payload = state.payload
-            if wanted is not None and _normal_or_raw(payload.url) != wanted:
+        for state in self.replica.threads.values():
+            if wanted is not None and _normal_or_raw(state.payload.url) != wanted:
                 continue
-            summaries.append(
-                ThreadSummary(
-                    id=thread_id,
-                    title=state.title,
-                    url=payload.url,
-                    site=payload.site,
-                    owner=state.owner,
-                    owner_name=names.get(state.owner),
-                    comment_count=state.comment_count,
-                    last_activity_ms=state.last_activity_ms,
-                    closed=state.closed,
-                    timestamp_ms=state.thread_op.timestamp_ms,
-                )
-            )
+            summaries.append(_summary(state, names))
         summaries.sort(key=lambda s: (s.last_activity_ms, s.id), reverse=True)
         return summaries
+
+    def thread_summary(self, thread_id: bytes) -> ThreadSummary:
+        """One thread's entry of `threads`. Raises `NotFound` for a thread not held here."""
+        return _summary(self._thread_state(thread_id), self.replica.names())
 
     def get_operation(self, op_id: bytes) -> Operation | None:
         """A held operation, applied or pending."""
@@ -232,6 +222,22 @@ class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
         self._changes.close()
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(self.store.close)
+
+
+def _summary(state: ThreadState, names: Mapping[bytes, str]) -> ThreadSummary:
+    payload = state.payload
+    return ThreadSummary(
+        id=state.id,
+        title=state.title,
+        url=payload.url,
+        site=payload.site,
+        owner=state.owner,
+        owner_name=names.get(state.owner),
+        comment_count=state.comment_count,
+        last_activity_ms=state.last_activity_ms,
+        closed=state.closed,
+        timestamp_ms=state.thread_op.timestamp_ms,
+    )
 
 
 @functools.lru_cache(maxsize=65_536)  # a thread's URL never changes; normalising costs ~12 us

@@ -36,6 +36,7 @@ from p2pcomments.errors import (
     StoreError,
 )
 from p2pcomments.node.changes import ChangeFeed
+from p2pcomments.node.thread_source import StoreThreads
 from p2pcomments.store.op_store import OpStore, WriteBatch
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class Loaded:
     """A store read into memory at open (`p2pcomments.node.opening`)."""
 
     replica: Replica
+    source: StoreThreads
     unloadable: int
     seconds: float
 
@@ -74,7 +76,8 @@ class NodeState:
         self._signing_key = signing_key
         self._clock = clock
         self._load_seconds = loaded.seconds
-        self._unloadable = loaded.unloadable
+        self._unloaded_at_open = loaded.unloadable
+        self._source = loaded.source
         self._decode_threads = decode_threads
         self._decode_limiter = trio.CapacityLimiter(decode_threads)
         self._changes = ChangeFeed()
@@ -97,6 +100,12 @@ class NodeState:
                 reason="passphrase-required",
             )
         return self._signing_key
+
+    @property
+    def _unloadable(self) -> int:
+        """Stored operations that did not decode, verify or apply, at open or since, as their
+        threads were loaded (`node.thread_source` rule 1)."""
+        return self._unloaded_at_open + self._source.damaged + len(self.replica.unloadable)
 
     def _check_writable(self) -> None:
         """Rule 1."""
@@ -124,6 +133,7 @@ class NodeState:
         except BaseException as error:
             self._failure = error
             raise
+        self.replica.saved(batch.promote)
 
     def _thread_state(self, thread_id: bytes) -> ThreadState:
         state = self.replica.threads.get(thread_id)
@@ -138,7 +148,9 @@ class NodeState:
             waiting = comment_id in self.replica.pending
             detail = " (it is waiting for operations it references)" if waiting else ""
             raise NotFound(f"no comment {display_id(TextKind.COMMENT, comment_id)} here{detail}")
-        state = self.replica.threads[thread_id]
+        state = self.replica.threads.get(thread_id)
+        if state is None:  # its thread turned out damaged on disk as it loaded
+            raise NotFound(f"no comment {display_id(TextKind.COMMENT, comment_id)} here")
         if state.comment(comment_id) is None:
             raise NotFound(
                 f"{display_id(TextKind.OPERATION, comment_id)} is not a comment",

@@ -4,9 +4,9 @@ Rules:
 
 1. The data dir is locked for the node's lifetime (`p2pcomments.store.lock`); closing commits what
    is queued and releases the lock.
-2. Loading trusts the store's bytes (they were verified when they arrived) and re-derives
-   everything else; a stored operation that no longer decodes or applies is counted
-   (``unloadable``) and logged, not fatal.
+2. Opening reads what must be in memory (profiles, pending operations, the ids of the threads
+   held); threads are loaded on first use (`node.thread_source`). A stored operation that no
+   longer decodes, verifies or applies is counted (``unloadable``) and logged, not fatal.
 """
 
 from __future__ import annotations
@@ -25,19 +25,21 @@ from nacl.signing import SigningKey
 
 from p2pcomments import identity
 from p2pcomments.clock import wall_clock_ms
-from p2pcomments.core.ops import load_stored_operation
 from p2pcomments.core.replica import Rejected, Replica
-from p2pcomments.errors import ConflictError, InvalidOperation, PassphraseError, StoreError
+from p2pcomments.errors import ConflictError, PassphraseError, StoreError
 from p2pcomments.node.node import Node
 from p2pcomments.node.node_state import Loaded
+from p2pcomments.node.thread_source import StoreThreads, decode_stored
 from p2pcomments.store.data_dir import database_path
 from p2pcomments.store.lock import DataDirLock
-from p2pcomments.store.op_store import OpState, OpStore, WriteBatch
+from p2pcomments.store.op_store import OpStore, WriteBatch
 
-__all__ = ["open_node"]
+__all__ = ["CACHE_OPERATIONS", "open_node"]
 
 logger = logging.getLogger("p2pcomments.node")
 
+# Operations of the threads kept in memory: ~3 KB each (scripts/bench_core.py), so ~75 MB.
+CACHE_OPERATIONS: Final = 25_000
 _MAX_DECODE_THREADS: Final = 4  # decoding holds the GIL for a third of its time: more would queue
 
 
@@ -50,13 +52,16 @@ async def open_node(
     clock: Callable[[], int] | None = None,
     decode_threads: int | None = None,
     defer_unlock: bool = False,
+    cache_operations: int = CACHE_OPERATIONS,
 ) -> AsyncIterator[Node]:
     """Open the node of ``data_dir`` (default: ``$P2PC_HOME``, else the user data dir).
 
     Locks the data dir (`ConflictError` naming the holder's pid if another process has it), unlocks
     the author key (`IdentityMissing` when there is none and ``create_identity`` is False;
-    `PassphraseError`), opens and migrates the store (`StoreError` if it is unusable) and loads
-    every stored operation into memory. ``clock`` returns ms since the epoch (tests inject one).
+    `PassphraseError`), opens and migrates the store (`StoreError` if it is unusable) and reads
+    its profiles and pending operations; a thread is read from the store when first used, into
+    a cache of about ``cache_operations`` operations (`core.replica` rule 7). ``clock`` returns
+    ms since the epoch (tests inject one).
     ``decode_threads`` bounds the threads verifying signatures in parallel (default: the CPUs,
     at most 4). With ``defer_unlock``, an encrypted key and no passphrase still open the node,
     for reading: local writes then raise `PassphraseError` (reason ``passphrase-required``)
@@ -84,7 +89,7 @@ async def open_node(
             )
         store = await trio.to_thread.run_sync(OpStore.open, database_path(directory))
         try:
-            loaded = await trio.to_thread.run_sync(_load, store)
+            loaded = await trio.to_thread.run_sync(_load, store, cache_operations)
         except BaseException:
             store.close()
             raise
@@ -126,28 +131,38 @@ def _cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _load(store: OpStore) -> Loaded:
-    """Rebuild the replica from the store, in insertion order. Stored bytes were verified when
-    they arrived, so signatures are not checked again.
+def _load(store: OpStore, cache_operations: int) -> Loaded:
+    """Open the replica over the store: threads stay on disk until first used
+    (`core.replica` rule 7); profiles and pending operations are read into memory now. Stored
+    bytes are checked again as they are loaded (`node.thread_source` rule 1).
 
     Rows stored as pending that the replica applies are marked applied on the way (a crash
     between an operation's commit and the commit releasing its dependants leaves such rows).
     Blocks: run it in a worker thread.
     """
     started = time.perf_counter()
-    replica = Replica()
+    source = StoreThreads(store)
+    replica = Replica(
+        source,
+        held_threads=store.held_thread_ids(),
+        stored_operations=store.applied_in_threads(),
+        cache_operations=cache_operations,
+    )
     unloadable = 0
-    stored_pending: list[bytes] = []
-    for raw, state in store.iter_operations():
-        try:
-            op = load_stored_operation(raw)
-        except InvalidOperation as error:
+    for raw in store.profile_raw():
+        op = decode_stored(store, raw)
+        if op is None:
             unloadable += 1
-            logger.warning("%s: a stored operation does not decode: %s", store.path, error)
+            continue
+        replica.apply(op, admit=False)
+    stored_pending: list[bytes] = []
+    for raw in store.pending_raw():
+        op = decode_stored(store, raw)
+        if op is None:
+            unloadable += 1
             continue
         outcome = replica.apply(op, admit=False).outcome  # admitted when it arrived
-        if state is OpState.PENDING:
-            stored_pending.append(op.id)
+        stored_pending.append(op.id)
         if isinstance(outcome, Rejected):
             unloadable += 1
             logger.warning(
@@ -159,8 +174,14 @@ def _load(store: OpStore) -> Loaded:
     released = [
         applied
         for op_id in stored_pending
-        if op_id in replica and (applied := replica.get(op_id)) is not None
+        if op_id not in replica.pending and (applied := replica.get(op_id)) is not None
     ]
     if released:
         store.write_blocking(WriteBatch(promote=released))
-    return Loaded(replica=replica, unloadable=unloadable, seconds=time.perf_counter() - started)
+        replica.saved(released)
+    return Loaded(
+        replica=replica,
+        source=source,
+        unloadable=unloadable,
+        seconds=time.perf_counter() - started,
+    )

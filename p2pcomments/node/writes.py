@@ -201,12 +201,23 @@ class LocalWrites(NodeState):
 
     async def _commit_local(self, op: Operation) -> Operation:
         self._check_writable()
+        thread_id = op.thread_id
+        if thread_id is None:
+            return await self._commit_and_apply(op)
+        # The thread stays in memory from before the write until the operation is applied to
+        # it: loaded again from the store meanwhile, it would already hold it (a Duplicate).
+        with self.replica.pinned(thread_id):
+            self.replica.threads.get(thread_id)
+            return await self._commit_and_apply(op)
+
+    async def _commit_and_apply(self, op: Operation) -> Operation:
         await self.store.write(WriteBatch(insert=((op, OpState.APPLIED),)))
         # Valid when checked, and validity depends only on the causal past, which is immutable:
         # this applies (or is a Duplicate of an identical operation written concurrently).
         result = self.replica.apply(op)
         if not isinstance(result.outcome, Applied):
             return op
+        self.replica.saved((op,))  # written above
         applied = [op]
         promote: list[Operation] = []
         discard: list[bytes] = []

@@ -67,6 +67,7 @@ _WRITER_CACHE_KIB: Final = 16 * 1024
 _FETCH_CHUNK: Final = 500  # ids per `IN (...)` query, below SQLite's parameter limit
 _KEY_PAGE: Final = 4096
 _BUSY_TIMEOUT_MS: Final = 10_000
+_PAGE_SIZE: Final = 8192
 
 _INSERT_HEAD: Final = (
     "INSERT OR IGNORE INTO ops (id, raw, thread, kind, author, timestamp_ms, state)"
@@ -180,7 +181,11 @@ def _open_writer(path: Path) -> sqlite3.Connection:
     )
     try:
         # Recognise the file before changing anything in it: a foreign database stays untouched.
-        check_ownership(connection, path)
+        if check_ownership(connection, path) == 0:
+            # A new file: larger pages leave less unused space per page (rows are ~600 bytes),
+            # which is most of what a row costs beyond its bytes (scripts/bench_scale.py). Only
+            # possible before the first table and WAL mode.
+            connection.execute(f"PRAGMA page_size = {_PAGE_SIZE}")
         mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StoreError(f"{path}: cannot switch to WAL mode (got {mode})", reason="store")
@@ -479,6 +484,89 @@ class OpStore:
                     continue
                 yield raw, OpState(state)
 
+    # Reads for a replica that holds threads on first use (`node.thread_source`).
+
+    def held_thread_ids(self) -> list[bytes]:
+        """The ids of the threads held, by id: those with a row in ``thread_activity`` (its
+        thread operation is applied whenever anything of a thread is), so no scan of ``ops``."""
+        with self._reading("list threads") as connection:
+            rows = connection.execute(
+                "SELECT thread FROM thread_activity ORDER BY thread"
+            ).fetchall()
+        return [thread_id for (thread_id,) in rows]
+
+    def thread_raw(self, thread_id: bytes) -> list[bytes]:
+        """The stored bytes of the applied operations of one thread (the thread operation
+        included), in insertion order; damaged rows are skipped and logged."""
+        with self._reading("read a thread") as connection:
+            rows = connection.execute(
+                "SELECT seq, id, raw FROM ops WHERE thread = (SELECT key FROM threads WHERE id = ?)"
+                " AND state = 0 ORDER BY seq",
+                (thread_id,),
+            ).fetchall()
+        return self._sound(rows)
+
+    def profile_raw(self) -> list[bytes]:
+        """The stored bytes of every profile operation, in insertion order."""
+        with self._reading("read profiles") as connection:
+            rows = connection.execute(
+                "SELECT seq, id, raw FROM ops WHERE thread IS NULL ORDER BY seq"
+            ).fetchall()
+        return self._sound(rows)
+
+    def pending_raw(self) -> list[bytes]:
+        """The stored bytes of every pending operation, in insertion order."""
+        with self._reading("read pending operations") as connection:
+            rows = connection.execute(
+                "SELECT seq, id, raw FROM ops WHERE state = 1 ORDER BY seq"
+            ).fetchall()
+        return self._sound(rows)
+
+    def threads_of(self, ids: Iterable[bytes]) -> dict[bytes, bytes]:
+        """The thread of each of ``ids`` that is an applied operation in a thread, by id."""
+        found: dict[bytes, bytes] = {}
+        unique = list(dict.fromkeys(ids))
+        with self._reading("look operations up") as connection:
+            for chunk in _chunks(unique):
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    connection.execute(
+                        "SELECT ops.id, threads.id FROM ops JOIN threads"  # noqa: S608 - only marks
+                        f" ON threads.key = ops.thread WHERE ops.id IN ({marks}) AND ops.state = 0",
+                        chunk,
+                    ).fetchall()
+                )
+        return found
+
+    def threads_with_author(self, author: bytes) -> list[bytes]:
+        """The threads holding an applied operation by ``author`` (a thread's owner included)."""
+        with self._reading("look an author up") as connection:
+            rows = connection.execute(
+                "SELECT DISTINCT threads.id FROM ops JOIN threads ON threads.key = ops.thread"
+                " WHERE ops.author = (SELECT key FROM authors WHERE id = ?) AND ops.state = 0",
+                (author,),
+            ).fetchall()
+        return [thread_id for (thread_id,) in rows]
+
+    def applied_in_threads(self) -> int:
+        """How many applied operations the threads hold, from the ``thread_activity`` view."""
+        with self._reading("count operations") as connection:
+            row = connection.execute(
+                "SELECT coalesce(sum(operations), 0) FROM thread_activity"
+            ).fetchone()
+        return int(row[0])
+
+    def _sound(self, rows: Iterable[tuple[int, bytes, bytes]]) -> list[bytes]:
+        sound: list[bytes] = []
+        for seq, op_id, raw in rows:
+            if type(raw) is not bytes or claimed_id(raw) != op_id:
+                # Damaged on disk (SQLite has no checksums): bytes that no longer hash to their
+                # id are not what was verified and stored, so they are never served.
+                _log.warning("%s: skipping a damaged row (seq %s)", self.path, seq)
+                continue
+            sound.append(raw)
+        return sound
+
     def iter_applied_keys(
         self,
         *,
@@ -571,19 +659,7 @@ class OpStore:
             if problems == ["ok"]:
                 problems = []
             if not problems:
-                stale = connection.execute(
-                    """
-                    SELECT count(*) FROM (
-                        SELECT thread, count(*) AS n, max(timestamp_ms) AS last FROM ops
-                        WHERE state = 0 AND thread IS NOT NULL GROUP BY thread
-                        EXCEPT SELECT thread, operations, last_activity_ms FROM thread_activity
-                        UNION ALL
-                        SELECT thread, operations, last_activity_ms FROM thread_activity
-                        EXCEPT SELECT thread, count(*), max(timestamp_ms) FROM ops
-                        WHERE state = 0 AND thread IS NOT NULL GROUP BY thread
-                    )
-                    """
-                ).fetchone()[0]
+                stale = connection.execute(views.STALE_ACTIVITY).fetchone()[0]
                 if stale:
                     problems.append(
                         f"view thread_activity disagrees with the operations on {stale} row(s):"
@@ -668,12 +744,48 @@ def _insert_rows(connection: sqlite3.Connection, rows: Sequence[tuple[object, ..
     return added
 
 
+def _keys(connection: sqlite3.Connection, table: str, ids: Iterable[bytes]) -> dict[bytes, int]:
+    """The integer keys of ``ids`` in ``table`` (``threads`` or ``authors``), adding those it
+    lacks. Asked of the database each time, not cached: a job rolled back to its savepoint takes
+    the keys it added with it."""
+    wanted = list(dict.fromkeys(ids))
+    keys: dict[bytes, int] = {}
+    for chunk in _chunks(wanted):
+        marks = ",".join("?" * len(chunk))
+        keys.update(
+            connection.execute(
+                f"SELECT id, key FROM {table} WHERE id IN ({marks})",  # noqa: S608 - our names
+                chunk,
+            ).fetchall()
+        )
+    for missing in wanted:
+        if missing not in keys:
+            row = connection.execute(
+                f"INSERT INTO {table} (id) VALUES (?) RETURNING key",  # noqa: S608 - our names
+                (missing,),
+            ).fetchone()
+            keys[missing] = int(row[0])
+    return keys
+
+
 def _apply_batch(connection: sqlite3.Connection, batch: WriteBatch) -> None:
     """One job: insert, promote and discard rows, keeping the views in step (views rule 2)."""
     applied: list[tuple[bytes | None, int]] = []
     if batch.insert:
+        thread_keys = _keys(
+            connection, "threads", (op.thread_id for op, _ in batch.insert if op.thread_id)
+        )
+        author_keys = _keys(connection, "authors", (op.author for op, _ in batch.insert))
         rows = [
-            (op.id, op.encoded, op.thread_id, int(op.kind), op.author, op.timestamp_ms, int(state))
+            (
+                op.id,
+                op.encoded,
+                None if op.thread_id is None else thread_keys[op.thread_id],
+                int(op.kind),
+                author_keys[op.author],
+                op.timestamp_ms,
+                int(state),
+            )
             for op, state in batch.insert
         ]
         connection.execute("SAVEPOINT insert_rows")

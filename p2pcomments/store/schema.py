@@ -10,7 +10,9 @@ Rules:
    when it is not SQLite, carries another application id, has tables but no version (some other
    program's database), or has a version newer than this code knows.
 4. Table ``ops`` is the truth: every stored operation's canonical bytes. Every other table is a view
-   that `core` could recompute from ``ops`` (`p2pcomments.store.views` rebuilds them).
+   that `core` could recompute from ``ops`` (`p2pcomments.store.views` rebuilds them), except
+   ``threads`` and ``authors``, which only name the integer keys ``ops`` uses for 32-byte ids
+   (a key is never reused or renumbered).
 """
 
 from __future__ import annotations
@@ -54,6 +56,43 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         ) WITHOUT ROWID
         """,
         f"PRAGMA application_id = {APPLICATION_ID}",
+    ),
+    # 1 → 2: a store that is read a thread at a time (issue 14). Thread and author ids become
+    # small integer keys into tables of their own (32 bytes a row each before), rows of one
+    # thread are found through an index on that key, pending rows through a partial index, and
+    # the threads an author wrote in through (author, thread).
+    (
+        "CREATE TABLE threads (key INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE)",
+        "CREATE TABLE authors (key INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE)",
+        """
+        INSERT INTO threads (id) SELECT thread FROM ops WHERE thread IS NOT NULL
+        GROUP BY thread ORDER BY min(seq)
+        """,
+        "INSERT INTO authors (id) SELECT author FROM ops GROUP BY author ORDER BY min(seq)",
+        """
+        CREATE TABLE ops_keyed (
+            seq INTEGER PRIMARY KEY,         -- insertion order
+            id BLOB NOT NULL UNIQUE,         -- SHA-256 of the unsigned canonical form
+            raw BLOB NOT NULL,               -- the canonical signed bytes
+            thread INTEGER,                  -- threads.key (its own for a thread), NULL: profile
+            kind INTEGER NOT NULL,
+            author INTEGER NOT NULL,         -- authors.key
+            timestamp_ms INTEGER NOT NULL,
+            state INTEGER NOT NULL CHECK (state IN (0, 1))  -- 0 applied, 1 pending
+        )
+        """,
+        """
+        INSERT INTO ops_keyed (seq, id, raw, thread, kind, author, timestamp_ms, state)
+        SELECT o.seq, o.id, o.raw, t.key, o.kind, a.key, o.timestamp_ms, o.state
+        FROM ops AS o LEFT JOIN threads AS t ON t.id = o.thread JOIN authors AS a ON a.id = o.author
+        ORDER BY o.seq
+        """,
+        "DROP TABLE ops",
+        "ALTER TABLE ops_keyed RENAME TO ops",
+        "CREATE INDEX ops_applied_by_time ON ops (timestamp_ms, id) WHERE state = 0",
+        "CREATE INDEX ops_by_thread ON ops (thread)",
+        "CREATE INDEX ops_by_author ON ops (author, thread)",
+        "CREATE INDEX ops_pending ON ops (state) WHERE state = 1",
     ),
 )
 

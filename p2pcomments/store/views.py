@@ -16,7 +16,23 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-__all__ = ["add_applied", "rebuild_views"]
+__all__ = ["ACTIVITY_OF_OPS", "STALE_ACTIVITY", "add_applied", "rebuild_views"]
+
+# What ``thread_activity`` holds, computed from ``ops`` (rule 1): rebuilding and checking agree.
+ACTIVITY_OF_OPS = """
+    SELECT threads.id, count(*), max(ops.timestamp_ms) FROM ops
+    JOIN threads ON threads.key = ops.thread WHERE ops.state = 0 GROUP BY threads.id
+"""
+# Rows of ``thread_activity`` that disagree with ``ops`` (for `OpStore.integrity_check`).
+STALE_ACTIVITY = f"""
+    SELECT count(*) FROM (
+        {ACTIVITY_OF_OPS}
+        EXCEPT SELECT thread, operations, last_activity_ms FROM thread_activity
+        UNION ALL
+        SELECT thread, operations, last_activity_ms FROM thread_activity
+        EXCEPT {ACTIVITY_OF_OPS}
+    )
+"""  # noqa: S608 - built of our own constants, no input
 
 _UPSERT_ACTIVITY = """
     INSERT INTO thread_activity (thread, operations, last_activity_ms) VALUES {rows}
@@ -56,9 +72,5 @@ def rebuild_views(connection: sqlite3.Connection) -> None:
     """Recompute every view from the applied operations (rule 1). Call inside a transaction."""
     connection.execute("DELETE FROM thread_activity")
     connection.execute(
-        """
-        INSERT INTO thread_activity (thread, operations, last_activity_ms)
-        SELECT thread, count(*), max(timestamp_ms) FROM ops
-        WHERE state = 0 AND thread IS NOT NULL GROUP BY thread
-        """
+        "INSERT INTO thread_activity (thread, operations, last_activity_ms)" + ACTIVITY_OF_OPS
     )

@@ -1,0 +1,127 @@
+"""A node reads its threads from the store on first use (`core.replica` rule 7,
+`node.thread_source`): what it shows does not depend on what is cached, a stored operation
+damaged on disk is reported and never served, and a store of schema 1 migrates."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from nacl.signing import SigningKey
+
+from p2pcomments.core.inbox import author_inbox
+from p2pcomments.core.ops import (
+    CommentPayload,
+    Operation,
+    ThreadPayload,
+    load_stored_operation,
+    make_operation,
+)
+from p2pcomments.core.replica import Replica
+from p2pcomments.identity import create_identity
+from p2pcomments.node import open_node
+from p2pcomments.store.data_dir import database_path
+from p2pcomments.store.schema import APPLICATION_ID, MIGRATIONS
+
+from .conftest import FakeClock
+
+KEY = SigningKey(b"\x01" * 32)
+
+
+def _thread_with_comments(title: str, count: int, start_ms: int) -> list[Operation]:
+    thread = make_operation(KEY, ThreadPayload(title=title), timestamp_ms=start_ms)
+    ops = [thread]
+    for index in range(count):
+        ops.append(
+            make_operation(
+                KEY,
+                CommentPayload(body=f"{title} comment {index}"),
+                timestamp_ms=start_ms + 1 + index,
+                thread=thread.id,
+                refs=(thread.id,),
+                deps=(ops[-1].id,),
+            )
+        )
+    return ops
+
+
+@pytest.mark.trio
+async def test_a_tiny_cache_shows_and_writes_what_memory_holds(
+    data_dir: Path, clock: FakeClock
+) -> None:
+    stored = [op for i in range(4) for op in _thread_with_comments(f"t{i}", 5, 1_000 * i + 1)]
+    async with open_node(data_dir, create_identity=True, clock=clock, cache_operations=1) as node:
+        await node.ingest([op.encoded for op in stored])
+        for summary in node.threads():  # local writes into threads that come and go
+            await node.comment(summary.id, "mine")
+            clock.advance()
+        author = node.author
+    async with open_node(data_dir, clock=clock, cache_operations=1) as node:
+        assert node.statistics().operations == len(stored) + 4
+        everything = Replica()
+        everything.merge(load_stored_operation(raw) for raw, _ in node.store.iter_operations())
+        assert set(node.replica.threads) == set(everything.threads)
+        for thread_id in everything.threads:
+            assert node.thread_view(thread_id).digest() == everything.view(thread_id).digest()
+        assert len(node.inbox_entries(KEY.verify_key.encode())) == len(
+            author_inbox(everything.threads.values(), KEY.verify_key.encode())
+        )
+        assert {s.id for s in node.threads()} == set(everything.threads)
+        assert node.replica.threads_with_author(author)  # its own comments, through the index
+
+
+@pytest.mark.trio
+async def test_a_damaged_signature_on_disk_is_reported_and_not_served(data_dir: Path) -> None:
+    ops = _thread_with_comments("t", 3, 1)
+    async with open_node(data_dir, create_identity=True) as node:
+        await node.ingest([op.encoded for op in ops])
+    victim = ops[3]  # the last comment: nothing depends on it
+    flipped = bytearray(victim.encoded)
+    flipped[-5] ^= 0x01  # in the signature, which the id does not cover
+    with sqlite3.connect(database_path(data_dir)) as connection:
+        connection.execute("UPDATE ops SET raw = ? WHERE id = ?", (bytes(flipped), victim.id))
+    async with open_node(data_dir) as node:
+        view = node.thread_view(ops[0].id)
+        assert [c.id for c in view.comments] == [op.id for op in ops[1:3]]
+        assert node.get_operation(victim.id) is None
+        assert node.statistics().unloadable == 1
+
+
+@pytest.mark.trio
+async def test_a_schema_1_store_migrates_with_everything_in_it(data_dir: Path) -> None:
+    ops = _thread_with_comments("old", 3, 1)
+    pending = make_operation(
+        KEY,
+        CommentPayload(body="waits"),
+        timestamp_ms=50,
+        thread=ops[0].id,
+        refs=(b"\x09" * 32,),
+        deps=(b"\x09" * 32,),
+    )
+    create_identity(data_dir)
+    path = database_path(data_dir)
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:  # what schema 1 wrote
+        for statement in MIGRATIONS[0]:
+            connection.execute(statement)
+        connection.execute("PRAGMA user_version = 1")
+        rows = [(op, 0) for op in ops] + [(pending, 1)]
+        for op, state in rows:
+            connection.execute(
+                "INSERT INTO ops (id, raw, thread, kind, author, timestamp_ms, state)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (op.id, op.encoded, op.thread_id, int(op.kind), op.author, op.timestamp_ms, state),
+            )
+        connection.execute(
+            "INSERT INTO thread_activity VALUES (?, ?, ?)", (ops[0].id, 4, ops[-1].timestamp_ms)
+        )
+        assert connection.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    finally:
+        connection.close()
+    async with open_node(data_dir) as node:
+        assert node.statistics().operations == 4
+        assert node.statistics().pending == 1
+        assert len(node.thread_view(ops[0].id).comments) == 3
+        assert await node.integrity_check() == []
+        assert node.store.threads_with_author(KEY.verify_key.encode()) == [ops[0].id]
