@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Final
@@ -66,6 +66,7 @@ __all__ = [
     "claimed_id",
     "decode_operation",
     "decode_operations",
+    "encoded_digest",
     "is_page_thread",
     "is_site_thread",
     "load_stored_operation",
@@ -855,6 +856,17 @@ def claimed_id(data: bytes) -> bytes | None:
     if data[-_SIGNATURE_TAIL : -_SIGNATURE_TAIL + 2] != b"\xc4\x40":
         return None
     return hashlib.sha256(_UNSIGNED_HEADER + data[1:-_SIGNATURE_TAIL]).digest()
+
+
+def encoded_digest(encoded: Iterable[bytes]) -> bytes:
+    """One SHA-256 over a set of operations' bytes, in any order: equal exactly when the bytes
+    are (a replica keeps it for a thread it drops from memory, so bytes read back unchanged need
+    not have their signatures checked again)."""
+    digest = hashlib.sha256()
+    for data in sorted(encoded):
+        digest.update(len(data).to_bytes(4, "big"))
+        digest.update(data)
+    return digest.digest()
 
 
 def verify_operation(op: Operation) -> None:

@@ -41,6 +41,7 @@ from p2pcomments.core.ops import (
     ModAction,
     ModeratePayload,
     Operation,
+    encoded_digest,
     is_site_thread,
     site_thread,
 )
@@ -64,9 +65,13 @@ class ThreadSource(Protocol):
     """Where the threads a `Replica` does not keep in memory are (rule 7): applied operations
     only, as they were saved. Implemented outside core (the node's store)."""
 
-    def thread_operations(self, thread_id: bytes) -> Iterable[Operation]:
+    def thread_operations(
+        self, thread_id: bytes, *, checked: bytes | None = None
+    ) -> Iterable[Operation]:
         """The saved applied operations of one thread, its thread operation included, in any
-        order; what is damaged is left out (and reported by the source)."""
+        order; what is damaged is left out (and reported by the source). ``checked``, when
+        given, is the `encoded_digest` of the thread's operations as they were in memory, all
+        verified: bytes that still match it need no signature check again."""
         ...
 
     def threads_of(self, op_ids: Collection[bytes]) -> Mapping[bytes, bytes]:
@@ -216,6 +221,10 @@ class Replica:
         self._cache: OrderedDict[bytes, ThreadState] = OrderedDict()
         self._cached_ops = 0
         self._cache_limit = cache_operations
+        # thread id → `encoded_digest` of its operations when last dropped from the cache: a
+        # thread read back unchanged is not verified again (a bulk ingest larger than the cache
+        # reloads threads over and over, and checking signatures is most of what a load costs).
+        self._dropped: dict[bytes, bytes] = {}
         # thread id → operations applied and not yet saved, plus uses in progress (`pinned`).
         self._pins: dict[bytes, int] = {}
         self._thread_op_count = stored_operations  # applied operations in threads
@@ -247,7 +256,12 @@ class Replica:
         return self._load(thread_id, self._source)
 
     def _load(self, thread_id: bytes, source: ThreadSource) -> ThreadState | None:
-        ops = {op.id: op for op in source.thread_operations(thread_id)}
+        ops = {
+            op.id: op
+            for op in source.thread_operations(
+                thread_id, checked=self._dropped.pop(thread_id, None)
+            )
+        }
         root = ops.pop(thread_id, None)
         if root is None or root.kind is not Kind.THREAD:
             # Its thread operation is damaged (and reported by the source): not held after all.
@@ -314,6 +328,7 @@ class Replica:
         thread_of = self._thread_of
         for thread_id in victims:
             state = self._cache.pop(thread_id)
+            self._dropped[thread_id] = encoded_digest(op.encoded for op in state.ops.values())
             self._cached_ops -= len(state)
             for op_id in state.ops:
                 del thread_of[op_id]

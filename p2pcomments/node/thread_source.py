@@ -6,7 +6,8 @@ Rules:
    checked again as it is loaded: its bytes must hash to the id they are stored under (the
    store checks) and carry their author's valid signature. SQLite has no checksums, so bytes
    damaged on disk since they were verified are reported (logged and counted in ``damaged``),
-   never loaded, applied or served.
+   never loaded, applied or served. A thread the replica dropped from memory and reads back
+   byte for byte as it held it (`core.ops.encoded_digest`) was verified already: only parsed.
 2. Blocking reads on the calling thread: the replica is used on the event loop, and a thread
    (about a hundred operations) loads in a few milliseconds (scripts/bench_scale.py).
 """
@@ -16,7 +17,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 
-from p2pcomments.core.ops import Operation, claimed_id, load_stored_operation, verify_operation
+from p2pcomments.core.ops import (
+    Operation,
+    claimed_id,
+    encoded_digest,
+    load_stored_operation,
+    verify_operation,
+)
 from p2pcomments.errors import InvalidOperation
 from p2pcomments.store.op_store import OpStore
 
@@ -49,9 +56,16 @@ class StoreThreads:
         """Stored operations found damaged since open (rule 1), each counted once."""
         return len(self._damaged)
 
-    def thread_operations(self, thread_id: bytes) -> list[Operation]:
+    def thread_operations(
+        self, thread_id: bytes, *, checked: bytes | None = None
+    ) -> list[Operation]:
+        raws = self._store.thread_raw(thread_id)
+        if checked is not None and encoded_digest(raws) == checked:
+            # Byte for byte what was verified before the replica dropped it (rule 1 holds: any
+            # change since would change the digest, and then every signature is checked).
+            return [load_stored_operation(raw) for raw in raws]
         ops: list[Operation] = []
-        for raw in self._store.thread_raw(thread_id):
+        for raw in raws:
             op = decode_stored(self._store, raw)
             if op is None:
                 self._damaged.add(raw)

@@ -43,7 +43,9 @@ class SavedThreads:
             if op.thread_id is not None:
                 self.by_thread.setdefault(op.thread_id, []).append(op)
 
-    def thread_operations(self, thread_id: bytes) -> list[Operation]:
+    def thread_operations(
+        self, thread_id: bytes, *, checked: bytes | None = None
+    ) -> list[Operation]:
         self.loads += 1
         return list(reversed(self.by_thread.get(thread_id, [])))  # any order will do
 

@@ -20,7 +20,7 @@ from p2pcomments.core.ops import (
 )
 from p2pcomments.core.replica import Replica
 from p2pcomments.identity import create_identity
-from p2pcomments.node import open_node
+from p2pcomments.node import open_node, thread_source
 from p2pcomments.store.data_dir import database_path
 from p2pcomments.store.schema import APPLICATION_ID, MIGRATIONS
 
@@ -84,6 +84,41 @@ async def test_a_damaged_signature_on_disk_is_reported_and_not_served(data_dir: 
     async with open_node(data_dir) as node:
         view = node.thread_view(ops[0].id)
         assert [c.id for c in view.comments] == [op.id for op in ops[1:3]]
+        assert node.get_operation(victim.id) is None
+        assert node.statistics().unloadable == 1
+
+
+@pytest.mark.trio
+async def test_a_dropped_thread_damaged_while_the_node_runs_is_caught_as_it_reloads(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread dropped from the cache reloads without its signatures checked again only while
+    its bytes are exactly those verified (`encoded_digest`); one flipped signature bit and every
+    signature of it is checked, so the damage is caught as on open."""
+    first = _thread_with_comments("a", 3, 1)
+    second = _thread_with_comments("b", 3, 1_000)
+    checks: list[bytes] = []
+    real_verify = thread_source.verify_operation
+
+    def counting_verify(op: Operation) -> None:
+        checks.append(op.id)
+        real_verify(op)
+
+    monkeypatch.setattr(thread_source, "verify_operation", counting_verify)
+    async with open_node(data_dir, create_identity=True, cache_operations=1) as node:
+        await node.ingest([op.encoded for op in first + second])
+        assert first[0].id not in node.replica._cache  # dropped for the second thread
+        node.thread_view(first[0].id)  # read back unchanged: not verified again
+        node.thread_view(second[0].id)
+        assert checks == []
+        victim = first[3]
+        flipped = bytearray(victim.encoded)
+        flipped[-5] ^= 0x01  # in the signature, which the id does not cover
+        with sqlite3.connect(database_path(data_dir)) as connection:
+            connection.execute("UPDATE ops SET raw = ? WHERE id = ?", (bytes(flipped), victim.id))
+        view = node.thread_view(first[0].id)
+        assert sorted(checks) == sorted(op.id for op in first)
+        assert [c.id for c in view.comments] == [op.id for op in first[1:3]]
         assert node.get_operation(victim.id) is None
         assert node.statistics().unloadable == 1
 
