@@ -458,31 +458,16 @@ class OpStore:
             raise StoreError(f"{self.path}: cannot {doing}: {error}", reason="store") from None
 
     def iter_operations(self) -> Iterator[tuple[bytes, OpState]]:
-        """Every stored operation's bytes and state, in insertion order (for loading a replica)."""
-        last_seq = 0
-        while True:
-            with self._reading("read operations") as connection:
-                rows = connection.execute(
-                    "SELECT seq, id, raw, state FROM ops WHERE seq > ? ORDER BY seq LIMIT ?",
-                    (last_seq, _KEY_PAGE),
-                ).fetchall()
-            if not rows:
-                return
-            for seq, op_id, raw, state in rows:
-                if type(seq) is not int or seq <= last_seq:
-                    # A damaged table can return rows out of order, or again: reading on
-                    # would load them twice, or (asking for the next page) loop forever.
-                    raise StoreError(
-                        f"{self.path}: the operations table is damaged (rows out of order)",
-                        reason="corrupt-database",
-                    )
-                last_seq = seq
-                if state not in _STATES or type(raw) is not bytes or claimed_id(raw) != op_id:
-                    # Damaged on disk (SQLite has no checksums): bytes that no longer hash to
-                    # their id are not what was verified and stored, so they are never served.
-                    _log.warning("%s: skipping a damaged row (seq %s)", self.path, seq)
-                    continue
-                yield raw, OpState(state)
+        """Every stored operation's bytes and state, in insertion order (for loading a replica):
+        `iter_rows`, less the rows damaged on disk."""
+        for row in self.iter_rows():
+            raw, state = row.raw, row.state
+            if state not in _STATES or type(raw) is not bytes or claimed_id(raw) != row.id:
+                # Damaged on disk (SQLite has no checksums): bytes that no longer hash to
+                # their id are not what was verified and stored, so they are never served.
+                _log.warning("%s: skipping a damaged row (seq %s)", self.path, row.seq)
+                continue
+            yield raw, OpState(state)
 
     # Reads for a replica that holds threads on first use (`node.thread_source`).
 
