@@ -799,12 +799,13 @@ def _parse(data: bytes) -> Operation:
     return _build(op_id, kind, fields, payload, signature, data)
 
 
-def load_stored_operation(data: bytes) -> Operation:
+def load_stored_operation(data: bytes, op_id: bytes | None = None) -> Operation:
     """Rebuild an operation from bytes this node decoded, checked and stored itself.
 
     Skips what `decode_operation` already did before the bytes were stored (the canonical
     re-encoding, text rules and the signature) so that opening a large store is fast; malformed
-    bytes still raise `DecodeError`. Never use it for bytes from anywhere else.
+    bytes still raise `DecodeError`. Never use it for bytes from anywhere else. ``op_id``: the
+    `claimed_id` of ``data`` when the caller has just computed it (not hashed again).
     """
     try:
         fields = msgpack.unpackb(data, raw=False, use_list=False)
@@ -814,10 +815,12 @@ def load_stored_operation(data: bytes) -> Operation:
             raw_payload = raw_payload[:-1]
         payload: Payload
         if kind is Kind.COMMENT:
-            payload = CommentPayload(
-                body=raw_payload[0],
-                provenance=_provenance(raw_payload[1]) if len(raw_payload) == 2 else None,
+            comment = _new_operation(CommentPayload)  # as in `_payload_from_wire`
+            _SET_COMMENT_BODY(comment, raw_payload[0])
+            _SET_COMMENT_PROVENANCE(
+                comment, _provenance(raw_payload[1]) if len(raw_payload) == 2 else None
             )
+            payload = comment
         elif kind is Kind.EDIT:
             payload = EditPayload(body=raw_payload[0])
         elif kind is Kind.REACT:
@@ -839,8 +842,11 @@ def load_stored_operation(data: bytes) -> Operation:
         signature = fields[8]
     except (ValueError, TypeError, KeyError, IndexError, msgpack.UnpackException) as error:
         raise _fail("malformed", f"stored operation does not decode: {error}") from None
-    op_id = hashlib.sha256(_UNSIGNED_HEADER + data[1:-_SIGNATURE_TAIL]).digest()
-    return _build(op_id, kind, fields, payload, signature, bytes(data))
+    if op_id is None:
+        op_id = hashlib.sha256(_UNSIGNED_HEADER + data[1:-_SIGNATURE_TAIL]).digest()
+    return _build(
+        op_id, kind, fields, payload, signature, data if type(data) is bytes else bytes(data)
+    )
 
 
 def claimed_id(data: bytes) -> bytes | None:

@@ -271,13 +271,24 @@ class Replica:
             return None
         state = ThreadState(root)
         # Apply in causal order, whatever order the source gave: each operation once all its
-        # parents are in (all in this thread, or it would never have been applied).
+        # parents are in (all in this thread, or it would never have been applied). Most come
+        # in it already (the store's is the order they were applied in): those at once.
+        later: list[Operation] = []
+        for op in ops.values():
+            if not state.holds_all(op.parents):
+                later.append(op)
+                continue
+            try:
+                state.check(op)
+            except InvalidOperation as error:
+                self.unloadable[op.id] = error.reason
+                continue
+            state.apply(op)
         waiting: dict[bytes, list[Operation]] = {}
         blocked: dict[bytes, int] = {}
         ready: list[Operation] = []
-        for op in reversed(ops.values()):
-            inner = set(op.parents)
-            inner.discard(thread_id)
+        for op in reversed(later):
+            inner = set(op.parents).difference(state.ops)
             if not inner:
                 ready.append(op)
                 continue

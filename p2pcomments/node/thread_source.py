@@ -59,13 +59,14 @@ class StoreThreads:
     def thread_operations(
         self, thread_id: bytes, *, checked: bytes | None = None
     ) -> list[Operation]:
-        raws = self._store.thread_raw(thread_id)
-        if checked is not None and encoded_digest(raws) == checked:
+        rows = self._store.thread_rows(thread_id)
+        if checked is not None and encoded_digest(raw for _, raw in rows) == checked:
             # Byte for byte what was verified before the replica dropped it (rule 1 holds: any
-            # change since would change the digest, and then every signature is checked).
-            return [load_stored_operation(raw) for raw in raws]
+            # change since would change the digest, and then every signature is checked). The
+            # store has checked that each hashes to its id.
+            return [load_stored_operation(raw, op_id) for op_id, raw in rows]
         ops: list[Operation] = []
-        for raw in raws:
+        for _, raw in rows:
             op = decode_stored(self._store, raw)
             if op is None:
                 self._damaged.add(raw)

@@ -483,13 +483,17 @@ class OpStore:
     def thread_raw(self, thread_id: bytes) -> list[bytes]:
         """The stored bytes of the applied operations of one thread (the thread operation
         included), in insertion order; damaged rows are skipped and logged."""
+        return [raw for _, raw in self.thread_rows(thread_id)]
+
+    def thread_rows(self, thread_id: bytes) -> list[tuple[bytes, bytes]]:
+        """`thread_raw` with each operation's id: (id, bytes), the bytes hashing to the id."""
         with self._reading("read a thread") as connection:
             rows = connection.execute(
                 "SELECT seq, id, raw FROM ops WHERE thread = (SELECT key FROM threads WHERE id = ?)"
                 " AND state = 0 ORDER BY seq",
                 (thread_id,),
             ).fetchall()
-        return self._sound(rows)
+        return self._sound_rows(rows)
 
     def profile_raw(self) -> list[bytes]:
         """The stored bytes of every profile operation, in insertion order."""
@@ -542,14 +546,17 @@ class OpStore:
         return int(row[0])
 
     def _sound(self, rows: Iterable[tuple[int, bytes, bytes]]) -> list[bytes]:
-        sound: list[bytes] = []
+        return [raw for _, raw in self._sound_rows(rows)]
+
+    def _sound_rows(self, rows: Iterable[tuple[int, bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        sound: list[tuple[bytes, bytes]] = []
         for seq, op_id, raw in rows:
             if type(raw) is not bytes or claimed_id(raw) != op_id:
                 # Damaged on disk (SQLite has no checksums): bytes that no longer hash to their
                 # id are not what was verified and stored, so they are never served.
                 _log.warning("%s: skipping a damaged row (seq %s)", self.path, seq)
                 continue
-            sound.append(raw)
+            sound.append((op_id, raw))
         return sound
 
     def iter_applied_keys(
