@@ -47,6 +47,7 @@ def _decode_all(
     nor verified again: applying it reports it `Duplicate`, as for any copy."""
     known_ops: list[Operation | None] = []
     fresh: list[bytes] = []
+    fresh_ids: list[bytes | None] = []
     for data in blobs:
         op_id = claimed_id(data)
         known = held(op_id) if op_id is not None else None
@@ -55,7 +56,8 @@ def _decode_all(
         else:
             known_ops.append(None)
             fresh.append(data)
-    decoded = iter(zip(fresh, decode_operations(fresh), strict=True))
+            fresh_ids.append(op_id)
+    decoded = iter(zip(fresh, decode_operations(fresh, fresh_ids), strict=True))
     results: list[Operation | Rejected] = []
     for known in known_ops:
         if known is not None:

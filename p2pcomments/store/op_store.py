@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from itertools import chain
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
@@ -77,6 +78,14 @@ _INSERT: Final = _INSERT_HEAD + " VALUES (?, ?, ?, ?, ?, ?, ?)"
 # gives up and re-takes the GIL once per statement, not once per operation (under load each
 # re-take waits behind the verifying threads). 7 parameters a row stays far below SQLite's limit.
 _INSERT_ROWS: Final = 256
+
+
+def _insert_many(rows: int) -> str:
+    return f"{_INSERT_HEAD} VALUES {', '.join(['(?, ?, ?, ?, ?, ?, ?)'] * rows)}"
+
+
+_INSERT_MANY: Final = _insert_many(_INSERT_ROWS)
+_APPLIED: Final = 0  # OpState.APPLIED's value, as rows hold it
 _KEYS: Final = "SELECT timestamp_ms, id FROM ops WHERE state = 0 AND (timestamp_ms, id)"
 _ORDER: Final = " ORDER BY timestamp_ms, id LIMIT ?"
 _KEYS_FROM: Final = _KEYS + " >= (?, ?)" + _ORDER
@@ -730,9 +739,8 @@ def _insert_rows(connection: sqlite3.Connection, rows: Sequence[tuple[object, ..
     added = 0
     for offset in range(0, len(rows), _INSERT_ROWS):
         part = rows[offset : offset + _INSERT_ROWS]
-        placeholders = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(part))
-        flat = [value for row in part for value in row]
-        added += connection.execute(f"{_INSERT_HEAD} VALUES {placeholders}", flat).rowcount
+        statement = _INSERT_MANY if len(part) == _INSERT_ROWS else _insert_many(len(part))
+        added += connection.execute(statement, list(chain.from_iterable(part))).rowcount
     return added
 
 
@@ -764,37 +772,38 @@ def _apply_batch(connection: sqlite3.Connection, batch: WriteBatch) -> None:
     """One job: insert, promote and discard rows, keeping the views in step (views rule 2)."""
     applied: list[tuple[bytes | None, int]] = []
     if batch.insert:
-        thread_keys = _keys(
-            connection, "threads", (op.thread_id for op, _ in batch.insert if op.thread_id)
-        )
-        author_keys = _keys(connection, "authors", (op.author for op, _ in batch.insert))
+        # Each operation's thread once (a property, asked five times a row before: the writer's
+        # Python is on the path of every ingested operation).
+        threads = [op.thread_id for op, _ in batch.insert]
+        thread_keys = _keys(connection, "threads", filter(None, threads))
+        author_keys = _keys(connection, "authors", [op.author for op, _ in batch.insert])
         rows = [
             (
                 op.id,
                 op.encoded,
-                None if op.thread_id is None else thread_keys[op.thread_id],
-                int(op.kind),
+                None if thread is None else thread_keys[thread],
+                op.kind.value,
                 author_keys[op.author],
                 op.timestamp_ms,
-                int(state),
+                state.value,
             )
-            for op, state in batch.insert
+            for (op, state), thread in zip(batch.insert, threads, strict=True)
         ]
         connection.execute("SAVEPOINT insert_rows")
         if _insert_rows(connection, rows) == len(rows):
             applied.extend(
-                (op.thread_id, op.timestamp_ms)
-                for op, state in batch.insert
-                if state is OpState.APPLIED
+                (thread, row[5])
+                for thread, row in zip(threads, rows, strict=True)
+                if row[6] == _APPLIED
             )
         else:
             # Some were stored already (the same operation written twice): redo row by row so
             # the views count only what was really added.
             connection.execute("ROLLBACK TO insert_rows")
-            for row, (op, state) in zip(rows, batch.insert, strict=True):
+            for row, thread in zip(rows, threads, strict=True):
                 added = connection.execute(_INSERT, row).rowcount == 1
-                if added and state is OpState.APPLIED:
-                    applied.append((op.thread_id, op.timestamp_ms))
+                if added and row[6] == _APPLIED:
+                    applied.append((thread, row[5]))
         connection.execute("RELEASE insert_rows")
     for op in batch.promote:
         if connection.execute(_PROMOTE, (op.id,)).rowcount == 1:
