@@ -27,6 +27,7 @@ import tempfile
 import time
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nacl.signing
 import trio
@@ -43,6 +44,9 @@ from p2pcomments.node import open_node
 from p2pcomments.node.ingest import DECODE_CHUNK
 from p2pcomments.store.data_dir import database_path
 from p2pcomments.store.op_store import OpState, OpStore, WriteBatch
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus  # what mypy sees behind trio.TASK_STATUS_IGNORED
 
 WORDS = [
     *("peer", "comment", "thread", "reply", "gossip", "sync", "node", "store", "write", "read"),
@@ -154,7 +158,7 @@ async def ingest_all(
             committing = trio.Semaphore(STREAM_IN_FLIGHT)
 
             async def ingest_in_order(
-                part: list[bytes], task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                part: list[bytes], task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED
             ) -> None:
                 async with committing:
                     await node.ingest(part, source="bench", task_status=task_status)
@@ -336,7 +340,8 @@ def print_cores(ops: list[Operation], blobs: list[bytes], batch: int, repeat: in
             f" ({row['verify2'] / v1:.2f}x); ingest 1 thread {row['ingest1']:,.0f}"
             f" ({row['ingest1'] / v1:.2f}x), 2 threads {row['ingest2']:,.0f}"
             f" ({row['ingest2'] / v1:.2f}x); CPU/op: verify {row['verify1_cpu'] * 1e6:.1f} us,"
-            f" ingest {row['ingest1_cpu'] * 1e6:.1f} / {row['ingest2_cpu'] * 1e6:.1f} us",
+            f" ingest {row['ingest1_cpu'] * 1e6:.1f} / {row['ingest2_cpu'] * 1e6:.1f} us;"
+            f" load {os.getloadavg()[0]:.2f}",
             flush=True,
         )
         rows.append(row)
@@ -348,7 +353,8 @@ def print_cores(ops: list[Operation], blobs: list[bytes], batch: int, repeat: in
     def ratio(key: str) -> list[float]:
         return [row[key] / row["verify1"] for row in rows]
 
-    print(f"median (min-max) of {repeat} runs, {n:,} operations:")
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"median (min-max) of {repeat} runs, {n:,} operations (load average now {load}):")
     line("raw PyNaCl verify, 1 thread (ops/s)", [r["verify1"] for r in rows], ",.0f")
     line("raw verify, 2 threads / 1 thread", ratio("verify2"), ".2f")
     line("ingest, 1 verify thread / raw verify", ratio("ingest1"), ".2f")
@@ -407,7 +413,7 @@ def print_writer(ops: list[Operation], batch: int) -> None:
         results[per_commit] = (cpu / n, (written_after - written) / n, (calls_after - calls) / n)
     reference_cpu = results[DECODE_CHUNK][0]
     print(f"the store's writer alone, {n:,} operations in chunks of {DECODE_CHUNK}:")
-    for per_commit, (cpu, written, calls) in results.items():
+    for per_commit, (cpu, written_per_op, calls_per_op) in results.items():
         label = (
             "a commit per chunk (reference)"
             if per_commit == DECODE_CHUNK
@@ -415,7 +421,7 @@ def print_writer(ops: list[Operation], batch: int) -> None:
         )
         print(
             f"  {label:<40}{cpu * 1e6:8.1f} us CPU/op ({cpu / reference_cpu:.2f}x)"
-            f"{written / 1024:8.1f} KB written/op{calls:7.2f} writes/op"
+            f"{written_per_op / 1024:8.1f} KB written/op{calls_per_op:7.2f} writes/op"
         )
 
 
