@@ -25,7 +25,9 @@ Rules:
    threads held, the profiles and the pending operations stay in memory, and a thread is loaded
    on first use into a cache bounded by operations (least recently used first out). What the
    replica says never depends on what is cached: a thread with operations applied here but not
-   yet saved (`saved`), or in use (`pinned`), is never dropped.
+   yet saved (`saved`), or in use (`pinned`), is never dropped. The operations of the threads
+   dropped last stay (a quarter of the bound, without their thread state) and rebuild a thread
+   needed again without reading the source.
 """
 
 from __future__ import annotations
@@ -225,6 +227,13 @@ class Replica:
         # thread read back unchanged is not verified again (a bulk ingest larger than the cache
         # reloads threads over and over, and checking signatures is most of what a load costs).
         self._dropped: dict[bytes, bytes] = {}
+        # A second tier, LRU: the operations of the threads dropped last, kept as they were
+        # (about a third of what a thread in memory costs per operation: no thread state), so
+        # a thread needed again soon is rebuilt from them, neither read nor parsed again. Past
+        # its bound a thread leaves it for `_dropped`.
+        self._spare: OrderedDict[bytes, tuple[Operation, ...]] = OrderedDict()
+        self._spare_ops = 0
+        self._spare_limit = cache_operations // 4
         # thread id → operations applied and not yet saved, plus uses in progress (`pinned`).
         self._pins: dict[bytes, int] = {}
         self._thread_op_count = stored_operations  # applied operations in threads
@@ -256,12 +265,17 @@ class Replica:
         return self._load(thread_id, self._source)
 
     def _load(self, thread_id: bytes, source: ThreadSource) -> ThreadState | None:
-        ops = {
-            op.id: op
-            for op in source.thread_operations(
-                thread_id, checked=self._dropped.pop(thread_id, None)
-            )
-        }
+        spare = self._spare.pop(thread_id, None)
+        if spare is not None:
+            self._spare_ops -= len(spare)
+            ops = {op.id: op for op in spare}
+        else:
+            ops = {
+                op.id: op
+                for op in source.thread_operations(
+                    thread_id, checked=self._dropped.pop(thread_id, None)
+                )
+            }
         root = ops.pop(thread_id, None)
         if root is None or root.kind is not Kind.THREAD:
             # Its thread operation is damaged (and reported by the source): not held after all.
@@ -339,11 +353,25 @@ class Replica:
         thread_of = self._thread_of
         for thread_id in victims:
             state = self._cache.pop(thread_id)
-            self._dropped[thread_id] = encoded_digest(op.encoded for op in state.ops.values())
             self._cached_ops -= len(state)
             for op_id in state.ops:
                 del thread_of[op_id]
             self._rule_sets.pop(thread_id, None)
+            self._keep_spare(thread_id, tuple(state.ops.values()))
+
+    def _keep_spare(self, thread_id: bytes, ops: tuple[Operation, ...]) -> None:
+        """Keep a dropped thread's operations in the second tier, or (past its bound) only the
+        digest of their bytes."""
+        spare = self._spare
+        if len(ops) > self._spare_limit:
+            self._dropped[thread_id] = encoded_digest(op.encoded for op in ops)
+            return
+        spare[thread_id] = ops
+        self._spare_ops += len(ops)
+        while self._spare_ops > self._spare_limit:
+            oldest, oldest_ops = spare.popitem(last=False)
+            self._spare_ops -= len(oldest_ops)
+            self._dropped[oldest] = encoded_digest(op.encoded for op in oldest_ops)
 
     def saved(self, ops: Iterable[Operation]) -> None:
         """``ops``, applied here, are now saved in the source: their threads may be dropped."""

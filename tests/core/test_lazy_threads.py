@@ -218,3 +218,26 @@ def test_a_pinned_thread_stays_and_the_bound_holds_after() -> None:
     assert lazy._cached_ops <= 2
     assert lazy.thread(threads[0].id) is not pinned
     assert source.loads > loads
+
+
+def test_a_thread_dropped_last_is_rebuilt_from_the_second_tier_without_the_source() -> None:
+    source = SavedThreads()
+    threads = [
+        thread_operation(KEYS[0], f"t{i}", url=None, site=None, now_ms=1_000 + i) for i in range(6)
+    ]
+    source.save(threads)
+    # A bound of 4 operations: the second tier keeps the operations of one dropped thread.
+    lazy = Replica(
+        source, held_threads=[t.id for t in threads], stored_operations=6, cache_operations=4
+    )
+    for thread in threads:
+        lazy.thread(thread.id)
+    assert source.loads == 6
+    assert lazy._cached_ops <= 4
+    lazy.thread(threads[1].id)  # dropped last: in the second tier, so not read again
+    assert source.loads == 6
+    assert lazy.thread(threads[1].id).thread_op == threads[1]
+    lazy.thread(threads[0].id)  # dropped first, past the second tier's bound: read again
+    assert source.loads == 7
+    assert lazy._spare_ops <= 1
+    assert [lazy.thread(t.id).thread_op for t in threads] == threads
