@@ -363,7 +363,7 @@ async def test_an_ingest_cancelled_between_chunks_does_not_keep_its_commit_waiti
                 nursery.cancel_scope.cancel()
                 later_chunks.set()  # let the waiting worker threads finish
         held = node.replica.operation_count()
-        assert held == node_module.DECODE_CHUNK
+        assert held == node_module.chunk_size(len(ops), node._decode_threads)
         assert node.store.count(OpState.APPLIED) == held
 
 
