@@ -376,8 +376,9 @@ def _io_counters() -> tuple[int, int]:
 
 async def write_in_parts(path: Path, ops: list[Operation], per_commit: int) -> None:
     """Store ``ops`` as calls of ``per_commit`` operations, each queued in parts of
-    `DECODE_CHUNK` as ingest queues them (its smallest chunks) (all but a call's last part with ``more_follows``: one
-    part a call is a commit per part) and awaited before the next call."""
+    `DECODE_CHUNK` (ingest's smallest chunks) as ingest queues them (all but a call's last part
+    with ``more_follows``: one part a call is a commit per part) and awaited before the next
+    call."""
     with OpStore.open(path) as store:
         for start in range(0, len(ops), per_commit):
             call = ops[start : start + per_commit]
