@@ -39,12 +39,13 @@ def _find(document: Any, key: str) -> Any:
     return None
 
 
-def _counter(daemon: Daemon, name: str) -> int:
-    return int(_find(daemon.api.statistics(), name) or 0)
-
-
-def _sync_received(daemon: Daemon) -> int:
-    return _counter(daemon, "sync_ops_received")
+def _sync_counters(daemon: Daemon) -> tuple[int, int]:
+    """(sync rounds, operations received by sync) from one snapshot: a session adds to both as
+    it ends, so two separate reads could see one without the other."""
+    statistics = daemon.api.statistics()
+    return int(_find(statistics, "sync_rounds") or 0), int(
+        _find(statistics, "sync_ops_received") or 0
+    )
 
 
 def test_a_reply_reaches_an_author_whose_node_does_not_follow_the_thread(
@@ -83,8 +84,7 @@ def test_a_reply_reaches_an_author_whose_node_does_not_follow_the_thread(
             message=f"the author's node to leave the site topic and be in {bucket}",
             describe=lambda: str(_find(author.api.network(), "topics")),
         )
-        synced_before = _sync_received(author)
-        rounds_before = _counter(author, "sync_rounds")
+        rounds_before, synced_before = _sync_counters(author)
 
         reply = blog.api.reply(mine, "I agree.")
         entries = wait_until(
@@ -98,8 +98,9 @@ def test_a_reply_reaches_an_author_whose_node_does_not_follow_the_thread(
         assert entry["subject"] == mine
         assert entry["text"] == "I agree."
         assert entry["read"] is False
-        if _counter(author, "sync_rounds") == rounds_before:  # no reconnection meanwhile (load)
-            assert _sync_received(author) == synced_before  # so it came by gossip, not by sync
+        rounds, synced = _sync_counters(author)
+        if rounds == rounds_before:  # no reconnection meanwhile (load)
+            assert synced == synced_before  # so it came by gossip, not by sync
         listed = author.cli_json("inbox")
         assert [e["id"] for e in listed["entries"]] == [reply]
 
@@ -114,7 +115,14 @@ def test_a_reply_reaches_an_author_whose_node_does_not_follow_the_thread(
             message="the reply made while the author's node was down, after it came back",
             describe=lambda: f"author inbox: {_inbox_ids(author)}",
         )
-        assert _sync_received(author) > 0  # it came by sync on reconnecting
+        # It came by sync on reconnecting. A session counts what it received when it ends, and it
+        # ingests (so the inbox lists the reply) before that: wait for the count, bounded.
+        wait_until(
+            lambda: _sync_counters(author)[1] > 0,
+            timeout=30,
+            message="the author's sync session that brought the reply to be counted",
+            describe=lambda: str(_find(author.api.statistics(), "sync_ops_received")),
+        )
         unread = author.cli_json("inbox")
         assert {e["id"] for e in unread["entries"]} == {reply, later}
         marked = author.cli_json("inbox", "mark-read", "--all")
