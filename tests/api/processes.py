@@ -6,14 +6,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 P2PC = Path(sys.executable).with_name("p2pc")
 START_TIMEOUT = 30.0
@@ -59,6 +61,53 @@ def ok(data_dir: Path, *args: str, stdin: str | None = None) -> str:
 
 def ok_json(data_dir: Path, *args: str, stdin: str | None = None) -> Any:
     return json.loads(ok(data_dir, "--json", *args, stdin=stdin))
+
+
+@contextlib.contextmanager
+def interruptible_p2pc(data_dir: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """A running ``p2pc`` command (text pipes for stdout and stderr) that SIGINT stops as Ctrl-C
+    would; killed by its PID if it is still running when the block ends.
+
+    A process that inherits an ignored SIGINT keeps ignoring it (Python installs no
+    KeyboardInterrupt handler then), and whatever starts the tests in the background (``cmd &``
+    in a script, some CI runners) ignores it: the command would then never stop on SIGINT. A
+    handled signal is reset to its default by exec, so the child is started while this process
+    handles SIGINT (Python's own handler), the previous disposition restored once it is started.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [str(P2PC), *args],
+            env=environment(data_dir),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        if previous == signal.SIG_IGN:
+            signal.signal(signal.SIGINT, previous)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        assert process.stdout is not None
+        assert process.stderr is not None
+        process.stdout.close()
+        process.stderr.close()
+
+
+def read_line(stream: IO[str], timeout: float = 30.0) -> str:
+    """The next line of ``stream``, waiting at most ``timeout`` seconds (a reader thread)."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        raise AssertionError(f"no line within {timeout} s") from None
 
 
 class DaemonProcess:

@@ -18,8 +18,10 @@ from api.processes import (
     environment,
     foreign_comment_bundle,
     foreign_comment_id,
+    interruptible_p2pc,
     ok,
     ok_json,
+    read_line,
     run_p2pc,
     running_daemon,
 )
@@ -383,25 +385,16 @@ def test_walkthrough_through_a_daemon(daemon: DaemonProcess) -> None:
 def test_watch_prints_new_comments_through_the_daemon(daemon: DaemonProcess) -> None:
     home = daemon.data_dir
     thread = ok(home, "thread", "new", "--title", "Watched")
-    watcher = subprocess.Popen(
-        [str(P2PC), "--json", "watch", thread],
-        env=environment(home),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with interruptible_p2pc(home, "--json", "watch", thread) as watcher:
         assert watcher.stdout is not None
         assert watcher.stderr is not None
-        assert watcher.stderr.readline().startswith(f"watching {thread}")
+        assert read_line(watcher.stderr).startswith(f"watching {thread}")
         posted = ok(home, "comment", thread, "--body", "seen live")
-        change = json.loads(watcher.stdout.readline())
+        change = json.loads(read_line(watcher.stdout))
         assert change["id"] == posted
         assert change["operation"]["body"] == "seen live"
-    finally:
-        os.kill(watcher.pid, signal.SIGINT)
-        watcher.wait(timeout=10)
-    assert watcher.returncode == 0
+        os.kill(watcher.pid, signal.SIGINT)  # Ctrl-C ends the watch cleanly
+        assert watcher.wait(timeout=10) == 0
 
 
 def test_commands_answered_by_the_daemon_import_neither_trio_nor_the_store(

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
-import subprocess
-import threading
 import time
 from pathlib import Path
-from typing import IO
 
 import httpx
 import pytest
 import trio
-from api.processes import P2PC, environment, ok, ok_json, running_daemon
+from api.processes import interruptible_p2pc, ok, ok_json, read_line, running_daemon
 from nacl.signing import SigningKey
 
 from p2pcomments.api.bundle import encode_bundle
@@ -37,16 +33,6 @@ def _reply_to(thread: bytes, parent: bytes, body: str) -> Operation:
         refs=(parent,),
         deps=(parent,),
     )
-
-
-def _line(stream: IO[str], timeout: float = 30.0) -> str:
-    """The next line of ``stream``, waiting at most ``timeout`` seconds (a reader thread)."""
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        raise AssertionError(f"no line within {timeout} s") from None
 
 
 def _prepared(data_dir: Path) -> tuple[str, str]:
@@ -83,35 +69,28 @@ def test_the_inbox_offline_lists_marks_and_says_what_is_left(tmp_path: Path) -> 
 def test_inbox_watch_prints_each_new_entry_through_the_daemon(tmp_path: Path) -> None:
     mine, _ = _prepared(tmp_path / "home")
     home = tmp_path / "home"
-    with running_daemon(home, tmp_path / "logs") as daemon:
-        watcher = subprocess.Popen(
-            [str(P2PC), "--json", "inbox", "--watch"],
-            env=environment(home),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+    with (
+        running_daemon(home, tmp_path / "logs") as daemon,
+        interruptible_p2pc(home, "--json", "inbox", "--watch") as watcher,
+    ):
+        assert watcher.stderr is not None
+        assert watcher.stdout is not None
+        assert read_line(watcher.stderr).startswith("watching the inbox")
+        state = daemon.info
+        thread = httpx.get(f"{daemon.url}/api/threads", timeout=15).json()["threads"][0]["id"]
+        reply = _reply_to(parse_id(thread), parse_id(mine), "Live reply")
+        response = httpx.post(
+            f"{daemon.url}/api/import",
+            content=encode_bundle([reply.encoded]),
+            headers={
+                "Authorization": f"Bearer {state['token']}",
+                "Content-Type": "application/x-ndjson",
+            },
+            timeout=15,
         )
-        try:
-            assert watcher.stderr is not None
-            assert watcher.stdout is not None
-            assert _line(watcher.stderr).startswith("watching the inbox")
-            state = daemon.info
-            thread = httpx.get(f"{daemon.url}/api/threads", timeout=15).json()["threads"][0]["id"]
-            reply = _reply_to(parse_id(thread), parse_id(mine), "Live reply")
-            response = httpx.post(
-                f"{daemon.url}/api/import",
-                content=encode_bundle([reply.encoded]),
-                headers={
-                    "Authorization": f"Bearer {state['token']}",
-                    "Content-Type": "application/x-ndjson",
-                },
-                timeout=15,
-            )
-            assert response.status_code == 200, response.text
-            entry = json.loads(_line(watcher.stdout))
-            assert entry["id"] == format_id(TextKind.COMMENT, reply.id)
-            assert (entry["kind"], entry["text"]) == ("reply", "Live reply")
-        finally:
-            if watcher.poll() is None:
-                os.kill(watcher.pid, signal.SIGINT)
-            assert watcher.wait(timeout=20) == 0
+        assert response.status_code == 200, response.text
+        entry = json.loads(read_line(watcher.stdout))
+        assert entry["id"] == format_id(TextKind.COMMENT, reply.id)
+        assert (entry["kind"], entry["text"]) == ("reply", "Live reply")
+        os.kill(watcher.pid, signal.SIGINT)  # Ctrl-C ends the watch cleanly
+        assert watcher.wait(timeout=20) == 0
