@@ -218,7 +218,7 @@ export class ThreadView {
     const area = h("textarea", { id: areaId, name: "body", required: true, maxlength: 32768, "data-focus-key": `${type}-text:${id}`, dir: "auto" });
     area.value = this.drafts.get(key) || "";
     area.addEventListener("input", () => this.drafts.set(key, area.value));
-    const buttons = h("div", { class: "p2pc-actions" }, h("button", { type: "submit", text: submit }));
+    const buttons = h("div", { class: "p2pc-actions" }, h("button", { type: "submit", "data-focus-key": `${type}-send:${id}`, text: submit }));
     if (id !== null) buttons.append(h("button", { type: "button", text: this.host.t("cancel"), onclick: () => this.toggle(type, id) }));
     const form = h("form", { class: `p2pc-form-${type}` }, h("label", { for: areaId, text: label }), area, buttons);
     form.addEventListener("submit", async (event) => {

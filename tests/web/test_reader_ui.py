@@ -147,3 +147,28 @@ def test_the_list_and_a_read_only_ui_without_the_token(
     refused = httpx.get(f"{daemon.url}/", headers={"Host": "evil.example"}, timeout=10)
     assert refused.status_code == 403
     assert daemon.token not in refused.text
+
+
+def test_a_live_update_keeps_the_keyboard_on_the_send_button(
+    page: Any, daemon: DaemonProcess, api: httpx.Client
+) -> None:
+    # A change arriving while a keyboard user is on Send re-renders the thread (and the stream's
+    # opening does too, 100 ms after it connects): Enter must still send what was typed.
+    thread = api.post("/api/threads", json={"title": "Live while typing"}).json()["id"]
+    page.goto(f"{daemon.url}/#/t/{thread}")
+    page.locator(".p2pc-count", has_text="0 comments").wait_for()
+    page.get_by_label("Write a comment").focus()
+    page.keyboard.type("Typed before the update.")
+    page.keyboard.press("Tab")
+    bundle = foreign_comment_bundle(thread, "Arrives meanwhile.")
+    imported = api.post(
+        "/api/import", content=bundle, headers={"Content-Type": "application/x-ndjson"}
+    )
+    assert imported.is_success, imported.text
+    _article(page, "Arrives meanwhile.").wait_for()  # the thread was rendered again
+    focused = (
+        "document.activeElement.closest('form')?.className + ':' + document.activeElement.type"
+    )
+    assert page.evaluate(focused) == "p2pc-form-comment:submit"
+    page.keyboard.press("Enter")
+    _article(page, "Typed before the update.").wait_for()
