@@ -28,6 +28,11 @@ Rules:
    yet saved (`saved`), or in use (`pinned`), is never dropped. The operations of the threads
    dropped last stay (a quarter of the bound, without their thread state) and rebuild a thread
    needed again without reading the source.
+8. A thread may be loaded off the replica's thread, so that reading and checking it holds
+   nothing up: `claim_load` takes it (with what the second tier kept of it), `ThreadLoad.read`
+   reads and builds it anywhere (it touches only the source), `install_load` puts it in memory.
+   If the replica has to load it itself meanwhile, it takes the claim over, and the late read is
+   refused when installed: what was read then may not hold what has been applied since.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ __all__ = [
     "Pending",
     "Rejected",
     "Replica",
+    "ThreadLoad",
     "ThreadSource",
 ]
 
@@ -205,6 +211,94 @@ class ThreadMap(Mapping[bytes, ThreadState]):
         return _Items(self)
 
 
+class ThreadLoad:
+    """One thread being loaded from a `ThreadSource` (rule 8). `read` touches neither the
+    replica nor anything shared but the source, so it may run on another thread."""
+
+    __slots__ = ("built", "checked", "spare", "thread_id")
+
+    def __init__(
+        self, thread_id: bytes, spare: tuple[Operation, ...] | None, checked: bytes | None
+    ) -> None:
+        self.thread_id = thread_id
+        self.spare = spare  # its operations kept in the second tier, if they were
+        self.checked = checked  # the digest they had when dropped, if they were
+        # (the state, or None if its thread operation is damaged; op id -> why it did not
+        # load; operations read, its thread operation included)
+        self.built: tuple[ThreadState | None, dict[bytes, str], int] | None = None
+
+    def read(self, source: ThreadSource) -> None:
+        """Read the thread's operations (from the second tier, else the source) and build its
+        state, applying them in causal order whatever order they came in."""
+        if self.spare is not None:
+            ops = {op.id: op for op in self.spare}
+        else:
+            ops = {
+                op.id: op for op in source.thread_operations(self.thread_id, checked=self.checked)
+            }
+        self.spare = None
+        self.built = _build_thread(self.thread_id, ops)
+
+
+def _build_thread(
+    thread_id: bytes, ops: dict[bytes, Operation]
+) -> tuple[ThreadState | None, dict[bytes, str], int]:
+    """A thread's state from its saved operations (``ops``, by id, its thread operation
+    included), with what did not apply and why, and how many of them count as held (for a
+    damaged thread operation, all but it)."""
+    read = len(ops)
+    root = ops.pop(thread_id, None)
+    if root is None or root.kind is not Kind.THREAD:
+        return None, dict.fromkeys(ops, "missing-parent"), len(ops)
+    unloadable: dict[bytes, str] = {}
+    state = ThreadState(root)
+    # Apply in causal order, whatever order the source gave: each operation once all its
+    # parents are in (all in this thread, or it would never have been applied). Most come
+    # in it already (the store's is the order they were applied in): those at once.
+    later: list[Operation] = []
+    for op in ops.values():
+        if not state.holds_all(op.parents):
+            later.append(op)
+        else:
+            _apply_saved(state, op, unloadable)
+    waiting: dict[bytes, list[Operation]] = {}
+    blocked: dict[bytes, int] = {}
+    ready: list[Operation] = []
+    for op in reversed(later):
+        inner = set(op.parents).difference(state.ops)
+        if not inner:
+            ready.append(op)
+            continue
+        blocked[op.id] = len(inner)
+        for parent in inner:
+            waiting.setdefault(parent, []).append(op)
+    while ready:
+        op = ready.pop()
+        if not _apply_saved(state, op, unloadable):
+            continue
+        for child in waiting.pop(op.id, ()):
+            blocked[child.id] -= 1
+            if not blocked[child.id]:
+                ready.append(child)
+    if len(state) <= len(ops):  # some were not applied: a damaged or missing parent
+        for op_id in ops:
+            if op_id not in state.ops:
+                unloadable.setdefault(op_id, "missing-parent")
+    return state, unloadable, read
+
+
+def _apply_saved(state: ThreadState, op: Operation, unloadable: dict[bytes, str]) -> bool:
+    """Apply one saved operation whose parents are in; False (and why, in ``unloadable``) if
+    it no longer checks."""
+    try:
+        state.check(op)
+    except InvalidOperation as error:
+        unloadable[op.id] = error.reason
+        return False
+    state.apply(op)
+    return True
+
+
 class Replica:
     """Threads, profiles and pending operations of one node: in memory, or (with a `source`)
     the threads loaded on first use into a cache of about ``cache_operations`` (rule 7)."""
@@ -234,6 +328,7 @@ class Replica:
         self._spare: OrderedDict[bytes, tuple[Operation, ...]] = OrderedDict()
         self._spare_ops = 0
         self._spare_limit = cache_operations // 4
+        self._loading: dict[bytes, ThreadLoad] = {}  # threads claimed, being read (rule 8)
         # thread id → operations applied and not yet saved, plus uses in progress (`pinned`).
         self._pins: dict[bytes, int] = {}
         self._thread_op_count = stored_operations  # applied operations in threads
@@ -265,67 +360,87 @@ class Replica:
         return self._load(thread_id, self._source)
 
     def _load(self, thread_id: bytes, source: ThreadSource) -> ThreadState | None:
+        load = self._loading.pop(thread_id, None) or self._claim(thread_id)
+        load.read(source)
+        return self._install(load)
+
+    # Loading a thread off the loop (rule 8): claim on the replica's thread, read anywhere,
+    # install on the replica's thread again.
+
+    def threads_to_load(self, ops: Iterable[Operation]) -> list[bytes]:
+        """The threads held here but not in memory that applying ``ops`` would load (rule 8),
+        each once, in the order ``ops`` first name them; those being loaded already left out."""
+        if self._source is None:
+            return []
+        cache = self._cache
+        held = self._held
+        loading = self._loading
+        wanted: dict[bytes, None] = {}
+        for op in ops:
+            thread_id = op.thread
+            if (
+                thread_id is not None
+                and thread_id not in cache
+                and thread_id in held
+                and thread_id not in loading
+            ):
+                wanted[thread_id] = None
+        return list(wanted)
+
+    def claim_load(self, thread_id: bytes) -> ThreadLoad:
+        """Start loading one thread held here and not in memory (rule 8): `ThreadLoad.read`
+        it on any thread, then give it to `install_load`."""
+        if self._source is None or thread_id in self._cache or thread_id not in self._held:
+            raise ValueError("only a thread held and not in memory is loaded")
+        if thread_id in self._loading:
+            raise ValueError("this thread is being loaded already")
+        load = self._claim(thread_id)
+        self._loading[thread_id] = load
+        return load
+
+    def install_load(self, load: ThreadLoad) -> bool:
+        """Put a thread read by `ThreadLoad.read` in memory; False (and nothing done) if it is
+        no longer wanted: the replica loaded it itself meanwhile, so what was read may be old."""
+        if self._loading.get(load.thread_id) is not load:
+            return False
+        del self._loading[load.thread_id]
+        if load.thread_id in self._cache:  # pragma: no cover - a claim is dropped when it loads
+            return False
+        self._install(load)
+        return True
+
+    def abandon_load(self, load: ThreadLoad) -> None:
+        """End a claim not installed (nothing if it was, or was taken over): one read already is
+        installed; else what the second tier kept of the thread goes back to it, so nothing is
+        read or checked again for nothing."""
+        if self._loading.get(load.thread_id) is not load:
+            return
+        del self._loading[load.thread_id]
+        if load.built is not None:
+            self._install(load)
+        elif load.spare is not None:
+            self._keep_spare(load.thread_id, load.spare)
+        elif load.checked is not None:
+            self._dropped[load.thread_id] = load.checked
+
+    def _claim(self, thread_id: bytes) -> ThreadLoad:
         spare = self._spare.pop(thread_id, None)
         if spare is not None:
             self._spare_ops -= len(spare)
-            ops = {op.id: op for op in spare}
-        else:
-            ops = {
-                op.id: op
-                for op in source.thread_operations(
-                    thread_id, checked=self._dropped.pop(thread_id, None)
-                )
-            }
-        root = ops.pop(thread_id, None)
-        if root is None or root.kind is not Kind.THREAD:
+        return ThreadLoad(thread_id, spare, self._dropped.pop(thread_id, None))
+
+    def _install(self, load: ThreadLoad) -> ThreadState | None:
+        thread_id = load.thread_id
+        built = load.built
+        assert built is not None, "read before it is installed"
+        state, unloadable, read = built
+        self.unloadable.update(unloadable)
+        if state is None:
             # Its thread operation is damaged (and reported by the source): not held after all.
             del self._held[thread_id]
-            self._thread_op_count -= len(ops)
-            self.unloadable.update(dict.fromkeys(ops, "missing-parent"))
+            self._thread_op_count -= read
             return None
-        state = ThreadState(root)
-        # Apply in causal order, whatever order the source gave: each operation once all its
-        # parents are in (all in this thread, or it would never have been applied). Most come
-        # in it already (the store's is the order they were applied in): those at once.
-        later: list[Operation] = []
-        for op in ops.values():
-            if not state.holds_all(op.parents):
-                later.append(op)
-                continue
-            try:
-                state.check(op)
-            except InvalidOperation as error:
-                self.unloadable[op.id] = error.reason
-                continue
-            state.apply(op)
-        waiting: dict[bytes, list[Operation]] = {}
-        blocked: dict[bytes, int] = {}
-        ready: list[Operation] = []
-        for op in reversed(later):
-            inner = set(op.parents).difference(state.ops)
-            if not inner:
-                ready.append(op)
-                continue
-            blocked[op.id] = len(inner)
-            for parent in inner:
-                waiting.setdefault(parent, []).append(op)
-        while ready:
-            op = ready.pop()
-            try:
-                state.check(op)
-            except InvalidOperation as error:
-                self.unloadable[op.id] = error.reason
-                continue
-            state.apply(op)
-            for child in waiting.pop(op.id, ()):
-                blocked[child.id] -= 1
-                if not blocked[child.id]:
-                    ready.append(child)
-        if len(state) <= len(ops):  # some were not applied: a damaged or missing parent
-            for op_id in ops:
-                if op_id not in state.ops:
-                    self.unloadable.setdefault(op_id, "missing-parent")
-            self._thread_op_count -= len(ops) + 1 - len(state)
+        self._thread_op_count -= read - len(state)
         self._cache[thread_id] = state
         self._cached_ops += len(state)
         thread_of = self._thread_of
@@ -334,20 +449,33 @@ class Replica:
         self._evict()
         return state
 
-    def _evict(self) -> None:
-        """Drop least recently used threads while over the limit: never one with operations not
-        yet saved, one pinned, nor the one used last (its caller is using it)."""
+    def evict(self, budget: int) -> bool:
+        """Drop threads as `saved` does, but about ``budget`` operations at most; True if more
+        are to go (a caller keeping its steps short drops a large excess a slice at a time)."""
+        return self._evict(budget)
+
+    def _evict(self, budget: int | None = None) -> bool:
+        """Drop least recently used threads while over the limit (up to ``budget`` operations):
+        never one with operations not yet saved, one pinned, nor the one used last (its caller
+        is using it). True if it stopped at the budget with more to drop."""
         over = self._cached_ops - self._cache_limit
         if over <= 0 or len(self._cache) < 2:
-            return
+            return False
         pins = self._pins
         newest = next(reversed(self._cache))
         victims: list[bytes] = []
+        left = budget
+        more = False
         for thread_id, state in self._cache.items():
             if over <= 0:
                 break
             if thread_id == newest or pins.get(thread_id):
                 continue
+            if left is not None:
+                if left <= 0:
+                    more = True
+                    break
+                left -= len(state)
             victims.append(thread_id)
             over -= len(state)
         thread_of = self._thread_of
@@ -358,6 +486,7 @@ class Replica:
                 del thread_of[op_id]
             self._rule_sets.pop(thread_id, None)
             self._keep_spare(thread_id, tuple(state.ops.values()))
+        return more
 
     def _keep_spare(self, thread_id: bytes, ops: tuple[Operation, ...]) -> None:
         """Keep a dropped thread's operations in the second tier, or (past its bound) only the
@@ -373,8 +502,9 @@ class Replica:
             self._spare_ops -= len(oldest_ops)
             self._dropped[oldest] = encoded_digest(op.encoded for op in oldest_ops)
 
-    def saved(self, ops: Iterable[Operation]) -> None:
-        """``ops``, applied here, are now saved in the source: their threads may be dropped."""
+    def saved(self, ops: Iterable[Operation], *, evict: bool = True) -> None:
+        """``ops``, applied here, are now saved in the source: their threads may be dropped
+        (now, or with ``evict=False`` by the caller's `evict`)."""
         if self._source is None:
             return
         pins = self._pins
@@ -387,7 +517,8 @@ class Replica:
                 pins[thread_id] = left
             else:
                 pins.pop(thread_id, None)
-        self._evict()
+        if evict:
+            self._evict()
 
     @contextmanager
     def pinned(self, thread_id: bytes) -> Iterator[None]:

@@ -11,6 +11,11 @@ Rules:
    that commit fails, memory is ahead of disk, so the node refuses every further write
    (`node_state` rule 1); reads keep working.
 3. What a chunk made applied is announced once its commit has landed, chunk by chunk, in order.
+4. The threads a chunk needs that are not in memory (`core.replica` rule 7) are read, checked and
+   built in worker threads before it is applied (`core.replica` rule 8), one installed per loop
+   step, and kept in memory until it is: reading a thread of a thousand operations from the
+   store costs tens of milliseconds, and a chunk can need a hundred of them
+   (scripts/bench_loop.py).
 """
 
 from __future__ import annotations
@@ -18,13 +23,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
 import trio
 
 from p2pcomments.core.ops import Operation, claimed_id, decode_operations
-from p2pcomments.core.replica import Applied, Outcome, Pending, Rejected
+from p2pcomments.core.replica import Applied, Outcome, Pending, Rejected, ThreadLoad
 from p2pcomments.errors import DecodeError, InvalidOperation, StoreError
 from p2pcomments.node.node_state import NodeState
 from p2pcomments.store.op_store import OpState, WriteBatch, WriteTicket
@@ -40,6 +45,7 @@ DECODE_CHUNK: Final = 250  # operations per pipeline step (one thread hop and on
 # a thread hop, a commit job and its bookkeeping, and 1,000-op calls on 2 threads ingested
 # 5-9% faster in 500-op chunks than in 250 (scripts/bench_store.py --cores-only).
 _LARGE_CHUNK: Final = 2 * DECODE_CHUNK
+_EVICT_STEP: Final = 5_000  # operations dropped from memory per loop step (rule 4)
 _DECODE_AHEAD: Final = 2  # chunks being decoded or waiting to be applied, per decode thread
 
 
@@ -124,8 +130,12 @@ class Ingest(NodeState):
         committing: deque[tuple[WriteTicket, list[Operation]]] = deque()
         try:
             if len(blobs) <= _INLINE_DECODE:
-                decoded = _decode_all(blobs, self.replica.get)
-                committing.append(self._apply_chunk(decoded, outcomes, position))
+                # `peek`, not `get`: a copy of an operation whose thread is not in memory is
+                # checked again rather than its thread loaded here, on the loop (rule 4).
+                decoded = _decode_all(blobs, self.replica.peek)
+                async with self._threads_in_memory(decoded):
+                    self._check_writable()
+                    committing.append(self._apply_chunk(decoded, outcomes, position))
             else:
                 await self._decode_and_apply(blobs, source, outcomes, position, committing)
             task_status.started()
@@ -150,7 +160,9 @@ class Ingest(NodeState):
         committing: deque[tuple[WriteTicket, list[Operation]]] = deque()
         decoded: list[Operation | Rejected] = list(ops)
         try:
-            committing.append(self._apply_chunk(decoded, outcomes, {}))
+            async with self._threads_in_memory(decoded):
+                self._check_writable()
+                committing.append(self._apply_chunk(decoded, outcomes, {}))
         except BaseException:
             await self._settle(committing, source, raise_errors=False)
             raise
@@ -203,7 +215,7 @@ class Ingest(NodeState):
                 if not ticket.committed:  # a failed commit stays queued for `_settle` to raise
                     return
                 applied = committing.popleft()[1]
-                self.replica.saved(applied)
+                await self._saved(applied)
                 self._changes.announce(applied, source)
 
         stream_open = False  # the last chunk queued told the writer that more follow
@@ -218,11 +230,13 @@ class Ingest(NodeState):
                     # The chunks of one call share a transaction (`OpStore.enqueue`): fewer
                     # commits write each page they dirty in the store fewer times.
                     stream_open = index + 1 < len(chunks)
-                    committing.append(
-                        self._apply_chunk(
-                            decoded[index], outcomes, position, more_follows=stream_open
+                    async with self._threads_in_memory(decoded[index]):
+                        self._check_writable()
+                        committing.append(
+                            self._apply_chunk(
+                                decoded[index], outcomes, position, more_follows=stream_open
+                            )
                         )
-                    )
                     queued[index].set()
                     decoded[index] = []
                     ahead.release()
@@ -232,6 +246,49 @@ class Ingest(NodeState):
             if stream_open:  # stopped between chunks: a barrier commits what is queued now
                 with contextlib.suppress(StoreError):  # then nothing is queued: nothing waits
                     committing.append((self.store.enqueue(WriteBatch()), []))
+
+    @contextlib.asynccontextmanager
+    async def _threads_in_memory(
+        self, decoded: Sequence[Operation | Rejected]
+    ) -> AsyncIterator[None]:
+        """Rule 4: while the block runs, every thread ``decoded`` names that is held is in
+        memory, and stays there (pinned); those that were not are read in worker threads."""
+        replica = self.replica
+        ops = [item for item in decoded if not isinstance(item, Rejected)]
+        wanted = replica.threads_to_load(ops)
+        if not wanted:  # the common case (gossip, a thread being written to): no checkpoint
+            yield
+            return
+        with contextlib.ExitStack() as pins:
+            # Those in memory too: loading the others must not push them out.
+            for thread_id in dict.fromkeys(op.thread for op in ops):
+                if thread_id is not None:
+                    pins.enter_context(replica.pinned(thread_id))
+            loads = [replica.claim_load(thread_id) for thread_id in wanted]
+            try:
+                await self._read_and_install(loads)
+            finally:
+                for load in loads:  # cancelled before it was installed: nothing is lost
+                    replica.abandon_load(load)
+            yield
+
+    async def _read_and_install(self, loads: list[ThreadLoad]) -> None:
+        """Read ``loads`` in worker threads, at most one per decode thread at a time, and
+        install each on the loop as it is read, in order, one per step."""
+        read = [trio.Event() for _ in loads]
+
+        async def read_one(index: int) -> None:
+            await trio.to_thread.run_sync(
+                loads[index].read, self._source, limiter=self._decode_limiter
+            )
+            read[index].set()
+
+        async with trio.open_nursery() as nursery:
+            for index in range(len(loads)):
+                nursery.start_soon(read_one, index)
+            for index, load in enumerate(loads):
+                await read[index].wait()  # a checkpoint even when it is set: one per step
+                self.replica.install_load(load)
 
     def _apply_chunk(
         self,
@@ -297,6 +354,15 @@ class Ingest(NodeState):
             self._failure = error
             raise
 
+    async def _saved(self, applied: list[Operation]) -> None:
+        """`Replica.saved`, dropping what it lets go a slice per step (rule 4): after a chunk
+        that needed a hundred threads loaded, that many leave the cache."""
+        replica = self.replica
+        replica.saved(applied, evict=False)
+        with trio.CancelScope(shield=True):  # memory is bounded even for a cancelled caller
+            while replica.evict(_EVICT_STEP):
+                await trio.lowlevel.checkpoint()
+
     async def _settle(
         self,
         committing: deque[tuple[WriteTicket, list[Operation]]],
@@ -313,7 +379,7 @@ class Ingest(NodeState):
             except Exception as error:  # recorded for rule 2, raised below
                 self._failure = failure = failure or error
                 continue
-            self.replica.saved(applied)
+            await self._saved(applied)
             self._changes.announce(applied, source)
         if failure is not None and raise_errors:
             raise failure

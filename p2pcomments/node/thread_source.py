@@ -8,8 +8,10 @@ Rules:
    damaged on disk since they were verified are reported (logged and counted in ``damaged``),
    never loaded, applied or served. A thread the replica dropped from memory and reads back
    byte for byte as it held it (`core.ops.encoded_digest`) was verified already: only parsed.
-2. Blocking reads on the calling thread: the replica is used on the event loop, and a thread
-   (about a hundred operations) loads in a few milliseconds (scripts/bench_scale.py).
+2. Blocking reads on the calling thread, any thread (each has its own store connection): ingest
+   reads the threads a batch needs in worker threads (`node.ingest` rule 4); a read that loads
+   one thread (about a hundred operations: a few milliseconds, scripts/bench_scale.py) stays
+   on the event loop.
 """
 
 from __future__ import annotations

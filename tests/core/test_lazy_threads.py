@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from p2pcomments.core.authoring import in_thread_operation, thread_operation
 from p2pcomments.core.ops import CommentPayload, Operation
-from p2pcomments.core.replica import Applied, Replica
+from p2pcomments.core.replica import Applied, Replica, ThreadLoad
 from p2pcomments.core.thread_state import ThreadState
 
 from .strategies import KEYS, History, budget, fingerprint, histories, replica_of
@@ -241,3 +241,111 @@ def test_a_thread_dropped_last_is_rebuilt_from_the_second_tier_without_the_sourc
     assert source.loads == 7
     assert lazy._spare_ops <= 1
     assert [lazy.thread(t.id).thread_op for t in threads] == threads
+
+
+def _apply_with_loads(
+    replica: Replica, source: SavedThreads, ops: list[Operation], seed: random.Random
+) -> None:
+    """`_apply_all` as the node's ingest does it (rule 8): threads claimed, read "elsewhere" and
+    installed before an operation needs them, some claims taken over by the replica loading
+    the thread itself, some given up, some installed late; evictions in slices."""
+    claims: list[ThreadLoad] = []
+    unsaved: list[list[Operation]] = []
+    for op in ops:
+        for thread_id in replica.threads_to_load([op]):
+            claims.append(replica.claim_load(thread_id))
+        seed.shuffle(claims)
+        while claims and seed.random() < 0.7:
+            load = claims.pop()
+            if seed.random() < 0.8:
+                load.read(source)
+            choice = seed.random()
+            if load.built is not None and choice < 0.7:
+                replica.install_load(load)
+            elif choice < 0.85:
+                replica.abandon_load(load)
+            else:
+                claims.append(load)  # kept: the replica may take it over, or it goes later
+                break
+        result = replica.apply(op)
+        applied = [op] if isinstance(result.outcome, Applied) else []
+        applied += [o for o, outcome in result.released if isinstance(outcome, Applied)]
+        if not isinstance(result.outcome, Applied) and op.id in replica.pending:
+            source.pending[op.id] = op
+        for released, outcome in result.released:
+            if not isinstance(outcome, Applied):
+                source.pending.pop(released.id, None)
+        unsaved.append(applied)
+        if seed.random() < 0.5:
+            for batch in unsaved:
+                source.save(batch)
+                replica.saved(batch, evict=False)
+            unsaved = []
+            budget = seed.randrange(1, 4)
+            while replica.evict(budget):
+                pass
+    for load in claims:  # those still out: a late read is refused if it was taken over
+        if load.built is None:
+            load.read(source)
+        if seed.random() < 0.5:
+            replica.install_load(load)
+        else:
+            replica.abandon_load(load)
+    for batch in unsaved:
+        source.save(batch)
+        replica.saved(batch)
+
+
+@EXAMPLES
+@given(
+    history=histories(),
+    seed=st.randoms(use_true_random=False),
+    cache=st.integers(1, 12),
+)
+def test_threads_loaded_elsewhere_say_what_memory_says(
+    history: History, seed: random.Random, cache: int
+) -> None:
+    expected = fingerprint(replica_of(history.ops), history.ops)
+    shuffled = list(history.ops)
+    seed.shuffle(shuffled)
+    source = SavedThreads()
+    lazy = Replica(source, cache_operations=cache)
+    _apply_with_loads(lazy, source, shuffled, seed)
+    everything = replica_of(history.ops)
+    assert lazy.operation_count() == everything.operation_count()
+    assert set(lazy.threads) == set(everything.threads)
+    for op in history.ops:
+        assert (lazy.get(op.id) is None) == (everything.get(op.id) is None)
+        assert lazy.verdict(op) == everything.verdict(op)
+    assert fingerprint(lazy, history.ops) == expected
+    assert not lazy.unloadable
+    assert not lazy._loading
+
+
+def test_a_read_taken_over_by_the_replica_is_refused_when_late() -> None:
+    source = SavedThreads()
+    lazy = Replica(source, cache_operations=1)
+    first = thread_operation(KEYS[0], "first", url=None, site=None, now_ms=1_000)
+    second = thread_operation(KEYS[0], "second", url=None, site=None, now_ms=2_000)
+    for op in (first, second):
+        lazy.apply(op)
+        source.save([op])
+        lazy.saved([op])
+    assert lazy.threads_to_load([_comment(lazy.thread(first.id), "x", 1_100)]) == []
+    lazy.thread(second.id)  # `first` is dropped now
+    comment = _comment(ThreadState(first), "late", 1_500)
+    assert lazy.threads_to_load([comment]) == [first.id]
+    load = lazy.claim_load(first.id)
+    load.read(source)  # read before the comment is applied: it lacks it
+    assert lazy.threads_to_load([comment]) == []  # being loaded
+    assert isinstance(lazy.apply(comment).outcome, Applied)  # the replica loads it itself
+    assert not lazy.install_load(load)  # what was read is older than what is held
+    assert comment.id in lazy.thread(first.id).ops
+    source.save([comment])
+    lazy.saved([comment])
+    lazy.thread(second.id)
+    load = lazy.claim_load(first.id)
+    load.read(source)
+    assert lazy.install_load(load)
+    assert comment.id in lazy.thread(first.id).ops
+    assert lazy.operation_count() == 3

@@ -5,6 +5,7 @@ damaged on disk is reported and never served, and a store of schema 1 migrates."
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from p2pcomments.core.ops import (
     load_stored_operation,
     make_operation,
 )
-from p2pcomments.core.replica import Replica
+from p2pcomments.core.replica import Applied, Duplicate, Replica
 from p2pcomments.identity import create_identity
 from p2pcomments.node import open_node, thread_source
 from p2pcomments.store.data_dir import database_path
@@ -69,6 +70,41 @@ async def test_a_tiny_cache_shows_and_writes_what_memory_holds(
         )
         assert {s.id for s in node.threads()} == set(everything.threads)
         assert node.replica.threads_with_author(author)  # its own comments, through the index
+
+
+@pytest.mark.trio
+async def test_threads_a_batch_needs_are_read_off_the_event_loop(
+    data_dir: Path, clock: FakeClock
+) -> None:
+    """`node.ingest` rule 4: a batch landing in threads not in memory has them read in worker
+    threads, and ends exactly as a node holding everything in memory."""
+    threads = [_thread_with_comments(f"t{i}", 30, 1_000 * i + 1) for i in range(6)]
+    first = [op for ops in threads for op in ops[:20]]
+    # The rest interleaved across the threads, in chunks large enough for the pipeline.
+    rest = [ops[k] for k in range(20, 31) for ops in threads]
+    loop_thread = threading.get_ident()
+    readers: list[int] = []
+    async with open_node(data_dir, create_identity=True, clock=clock, cache_operations=25) as node:
+        await node.ingest([op.encoded for op in first])
+        read = node._source.thread_operations
+
+        def spied(thread_id: bytes, *, checked: bytes | None = None) -> list[Operation]:
+            readers.append(threading.get_ident())
+            return read(thread_id, checked=checked)
+
+        node._source.thread_operations = spied  # type: ignore[method-assign]
+        outcomes = await node.ingest([op.encoded for op in rest])
+        assert all(isinstance(outcome, Applied) for outcome in outcomes)
+        outcomes = await node.ingest([threads[0][-1].encoded, threads[3][5].encoded])
+        assert all(isinstance(outcome, Duplicate) for outcome in outcomes)
+        node._source.thread_operations = read  # type: ignore[method-assign]
+        everything = Replica()
+        everything.merge(op for ops in threads for op in ops)
+        for thread_id in everything.threads:
+            assert node.thread_view(thread_id).digest() == everything.view(thread_id).digest()
+        assert node.statistics().operations == everything.operation_count()
+    assert readers, "threads were dropped and read back"
+    assert loop_thread not in readers
 
 
 @pytest.mark.trio
