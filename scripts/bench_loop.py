@@ -55,6 +55,8 @@ class StepTimer(trio.abc.Instrument):
     _cpu_started: float = 0.0
 
     gc_longest: float = 0.0
+    gc_longest_by_generation: dict[int, float] = field(default_factory=dict)
+    gc_collections: dict[int, int] = field(default_factory=dict)
     _gc_started: float = 0.0
 
     def on_gc(self, phase: str, info: dict[str, int]) -> None:
@@ -62,7 +64,12 @@ class StepTimer(trio.abc.Instrument):
         if phase == "start":
             self._gc_started = time.perf_counter()
         else:
-            self.gc_longest = max(self.gc_longest, time.perf_counter() - self._gc_started)
+            elapsed = time.perf_counter() - self._gc_started
+            self.gc_longest = max(self.gc_longest, elapsed)
+            generation = info["generation"]
+            by_generation = self.gc_longest_by_generation
+            by_generation[generation] = max(by_generation.get(generation, 0.0), elapsed)
+            self.gc_collections[generation] = self.gc_collections.get(generation, 0) + 1
 
     def before_task_step(self, task: trio.lowlevel.Task) -> None:
         self._started = time.perf_counter()
@@ -217,6 +224,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name, seconds in worst[1:5]:
             print(f"    then {seconds * 1000:8.1f} ms in {name}")
         print(f"  longest cyclic-GC collection inside a step: {timer.gc_longest * 1000:.1f} ms")
+        for generation, seconds in sorted(timer.gc_longest_by_generation.items()):
+            print(
+                f"    generation {generation}: {timer.gc_collections[generation]:,} collections,"
+                f" longest {seconds * 1000:.1f} ms"
+            )
         # Wall time includes waiting for a CPU on a loaded machine; the loop thread's own CPU
         # time in a step does not (nor the GIL waits, which are real on any machine).
         name, cpu = max(timer.longest_cpu.items(), key=lambda item: item[1])
