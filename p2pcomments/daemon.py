@@ -171,6 +171,30 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+# Middle-generation collections between two freezes of what survived them: a full collection
+# comes after 200 (GC_THRESHOLDS) and walks every object not frozen, 190 ms for a 100k-op sync
+# (scripts/bench_loop.py with 64 KiB OPS frames), so survivors are frozen long before.
+FREEZE_AFTER_COLLECTIONS: Final = 20
+FREEZE_CHECK_SECONDS: Final = 1.0
+
+
+async def freeze_survivors(check_seconds: float = FREEZE_CHECK_SECONDS) -> None:
+    """`tune_gc`'s freeze again, whenever operations have streamed in since the last one: a
+    full collection then walks only what came since, not every operation applied since open.
+
+    What is garbage at that moment is collected first (a middle-generation collection, no
+    longer than one the collector would run anyway), so only cycles still alive are frozen; a
+    frozen cycle that dies later is never collected, a few objects per freeze (operations and
+    thread states hold none: refcounting frees them)."""
+    last = gc.get_stats()[1]["collections"]
+    while True:
+        await trio.sleep(check_seconds)
+        if gc.get_stats()[1]["collections"] - last >= FREEZE_AFTER_COLLECTIONS:
+            gc.collect(1)
+            gc.freeze()
+            last = gc.get_stats()[1]["collections"]
+
+
 async def run_daemon(
     data_dir: Path | None,
     *,
@@ -238,6 +262,7 @@ async def _serve(
 ) -> None:
     """The daemon's services on an opened node, until ``closing`` (rules 1, 2 and 4)."""
     async with trio.open_nursery() as services:
+        services.start_soon(freeze_survivors)
         async with trio.open_nursery() as api:
             address: ApiAddress = await api.start(
                 partial(serve_api, node, host=host, port=port, token=token, closing=closing)

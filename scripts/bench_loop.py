@@ -34,7 +34,7 @@ from bench_store import make_ops
 
 from p2pcomments.core.reconcile import SortedItems
 from p2pcomments.core.sync_protocol import SyncLimits, SyncSession
-from p2pcomments.daemon import tune_gc
+from p2pcomments.daemon import freeze_survivors, tune_gc
 from p2pcomments.net.sync_running import _snapshot
 from p2pcomments.net.sync_slots import ReplicaOps
 from p2pcomments.node import Node, open_node
@@ -172,8 +172,11 @@ async def run_scenario(
                 limits=limits,
             )
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(drive, initiator, session_i, to_responder, from_responder)
-                nursery.start_soon(drive, responder, session_r, to_initiator, from_initiator)
+                nursery.start_soon(freeze_survivors)  # as the daemon runs it
+                async with trio.open_nursery() as sync:
+                    sync.start_soon(drive, initiator, session_i, to_responder, from_responder)
+                    sync.start_soon(drive, responder, session_r, to_initiator, from_initiator)
+                nursery.cancel_scope.cancel()
         finally:
             trio.lowlevel.remove_instrument(timer)
             gc.callbacks.remove(timer.on_gc)

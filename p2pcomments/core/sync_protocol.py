@@ -45,9 +45,10 @@ Rules this module enforces:
    policy (`SyncLimits.sketch`, the reference policy in SPEC §9.7.4); a responder answers either.
 8. The costly part of taking a frame, hashing or folding every item into coded symbols (the
    HELLO an initiator may answer with a sketch, a SKETCH_ASK we answer, a SKETCH we decode:
-   O(items) each), may run ahead in a worker thread:
-   `SyncSession.frame_is_costly` says when, `SyncSession.prepare_frame` does it touching only the
-   session's own coded-symbol state; `receive_frame` then behaves exactly as without it.
+   O(items) each), or walking every item for what the peer wants (the DONE ending its wants),
+   may run ahead in a worker thread: `SyncSession.frame_is_costly` says when,
+   `SyncSession.prepare_frame` does it touching only the session's own coded-symbol state and
+   the answer it prepares; `receive_frame` then behaves exactly as without it.
 """
 
 from __future__ import annotations
@@ -315,6 +316,7 @@ class SyncSession:
         self._encoder: SketchEncoder | None = None  # responder
         self._prepared_encoder: SketchEncoder | None = None  # made by `prepare_frame` (rule 8)
         self._prepared_decoder: tuple[bytes, SketchDecoder] | None = None  # and its key
+        self._prepared_answer: list[bytes] | None = None  # `_wanted_items`, made ahead too
         self._decoder: SketchDecoder | None = None  # initiator
         self._asked = 0  # coded symbols asked for in the SKETCH_ASK that is out
         self._equal = False
@@ -405,7 +407,11 @@ class SyncSession:
             if data[1] == MessageType.HELLO and self._state is _State.AWAIT_HELLO:
                 return self.limits.sketch and self._reconcile_wanted and self._count > 0
             return data[1] == MessageType.SKETCH and self._state is _State.SKETCHING
-        return data[1] == MessageType.SKETCH_ASK and self._state is _State.AWAIT_REQUESTS
+        if self._state is not _State.AWAIT_REQUESTS:
+            return False
+        if data[1] == MessageType.DONE:  # the wants are in: finding them walks every item
+            return bool(self._peer_wants or self._peer_wants_short or self._peer_wants_all)
+        return data[1] == MessageType.SKETCH_ASK
 
     def prepare_frame(self, data: bytes) -> None:
         """Do ahead the costly part of `receive_frame` ``(data)`` (rule 8): fold the items into
@@ -419,7 +425,9 @@ class SyncSession:
             message = decode_message(bytes(data))
         except SyncError:
             return
-        if message.type is MessageType.HELLO:
+        if message.type is MessageType.DONE:
+            self._prepared_answer = self._wanted_items()
+        elif message.type is MessageType.HELLO:
             hello = message.hello
             assert hello is not None
             if hello.item_count and hello.fingerprint != self._fingerprint:
@@ -833,17 +841,25 @@ class SyncSession:
         # operations waiting for them; wanted ids that are not items (pending here) go last.
         # WANT_ALL is served up to max_wanted_ids (the next session, no longer empty, does the
         # rest).
-        wanted = frozenset(self._peer_wants)
-        ordered = self._item_ids(
-            ids=wanted, short_ids=self._peer_wants_short, everything=self._peer_wants_all
-        )
-        if self._peer_wants_all:
-            ordered = ordered[: self.limits.max_wanted_ids]
+        ordered, self._prepared_answer = self._prepared_answer, None
+        if ordered is None:
+            ordered = self._wanted_items()
         listed = set(ordered)
         self._outbox.op_ids.extend(ordered)
         self._outbox.op_ids.extend(i for i in self._peer_wants if i not in listed)
         self._outbox.final = encode_done()
         self._state = _State.SEND_ANSWERS
+
+    def _wanted_items(self) -> list[bytes]:
+        """Our items the peer's wants name, in item order (what `_answer_wants` sends first)."""
+        ordered = self._item_ids(
+            ids=frozenset(self._peer_wants),
+            short_ids=self._peer_wants_short,
+            everything=self._peer_wants_all,
+        )
+        if self._peer_wants_all:
+            ordered = ordered[: self.limits.max_wanted_ids]
+        return ordered
 
     # -- outgoing ----------------------------------------------------------------------------
 

@@ -70,9 +70,11 @@ def test_preparing_frames_changes_nothing(a: set[int], b: set[int], sketch: bool
     assert initiator.error is None
     assert responder.error is None
     sketches = sum(1 for _, frame in plain if frame[1] in (6, 7))  # SKETCH_ASK, SKETCH
-    # Each coded-symbol frame was costly, and the HELLO answered with a sketch; nothing else.
+    # Each coded-symbol frame was costly, the HELLO answered with a sketch, and the DONE
+    # after the initiator's wants (WANT, WANT_SHORT, WANT_ALL); nothing else.
     hello = 1 if sketch and a else 0
-    assert prepared == sketches + hello
+    wants = 1 if any(frame[1] in (3, 8, 9) for _, frame in plain) else 0
+    assert prepared == sketches + hello + wants
 
 
 def test_a_preparation_not_taken_is_discarded() -> None:
