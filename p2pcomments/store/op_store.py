@@ -38,7 +38,7 @@ from typing import Final, Self
 
 import trio
 
-from p2pcomments.core.ops import Operation, claimed_id
+from p2pcomments.core.ops import Kind, Operation, claimed_id
 from p2pcomments.errors import DiskFull, StoreError
 from p2pcomments.store import views
 from p2pcomments.store.schema import check_ownership, migrate
@@ -67,6 +67,7 @@ FOLLOW_SECONDS: Final = 0.1  # how long an open transaction waits for a stream's
 _WRITER_CACHE_KIB: Final = 16 * 1024
 _FETCH_CHUNK: Final = 500  # ids per `IN (...)` query, below SQLite's parameter limit
 _KEY_PAGE: Final = 4096
+_KEY_CACHE_IDS: Final = 16_384  # thread or author ids whose keys the writer keeps (~2 MB each)
 _BUSY_TIMEOUT_MS: Final = 10_000
 _PAGE_SIZE: Final = 8192
 
@@ -115,6 +116,8 @@ class OpState(IntEnum):
 
 
 _STATES: Final = frozenset(int(state) for state in OpState)
+_STATE_VALUES: Final = {state: int(state) for state in OpState}
+_KIND_VALUES: Final = {kind: int(kind) for kind in Kind}
 _log = logging.getLogger(__name__)
 
 
@@ -265,6 +268,7 @@ class OpStore:
         self._closed = False
         self._commits = 0
         self._jobs = 0
+        self._key_cache = _KeyCache()  # the writer thread's alone
         self._thread = threading.Thread(
             target=self._run_writer, name=f"p2pc-store-writer {path.name}", daemon=True
         )
@@ -331,7 +335,10 @@ class OpStore:
         ticket = WriteTicket(trio.lowlevel.current_trio_token())
         rows = len(batch.insert) + len(batch.promote) + len(batch.discard)
         job = _Job(
-            lambda connection: _apply_batch(connection, batch), ticket._settle, rows, more_follows
+            lambda connection: _apply_batch(connection, batch, self._key_cache),
+            ticket._settle,
+            rows,
+            more_follows,
         )
         self._submit_job(job)
         return ticket
@@ -342,7 +349,7 @@ class OpStore:
 
     def write_blocking(self, batch: WriteBatch) -> None:
         """`write` for threads that are not running trio (scripts, repair). Blocks the thread."""
-        self._run_blocking(lambda connection: _apply_batch(connection, batch))
+        self._run_blocking(lambda connection: _apply_batch(connection, batch, self._key_cache))
 
     def rebuild_views(self) -> None:
         """Recompute every view table from ``ops`` in one transaction (``p2pc repair``). Blocks."""
@@ -382,6 +389,7 @@ class OpStore:
         jobs = [first]
         errors: list[BaseException | None] = [None]
         running = True
+        committed = False
         try:
             connection.execute("BEGIN IMMEDIATE")
             rows = 0
@@ -397,6 +405,7 @@ class OpStore:
                         # no job of it is stored, and each caller hears the real cause.
                         raise _TransactionLost(self._as_store_error(error, "write")) from error
                     connection.execute("ROLLBACK TO job")
+                    self._key_cache.forget()  # keys the job added are gone with it
                     errors[-1] = self._as_store_error(error, "write")
                 connection.execute("RELEASE job")
                 rows += job.rows
@@ -413,6 +422,7 @@ class OpStore:
                 jobs.append(following)
                 errors.append(None)
             connection.execute("COMMIT")
+            committed = True
         except _TransactionLost as lost:
             errors = [lost.failure for _ in jobs]
         except sqlite3.Error as error:
@@ -423,6 +433,9 @@ class OpStore:
         else:
             self._commits += 1
             self._jobs += len(jobs)
+        finally:
+            if not committed:  # rolled back: the keys its jobs added are gone
+                self._key_cache.forget()
         for job, outcome in zip(jobs, errors, strict=True):
             job.on_done(outcome)
         return running
@@ -744,48 +757,82 @@ def _insert_rows(connection: sqlite3.Connection, rows: Sequence[tuple[object, ..
     return added
 
 
-def _keys(connection: sqlite3.Connection, table: str, ids: Iterable[bytes]) -> dict[bytes, int]:
-    """The integer keys of ``ids`` in ``table`` (``threads`` or ``authors``), adding those it
-    lacks. Asked of the database each time, not cached: a job rolled back to its savepoint takes
-    the keys it added with it."""
-    wanted = list(dict.fromkeys(ids))
-    keys: dict[bytes, int] = {}
+class _KeyCache:
+    """The integer keys of thread and author ids (tables ``threads`` and ``authors``) the writer
+    has read or added, so a job asks the database only for ids it has not met: two ``IN``
+    queries a job cost 1.2 us per operation (scripts/bench_store.py --writer). A key, once
+    committed, is never reused or renumbered (schema rule 4), but one added by a job that is
+    then rolled back goes with it: the writer calls `forget` on every rollback."""
+
+    __slots__ = ("authors", "threads")
+
+    def __init__(self) -> None:
+        self.threads: dict[bytes, int] = {}
+        self.authors: dict[bytes, int] = {}
+
+    def forget(self) -> None:
+        self.threads.clear()
+        self.authors.clear()
+
+
+def _keys(
+    connection: sqlite3.Connection, table: str, ids: Iterable[bytes], known: dict[bytes, int]
+) -> dict[bytes, int]:
+    """``known`` (the keys of ``table``, ``threads`` or ``authors``, met so far), completed with
+    those of ``ids`` it lacks: read, or added to the table for ids it does not hold."""
+    unique = dict.fromkeys(ids)
+    wanted = [op_id for op_id in unique if op_id not in known]
+    if not wanted:
+        return known
+    if len(known) + len(wanted) > _KEY_CACHE_IDS:  # memory stays bounded, whoever writes
+        known.clear()
+        wanted = list(unique)
     for chunk in _chunks(wanted):
         marks = ",".join("?" * len(chunk))
-        keys.update(
+        known.update(
             connection.execute(
                 f"SELECT id, key FROM {table} WHERE id IN ({marks})",  # noqa: S608 - our names
                 chunk,
             ).fetchall()
         )
     for missing in wanted:
-        if missing not in keys:
+        if missing not in known:
             row = connection.execute(
                 f"INSERT INTO {table} (id) VALUES (?) RETURNING key",  # noqa: S608 - our names
                 (missing,),
             ).fetchone()
-            keys[missing] = int(row[0])
-    return keys
+            known[missing] = int(row[0])
+    return known
 
 
-def _apply_batch(connection: sqlite3.Connection, batch: WriteBatch) -> None:
-    """One job: insert, promote and discard rows, keeping the views in step (views rule 2)."""
+def _apply_batch(
+    connection: sqlite3.Connection, batch: WriteBatch, keys: _KeyCache | None = None
+) -> None:
+    """One job: insert, promote and discard rows, keeping the views in step (views rule 2).
+    ``keys``: the writer's `_KeyCache` (None: read every key from the database)."""
     applied: list[tuple[bytes | None, int]] = []
     if batch.insert:
+        if keys is None:
+            keys = _KeyCache()
         # Each operation's thread once (a property, asked five times a row before: the writer's
         # Python is on the path of every ingested operation).
         threads = [op.thread_id for op, _ in batch.insert]
-        thread_keys = _keys(connection, "threads", filter(None, threads))
-        author_keys = _keys(connection, "authors", [op.author for op, _ in batch.insert])
+        thread_keys = _keys(connection, "threads", filter(None, threads), keys.threads)
+        author_keys = _keys(
+            connection, "authors", [op.author for op, _ in batch.insert], keys.authors
+        )
+        # Plain integers for the enums: sqlite3 binds an int subclass only after looking for an
+        # adapter, and `.value` is a descriptor call; both cost more than the dict lookups.
+        kinds, states = _KIND_VALUES, _STATE_VALUES
         rows = [
             (
                 op.id,
                 op.encoded,
                 None if thread is None else thread_keys[thread],
-                op.kind.value,
+                kinds[op.kind],
                 author_keys[op.author],
                 op.timestamp_ms,
-                state.value,
+                states[state],
             )
             for (op, state), thread in zip(batch.insert, threads, strict=True)
         ]

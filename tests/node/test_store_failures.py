@@ -18,7 +18,7 @@ from .conftest import FakeClock
 
 
 def _break_the_disk(monkeypatch: pytest.MonkeyPatch) -> None:
-    def failing(connection: sqlite3.Connection, batch: WriteBatch) -> None:
+    def failing(connection: sqlite3.Connection, batch: WriteBatch, *_: object) -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(op_store, "_apply_batch", failing)

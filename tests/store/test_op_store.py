@@ -283,6 +283,30 @@ def test_a_failing_job_does_not_undo_the_others_in_its_commit(
     assert open_store().count() == 3
 
 
+def test_keys_a_rolled_back_job_added_are_not_used_by_the_next(
+    open_store: Callable[[], OpStore],
+) -> None:
+    # The writer keeps the keys of thread and author ids; one a failed job added is gone with
+    # its savepoint, so a later job with that thread or author must add it again.
+    ops = thread_with_comments(2)
+    store = open_store()
+    results: list[BaseException | None] = []
+
+    def add_then_fail(connection: sqlite3.Connection) -> None:
+        op_store._apply_batch(connection, _applied(ops[:1]), store._key_cache)
+        raise sqlite3.OperationalError("failed after its keys were added")
+
+    store._submit(add_then_fail, results.append)
+    store.close()
+    store = open_store()
+    store._submit(add_then_fail, results.append)  # in a transaction of its own, then the next
+    store.write_blocking(_applied(ops))
+    assert [type(result) for result in results] == [StoreError, StoreError]
+    assert store.thread_raw(ops[0].id) == [op.encoded for op in ops]
+    assert store.threads_with_author(ops[1].author) == [ops[0].id]
+    assert store.integrity_check() == []
+
+
 def test_reads_do_not_block_writes(db_path: Path, open_store: Callable[[], OpStore]) -> None:
     ops = thread_with_comments(3)
     store = open_store()
