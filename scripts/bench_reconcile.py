@@ -190,6 +190,9 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=100_000, help="items per store (default 100000)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--seeds", type=int, default=1, help="also run the sketch on this many seeds from --seed"
+    )
+    parser.add_argument(
         "--differences", type=float, nargs="+", default=[0.01, 0.0001], help="fractions"
     )
     args = parser.parse_args()
@@ -218,6 +221,20 @@ def main() -> int:
         print(
             f"{difference:>6.2%} {'naive':<7} {missing:>5} {naive:>10,} {op_bytes:>9,} "
             f"{naive / op_bytes:>6.3f} {(naive - op_bytes) / missing:>6.1f} {2:>4}"
+        )
+    for difference in args.differences if args.seeds > 1 else ():
+        # Round trips depend on how good the first estimate was: show their spread.
+        trips: list[int] = []
+        ratios: list[float] = []
+        for seed in range(args.seed, args.seed + args.seeds):
+            stores = make_stores(args.n, difference, seed)
+            f = sync_once(stores, sketch=True)
+            failed |= not f.correct
+            trips.append(f.round_trips)
+            ratios.append(f.exchanged / stores.missing_bytes)
+        print(
+            f"{difference:>6.2%} sketch over {args.seeds} seeds: round trips {trips} (worst"
+            f" {max(trips)}), ratio worst {max(ratios):.3f} mean {sum(ratios) / len(ratios):.3f}"
         )
     print(
         "exchanged: all frames both ways with their length prefixes; op bytes: the missing "
