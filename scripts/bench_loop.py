@@ -35,7 +35,7 @@ from bench_store import make_ops
 from p2pcomments.core.reconcile import SortedItems
 from p2pcomments.core.sync_protocol import SyncLimits, SyncSession
 from p2pcomments.daemon import freeze_survivors, tune_gc
-from p2pcomments.net.sync_running import _snapshot
+from p2pcomments.net.sync_running import SyncRunner, _snapshot
 from p2pcomments.net.sync_slots import ReplicaOps
 from p2pcomments.node import Node, open_node
 
@@ -122,7 +122,13 @@ async def drive(
         nursery.start_soon(ingest_received)
         async with send, outgoing:
             while True:
-                while (frame := session.next_frame()) is not None:
+                while True:
+                    if INLINE:
+                        frame = session.next_frame()
+                    else:  # as SyncRunner._converse: an OPS frame we serve, in a worker thread
+                        frame = await SyncRunner._next_frame(session)
+                    if frame is None:
+                        break
                     await outgoing.send(frame)
                 if session.done:
                     break

@@ -48,7 +48,10 @@ Rules this module enforces:
    O(items) each), or walking every item for what the peer wants (the DONE ending its wants),
    may run ahead in a worker thread: `SyncSession.frame_is_costly` says when,
    `SyncSession.prepare_frame` does it touching only the session's own coded-symbol state and
-   the answer it prepares; `receive_frame` then behaves exactly as without it.
+   the answer it prepares; `receive_frame` then behaves exactly as without it. So may building
+   an OPS frame, which reads up to 256 KiB of operations from the `OpSource` (a store: ~500
+   random reads): `SyncSession.next_frame_reads_operations` says when, provided the source may
+   be read from another thread.
 """
 
 from __future__ import annotations
@@ -389,6 +392,13 @@ class SyncSession:
         )
 
     # -- driving -----------------------------------------------------------------------------
+
+    def next_frame_reads_operations(self) -> bool:
+        """Whether `next_frame` would read operations from the `OpSource` to build an OPS frame
+        (rule 8): a caller keeping an event loop live may call it in a worker thread, provided
+        its source may be read there and nothing else uses the session meanwhile."""
+        box = self._outbox
+        return not box.frames and bool(box.op_ids)
 
     def next_frame(self) -> bytes | None:
         """The next frame to send, or None when it is the peer's turn or nothing is left."""

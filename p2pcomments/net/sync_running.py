@@ -245,7 +245,7 @@ class SyncRunner:
         try:
             with trio.move_on_at(session.deadline):
                 while True:
-                    while (frame := session.next_frame()) is not None:
+                    while (frame := await self._next_frame(session)) is not None:
                         await stream.write_frame(frame)
                     if session.done:
                         return
@@ -269,6 +269,16 @@ class SyncRunner:
                     peer_fault=isinstance(error, StreamProtocolError),
                 )
             )
+
+    @staticmethod
+    async def _next_frame(session: SyncSession) -> bytes | None:
+        """`session.next_frame`, in a worker thread when it reads operations from the store (an
+        OPS frame, ~500 random reads: tens of milliseconds) and the source is the replica's own
+        (a session we serve: `ReplicaOps` reads memory and the store only; an initiator's source
+        keeps books shared with our other sessions, on the loop)."""
+        if not session.initiator and session.next_frame_reads_operations():
+            return await trio.to_thread.run_sync(session.next_frame)
+        return session.next_frame()
 
     async def _ingest_received(
         self, peer: str, received: trio.MemoryReceiveChannel[tuple[bytes, ...]]

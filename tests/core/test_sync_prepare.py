@@ -19,18 +19,35 @@ from p2pcomments.core.sync_protocol import (
 from .test_sync_protocol import POOL_SIZE, Side, converse, pool, responder_after_hello
 
 
+def _build_into(session: SyncSession, built: list[bytes | None]) -> None:
+    built.append(session.next_frame())
+
+
 def converse_preparing(
     a: SyncSession, b: SyncSession, side_a: Side, side_b: Side
 ) -> tuple[list[tuple[str, bytes]], int]:
-    """`converse`, but every frame a session calls costly is prepared first in another thread;
-    returns the transcript and how many frames were prepared."""
+    """`converse`, but every frame a session calls costly is prepared first in another thread,
+    and every frame a session says reads operations is built in another thread (and is the
+    only kind that is OPS); returns the transcript and how many frames were prepared."""
     transcript: list[tuple[str, bytes]] = []
     prepared = 0
     progress = True
     while progress:
         progress = False
         for name, source, target, target_side in (("a", a, b, side_b), ("b", b, a, side_a)):
-            while (frame := source.next_frame()) is not None:
+            while True:
+                built: list[bytes | None] = []
+                reads = source.next_frame_reads_operations()
+                if reads:
+                    builder = threading.Thread(target=_build_into, args=(source, built))
+                    builder.start()
+                    builder.join()
+                else:
+                    built.append(source.next_frame())
+                frame = built[0]
+                if frame is None:
+                    break
+                assert reads or frame[1] != 2  # an OPS frame ([2, ...]) was said to read
                 progress = True
                 transcript.append((name, frame))
                 if target.done:
