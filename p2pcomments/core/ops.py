@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Final
@@ -40,6 +40,12 @@ from nacl.signing import SigningKey
 
 from p2pcomments.core.page_url import normalise_page_url, page_site
 from p2pcomments.errors import DecodeError, InvalidOperation, PageUrlError
+
+_open_all: Callable[[int, bytes, int, bytes], bytes] | None
+try:  # the optional C helper (pyproject.toml); without it, signatures are checked one by one
+    from p2pcomments.core._signatures import open_all as _open_all
+except ImportError:  # pragma: no cover - where it did not build
+    _open_all = None
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -755,8 +761,10 @@ def decode_operations(
             results.append(_parse(data, op_id))
         except InvalidOperation as error:
             results.append(error)
-    for index, op in enumerate(results):
-        if type(op) is Operation and not _authentic(op):
+    parsed = [(index, op) for index, op in enumerate(results) if isinstance(op, Operation)]
+    verdicts = _authentic_all([op for _, op in parsed])
+    for (index, _), authentic in zip(parsed, verdicts, strict=True):
+        if not authentic:
             results[index] = InvalidOperation(_BAD_SIGNATURE, reason="bad-signature")
     return results
 
@@ -916,13 +924,37 @@ def verify_signature(author: bytes, op_id: bytes, signature: bytes) -> None:
 
 def _authentic(op: Operation) -> bool:
     """Rule 7 for a decoded operation, whose field lengths decoding has checked."""
-    signature = op.signature
-    if signature == PAGE_THREAD_SIGNATURE:
+    unsigned = _unsigned_verdict(op)
+    if unsigned is not None:
+        return unsigned
+    signed = op.signature + OP_SIGNING_DOMAIN + op.id
+    return bool(_crypto_sign_open(_NULL, _NULL, signed, len(signed), op.author) == 0)
+
+
+def _unsigned_verdict(op: Operation) -> bool | None:
+    """Rule 7 where no signature decides it (page-thread forms), else None: check it."""
+    if op.signature == PAGE_THREAD_SIGNATURE:
         return is_page_thread(op)
     if op.timestamp_ms == 0 and op.kind is _THREAD and is_page_thread(op):
         return False  # signed, a page thread would have two byte forms of one id
-    signed = signature + OP_SIGNING_DOMAIN + op.id
-    return bool(_crypto_sign_open(_NULL, _NULL, signed, len(signed), op.author) == 0)
+    return None
+
+
+def _authentic_all(ops: Sequence[Operation]) -> list[bool]:
+    """`_authentic` of each of ``ops``: the signatures checked in one call that lets go of the
+    GIL once (`_signatures.open_all`, the same libsodium function), where that helper is built
+    and more than one needs checking; else one by one."""
+    verdicts = [_unsigned_verdict(op) for op in ops]
+    signed = [index for index, verdict in enumerate(verdicts) if verdict is None]
+    if _open_all is None or len(signed) < 2:
+        pairs = zip(ops, verdicts, strict=True)
+        return [_authentic(op) if verdict is None else verdict for op, verdict in pairs]
+    messages = b"".join(
+        b"".join((ops[index].signature, OP_SIGNING_DOMAIN, ops[index].id)) for index in signed
+    )
+    keys = b"".join(ops[index].author for index in signed)
+    checked = iter(_open_all(_SIGN_OPEN_ADDRESS, messages, _SIGNED_BYTES, keys))
+    return [next(checked) == 1 if verdict is None else verdict for verdict in verdicts]
 
 
 # -- page threads (SPEC §10.2) --------------------------------------------------------------------
@@ -1016,4 +1048,9 @@ def is_site_thread(op: Operation) -> bool:
 _PACKERS: list[msgpack.Packer] = []  # idle packers; as many as threads ever decoded at once
 _crypto_sign_open = _sodium_lib.crypto_sign_open
 _NULL = _sodium_ffi.NULL
+# The address of that same function, for the C helper that checks a chunk in one call.
+_SIGN_OPEN_ADDRESS: Final = int(
+    _sodium_ffi.cast("uintptr_t", _sodium_ffi.addressof(_sodium_lib, "crypto_sign_open"))
+)
+_SIGNED_BYTES: Final = 64 + len(OP_SIGNING_DOMAIN) + 32  # signature, domain, operation id
 _BAD_SIGNATURE: Final = "signature does not match the author's key"

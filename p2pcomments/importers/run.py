@@ -13,7 +13,7 @@ Rules:
    the operations this node does not hold yet.
 4. Memory is bounded by one post (its comments, as read) and the replies waiting for a parent,
    not by the file: elements are cleared as they are read and operations go to the node in
-   batches of `BATCH`.
+   batches of `BATCH`, two at a time.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from p2pcomments.importers.plan import ImportOptions, ImportPlan
 from p2pcomments.importers.records import ExportFormatError, ParsedExport
 
 if TYPE_CHECKING:
+    from trio_typing import TaskStatus
+
     from p2pcomments.node import Node
 
 __all__ = ["BATCH", "ImportReport", "Progress", "import_export", "read_export"]
@@ -152,23 +154,43 @@ async def import_export(
                 break
         return batch
 
-    while True:
-        batch = await trio.to_thread.run_sync(next_batch)
-        if not batch:
-            break
-        count += len(batch)
-        thread_ids.extend(op.id for op in batch if op.thread is None)
-        if dry_run:
-            new += sum(1 for op in batch if node.get_operation(op.id) is None)
-        else:
-            outcomes = await node.ingest([op.encoded for op in batch], source="import")
-            for outcome in outcomes:
-                if isinstance(outcome, Applied | Pending):
-                    new += 1
-                elif isinstance(outcome, Rejected):
-                    rejected[outcome.reason] = rejected.get(outcome.reason, 0) + 1
-        if progress is not None:
-            progress(min(size, export.position), size)
+    # Rule 4: two batches in flight, the next verifying while the last applies and commits
+    # (`node.ingest` rule 5: they still apply in order).
+    in_flight = trio.Semaphore(2)
+
+    async def ingest(
+        blobs: list[bytes], task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        nonlocal new
+        try:
+            outcomes = await node.ingest(blobs, source="import", task_status=task_status)
+        finally:
+            in_flight.release()
+        for outcome in outcomes:
+            if isinstance(outcome, Applied | Pending):
+                new += 1
+            elif isinstance(outcome, Rejected):
+                rejected[outcome.reason] = rejected.get(outcome.reason, 0) + 1
+
+    try:
+        async with trio.open_nursery() as nursery:
+            while True:
+                batch = await trio.to_thread.run_sync(next_batch)
+                if not batch:
+                    break
+                count += len(batch)
+                thread_ids.extend(op.id for op in batch if op.thread is None)
+                if dry_run:
+                    new += sum(1 for op in batch if node.get_operation(op.id) is None)
+                else:
+                    await in_flight.acquire()
+                    await nursery.start(ingest, [op.encoded for op in batch])
+                if progress is not None:
+                    progress(min(size, export.position), size)
+    except BaseExceptionGroup as group:  # what failed is raised as it was (a StoreError, say)
+        if len(group.exceptions) != 1:
+            raise
+        raise group.exceptions[0] from None
     if progress is not None:
         progress(size, size)
     tally = plan.tally

@@ -7,7 +7,8 @@ Rules:
    while nothing new is applied.
 2. The protocol is half-duplex: we write every frame the session has, then read one. Received
    operations are ingested by a second task a few frames behind, so reading and verifying the
-   next frame overlaps with storing the last; a session is over once all of them are ingested.
+   next frame overlaps with storing the last, two calls at a time (the next verifies while the
+   last applies: `node.ingest` rule 5); a session is over once all of them are ingested.
 3. A peer's fault in sync (a protocol violation, an operation core rejects) is a strike against
    it (`P2PHost.report_invalid`); enough strikes disconnect and ban it. Timeouts, closed streams,
    declined sessions and limits reached are not faults. Nothing a peer sends raises out of a
@@ -46,6 +47,8 @@ from p2pcomments.net.streams import FramedStream, open_framed_stream, serve_fram
 from p2pcomments.net.sync_slots import BUSY, InitiatorOps, Pair, ReplicaOps, SyncSlots, declined
 
 if TYPE_CHECKING:
+    from trio_typing import TaskStatus
+
     from p2pcomments.node import Node
     from p2pcomments.store.op_store import OpStore
 
@@ -61,6 +64,7 @@ _ERROR_FLUSH_SECONDS: Final = 1.0
 # its first chunk's signatures, and fewer calls leave fewer such gaps in a catch-up.
 _INGEST_AHEAD: Final = 8
 _MAX_INGEST_BATCH: Final = 5_000
+_INGEST_CALLS_IN_FLIGHT: Final = 2  # one applying and committing, the next verifying
 _DECLINE_SECONDS: Final = 5.0  # how long declining a session may take (`sync_slots` rule 1)
 
 
@@ -283,7 +287,10 @@ class SyncRunner:
     async def _ingest_received(
         self, peer: str, received: trio.MemoryReceiveChannel[tuple[bytes, ...]]
     ) -> None:
-        async with received:
+        # The next call starts once the last has its place in the order of applying (`ingest`
+        # rule 5), so its signatures are checked while the last applies and commits.
+        in_flight = trio.Semaphore(_INGEST_CALLS_IN_FLIGHT)
+        async with received, trio.open_nursery() as nursery:
             async for first in received:
                 ops = list(first)
                 while len(ops) < _MAX_INGEST_BATCH:
@@ -292,12 +299,25 @@ class SyncRunner:
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
                 await self._charge(peer, len(ops))
-                outcomes = await self.node.ingest(ops, source="sync")
-                # Held already: gossip (or a session with another peer) brought it meanwhile.
-                self._tally.sync_ops_duplicate += sum(
-                    1 for outcome in outcomes if isinstance(outcome, Duplicate)
-                )
-                self._fetcher.after_ingest(peer, outcomes, blame=True)
+                await in_flight.acquire()
+                await nursery.start(self._ingest_batch, peer, ops, in_flight)
+
+    async def _ingest_batch(
+        self,
+        peer: str,
+        ops: list[bytes],
+        in_flight: trio.Semaphore,
+        task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        try:
+            outcomes = await self.node.ingest(ops, source="sync", task_status=task_status)
+        finally:
+            in_flight.release()
+        # Held already: gossip (or a session with another peer) brought it meanwhile.
+        self._tally.sync_ops_duplicate += sum(
+            1 for outcome in outcomes if isinstance(outcome, Duplicate)
+        )
+        self._fetcher.after_ingest(peer, outcomes, blame=True)
 
     async def _charge(self, peer: str, cost: int) -> None:
         """Per-peer ops/s budget for sync: over it, we read more slowly (rule 4)."""

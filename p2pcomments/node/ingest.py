@@ -16,6 +16,11 @@ Rules:
    step, and kept in memory until it is: reading a thread of a thousand operations from the
    store costs tens of milliseconds, and a chunk can need a hundred of them
    (scripts/bench_loop.py).
+5. Calls of more than a few items (`_INLINE_DECODE`) apply one after another, in the order they
+   were made, each while its later chunks still verify; smaller ones apply at once, between
+   chunks. A call started with ``nursery.start`` reports started once its place in that order
+   is taken, so a stream of calls keeps the decode threads busy across calls: the next call
+   verifies while this one applies its last chunk and commits (scripts/bench_store.py).
 """
 
 from __future__ import annotations
@@ -119,9 +124,10 @@ class Ingest(NodeState):
         verifying, applying and committing overlap. If the call is cancelled, what was applied
         is still committed and announced before the cancellation goes on.
 
-        Started with ``nursery.start``, it reports started once every item is applied and its
-        commit queued, so a caller with a stream of batches can decode the next one while this
-        one commits, and still apply them in order.
+        Started with ``nursery.start``, a call of more than a few items reports started once its
+        place in the order of applying is taken (rule 5), a smaller one once every item is
+        applied and its commit queued: a caller with a stream of batches can start the next one
+        then, which verifies while this one applies and commits, and still applies after it.
         """
         self._check_writable()
         blobs = list(encoded_ops)
@@ -136,9 +142,11 @@ class Ingest(NodeState):
                 async with self._threads_in_memory(decoded):
                     self._check_writable()
                     committing.append(self._apply_chunk(decoded, outcomes, position))
+                task_status.started()
             else:
-                await self._decode_and_apply(blobs, source, outcomes, position, committing)
-            task_status.started()
+                await self._decode_and_apply(
+                    blobs, source, outcomes, position, committing, task_status
+                )
         except BaseException:
             await self._settle(committing, source, raise_errors=False)
             raise
@@ -176,6 +184,7 @@ class Ingest(NodeState):
         outcomes: list[Outcome],
         position: dict[bytes, int],
         committing: deque[tuple[WriteTicket, list[Operation]]],
+        task_status: TaskStatus[None],
     ) -> None:
         size = chunk_size(len(blobs), self._decode_threads)
         chunks = [blobs[start : start + size] for start in range(0, len(blobs), size)]
@@ -219,11 +228,14 @@ class Ingest(NodeState):
                 self._changes.announce(applied, source)
 
         stream_open = False  # the last chunk queued told the writer that more follow
+        turn = self._apply_order.join()
         try:
             async with trio.open_nursery() as nursery:
                 for _ in range(self._decode_threads):
                     nursery.start_soon(decode_in_order)
                 nursery.start_soon(announce_as_committed)
+                task_status.started()
+                await self._apply_order.wait_turn(turn)
                 for index in range(len(chunks)):
                     await ready[index].wait()
                     self._check_writable()  # the node may have failed or closed meanwhile
@@ -243,6 +255,7 @@ class Ingest(NodeState):
                 # Everything is applied and queued: `_settle` waits for and announces the rest.
                 nursery.cancel_scope.cancel()
         finally:
+            self._apply_order.leave(turn)
             if stream_open:  # stopped between chunks: a barrier commits what is queued now
                 with contextlib.suppress(StoreError):  # then nothing is queued: nothing waits
                     committing.append((self.store.enqueue(WriteBatch()), []))

@@ -35,6 +35,7 @@ from p2pcomments.errors import (
     PassphraseError,
     StoreError,
 )
+from p2pcomments.node.apply_order import ApplyOrder
 from p2pcomments.node.changes import ChangeFeed
 from p2pcomments.node.thread_source import StoreThreads
 from p2pcomments.store.op_store import OpStore, WriteBatch
@@ -80,6 +81,7 @@ class NodeState:
         self._source = loaded.source
         self._decode_threads = decode_threads
         self._decode_limiter = trio.CapacityLimiter(decode_threads)
+        self._apply_order = ApplyOrder()  # `ingest` rule 5
         self._changes = ChangeFeed()
         self._rejected = 0
         # Per thread, what was rejected since open, and why (`core.completeness` rule 2).

@@ -6,16 +6,20 @@ one operation those exact bytes sign, or raises a typed error. Nothing else gets
 
 from __future__ import annotations
 
+from unittest import mock
+
 import msgpack
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from p2pcomments.core import ops as ops_module
 from p2pcomments.core.ops import (
     Operation,
     decode_operation,
     decode_operations,
     load_stored_operation,
+    page_thread,
 )
 from p2pcomments.errors import DecodeError, InvalidOperation
 
@@ -239,3 +243,56 @@ def test_decoding_a_batch_judges_each_item_as_decoding_it_alone(items: list[byte
             assert result.reason == alone
             # A DecodeError means not an operation; anything else parsed, and has an id.
             assert isinstance(result, DecodeError) == (alone != "bad-signature")
+
+
+def _signed_elsewhere(pair: tuple[Operation, Operation]) -> Operation:
+    """The first operation carrying the second's signature: it parses, and is not authentic."""
+    return decode_operation(pair[0].encoded[:-64] + pair[1].signature, verify=False)
+
+
+_checked_ops = st.lists(
+    st.one_of(
+        operations(),
+        st.tuples(operations(), operations()).map(_signed_elsewhere),
+        st.tuples(
+            st.sampled_from(KEYS),
+            st.sampled_from(["https://blog.example/a", "https://b.example/p?q=1"]),
+        )
+        .map(lambda args: page_thread(args[0].verify_key.encode(), args[1]))
+        .flatmap(  # as it is, or a page-thread form carrying some operation's signature
+            lambda thread: st.one_of(
+                st.just(thread), operations().map(lambda op: _signed_elsewhere((thread, op)))
+            )
+        ),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=budget(2))
+@given(ops=_checked_ops)
+def test_checking_many_signatures_at_once_says_what_checking_each_says(
+    ops: list[Operation],
+) -> None:
+    """A chunk's signatures are checked in one call of the C helper (no GIL between them); each
+    verdict must be the one-at-a-time check's, for signed operations, forged ones, page threads
+    and page-thread forms carrying a signature, and with the helper absent."""
+    alone = [ops_module._authentic(op) for op in ops]
+    assert ops_module._authentic_all(ops) == alone
+    with mock.patch.object(ops_module, "_open_all", None):
+        assert ops_module._authentic_all(ops) == alone
+
+
+def test_the_signature_helper_is_built_and_refuses_what_it_cannot_split() -> None:
+    """`pip install -e .` builds the optional C helper; the tests run it, so here it must be."""
+    from p2pcomments.core import _signatures
+
+    assert ops_module._open_all is _signatures.open_all, "p2pcomments/core/_signatures.c not built"
+    address = ops_module._SIGN_OPEN_ADDRESS
+    size = ops_module._SIGNED_BYTES
+    assert _signatures.open_all(address, b"", size, b"") == b""
+    with pytest.raises(ValueError, match="whole multiples"):
+        _signatures.open_all(address, bytes(size + 1), size, bytes(32))
+    with pytest.raises(ValueError, match="one key each"):
+        _signatures.open_all(address, bytes(2 * size), size, bytes(32))
+    assert _signatures.open_all(address, bytes(2 * size), size, bytes(64)) == b"\x00\x00"

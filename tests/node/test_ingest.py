@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgpack
 import pytest
@@ -28,6 +29,9 @@ from p2pcomments.store import op_store
 from p2pcomments.store.op_store import OpState
 
 from .conftest import FakeClock
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus
 
 
 def _thread(key: SigningKey, at: int) -> Operation:
@@ -371,7 +375,8 @@ async def test_an_ingest_cancelled_between_chunks_does_not_keep_its_commit_waiti
 async def test_a_started_ingest_reports_once_applied_and_commits_behind(
     data_dir: Path, stranger: SigningKey, clock: FakeClock
 ) -> None:
-    ops = _chain(stranger, clock, 600)
+    """A call of a few items reports started once applied; its commit is still queued."""
+    ops = _chain(stranger, clock, 3)
     gate = threading.Event()
     async with open_node(data_dir, create_identity=True, clock=clock) as node:
         node.store._submit(lambda connection: gate.wait(5), lambda error: None)  # hold the writer
@@ -385,14 +390,63 @@ async def test_a_started_ingest_reports_once_applied_and_commits_behind(
 
 
 @pytest.mark.trio
+async def test_started_ingests_apply_in_the_order_they_started_whichever_verifies_first(
+    data_dir: Path, stranger: SigningKey, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule 5: a large call reports started once its place is taken, before it is applied, so
+    the next one verifies meanwhile; that next one waits for its turn to apply, even when its
+    signatures are checked first. A chain split in two: applied out of order, the second
+    half's first operation would wait (Pending) for the first half."""
+    ops = _chain(stranger, clock, 1200)
+    first, second = [op.encoded for op in ops[:600]], [op.encoded for op in ops[600:]]
+    first_verifies = threading.Event()
+    second_chunks_verified: list[int] = []
+    real_decode_all = node_module._decode_all
+
+    def gated_decode_all(
+        blobs: Sequence[bytes], held: Callable[[bytes], Operation | None]
+    ) -> list[Operation | Rejected]:
+        if blobs[0] == first[0]:  # the first call's first chunk (its others verify meanwhile)
+            first_verifies.wait(10)
+            return real_decode_all(blobs, held)
+        if blobs[0] in first:
+            return real_decode_all(blobs, held)
+        decoded = real_decode_all(blobs, held)
+        second_chunks_verified.append(len(blobs))
+        return decoded
+
+    monkeypatch.setattr(node_module, "_decode_all", gated_decode_all)
+    outcomes: dict[str, list[Outcome]] = {}
+
+    async def ingest(
+        name: str, blobs: list[bytes], task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        outcomes[name] = await node.ingest(blobs, task_status=task_status)
+
+    async with open_node(data_dir, create_identity=True, clock=clock, decode_threads=2) as node:
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(ingest, "first", first)
+                assert node.replica.operation_count() == 0  # started, not applied
+                await nursery.start(ingest, "second", second)
+                while sum(second_chunks_verified) < len(second):  # noqa: ASYNC110 - no event
+                    await trio.sleep(0.01)
+                await trio.sleep(0.05)
+                assert node.replica.operation_count() == 0  # verified, waiting for its turn
+                first_verifies.set()
+        assert all(isinstance(outcome, Applied) for outcome in outcomes["first"])
+        assert all(isinstance(outcome, Applied) for outcome in outcomes["second"])
+        assert node.store.count(OpState.APPLIED) == len(ops)
+
+
+@pytest.mark.trio
 async def test_held_bytes_are_duplicates_without_a_second_signature_check(
     data_dir: Path, stranger: SigningKey, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ops = _chain(stranger, clock, 300)
     async with open_node(data_dir, create_identity=True, clock=clock) as node:
-        await node.ingest([op.encoded for op in ops])
         checked: list[bytes] = []
-        real_open = ops_module._crypto_sign_open  # every signature check ends in this call
+        real_open = ops_module._crypto_sign_open  # every signature check ends in this call...
 
         def counting_open(m: object, mlen: object, signed: bytes, size: int, pk: bytes) -> int:
             checked.append(signed[-32:])  # the signed message ends with the operation id
@@ -400,6 +454,17 @@ async def test_held_bytes_are_duplicates_without_a_second_signature_check(
             return result
 
         monkeypatch.setattr(ops_module, "_crypto_sign_open", counting_open)
+        real_open_all = ops_module._open_all  # or a whole chunk's, in one call
+
+        def counting_open_all(address: int, signed: bytes, size: int, keys: bytes) -> bytes:
+            checked.extend(signed[end - 32 : end] for end in range(size, len(signed) + 1, size))
+            assert real_open_all is not None
+            return real_open_all(address, signed, size, keys)
+
+        monkeypatch.setattr(ops_module, "_open_all", counting_open_all)
+        await node.ingest([op.encoded for op in ops])
+        assert sorted(checked) == sorted(op.id for op in ops)  # each checked once, when new
+        checked.clear()
         again = await node.ingest([op.encoded for op in ops])
         assert all(isinstance(outcome, Duplicate) for outcome in again)
         assert checked == []
