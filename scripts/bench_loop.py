@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 import trio.lowlevel
@@ -39,9 +40,13 @@ from p2pcomments.net.sync_running import SyncRunner, _snapshot
 from p2pcomments.net.sync_slots import ReplicaOps
 from p2pcomments.node import Node, open_node
 
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus
+
 TARGET_MS = 50.0
 INGEST_BATCH = 5_000  # net.sync_running._MAX_INGEST_BATCH
 INGEST_AHEAD = 8  # net.sync_running._INGEST_AHEAD
+INGEST_CALLS_IN_FLIGHT = 2  # net.sync_running._INGEST_CALLS_IN_FLIGHT
 
 
 @dataclass(eq=False)
@@ -107,8 +112,18 @@ async def drive(
     """`SyncRunner._drive` / `_converse` / `_ingest_received` without the network."""
     send, receive = trio.open_memory_channel[tuple[bytes, ...]](INGEST_AHEAD)
 
+    in_flight = trio.Semaphore(INGEST_CALLS_IN_FLIGHT)
+
+    async def ingest_batch(
+        ops: list[bytes], task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        try:
+            await node.ingest(ops, source="sync", task_status=task_status)
+        finally:
+            in_flight.release()
+
     async def ingest_received() -> None:
-        async with receive:
+        async with receive, trio.open_nursery() as calls:
             async for first in receive:
                 ops = list(first)
                 while len(ops) < INGEST_BATCH:
@@ -116,7 +131,8 @@ async def drive(
                         ops += receive.receive_nowait()
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
-                await node.ingest(ops, source="sync")
+                await in_flight.acquire()
+                await calls.start(ingest_batch, ops)
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(ingest_received)

@@ -9,6 +9,7 @@ node gives them at open, ends in the same state.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Collection
 
@@ -349,3 +350,30 @@ def test_a_read_taken_over_by_the_replica_is_refused_when_late() -> None:
     assert lazy.install_load(load)
     assert comment.id in lazy.thread(first.id).ops
     assert lazy.operation_count() == 3
+
+
+def test_loading_a_thread_drops_about_what_it_brings_not_the_whole_excess() -> None:
+    """Once a burst of pinned threads is let go, the cache is far over its bound; the next
+    thread loaded drops about as many operations as it brings (one step on the node's loop
+    stays short), and `evict` drops the rest a slice at a time."""
+    source = SavedThreads()
+    threads = [
+        thread_operation(KEYS[0], f"t{i}", url=None, site=None, now_ms=1_000 + i) for i in range(10)
+    ]
+    source.save(threads)
+    lazy = Replica(
+        source, held_threads=[t.id for t in threads], stored_operations=10, cache_operations=2
+    )
+    with contextlib.ExitStack() as pins:
+        for thread in threads[:8]:
+            pins.enter_context(lazy.pinned(thread.id))
+            lazy.thread(thread.id)
+    assert lazy._cached_ops == 8  # all pinned while they loaded: none could go
+    lazy.thread(threads[8].id)
+    assert lazy._cached_ops == 8  # one in, one out
+    assert lazy.evict(3)  # a slice, and more to go
+    assert lazy._cached_ops == 5
+    while lazy.evict(3):
+        pass
+    assert lazy._cached_ops == 2
+    assert [lazy.thread(t.id).thread_op for t in threads] == threads
