@@ -124,8 +124,11 @@ async function showInbox(current) {
 
 // What waits for a moderator and what readers reported, for a thread this node's identity
 // moderates (issue 11): approve buttons for the queue.
-async function moderatorPanel(v, reload) {
+async function moderatorQueues(v) {
   const [{ waiting }, { reported }] = await Promise.all([api("GET", `/api/queue?thread=${v.id}`), api("GET", `/api/reports?thread=${v.id}`)]);
+  return { waiting, reported };
+}
+function moderatorPanel(v, { waiting, reported }, reload) {
   const entry = (c, extra) => h("li", { "data-comment": c.id },
     h("div", { class: "p2pc-meta" }, h("bdi", { class: "p2pc-author", text: c.author_name || c.author.slice(0, 12) }), h("span", { text: (c.withheld || []).join(", ") })),
     h("p", { dir: "auto", text: c.body }), extra);
@@ -213,6 +216,21 @@ function buildRules(v, own, reload) {
     keyForm("p2pc-recommend", [[t("listThread"), { ...keyInput, name: "list", pattern: "thr_[a-z2-7]+" }]], t("recommend"), (list) => send("/api/rules/lists", { list })));
 }
 
+// Moving a node (the rules panel, kept across a live update) takes the focus away from what is in
+// it; `keepFocus()` notes where it is, and the function it returns gives it back, with the caret
+// where it was, once the node is in the page again: a live update never eats a keystroke.
+function keepFocus() {
+  const active = document.activeElement;
+  const caret = active && "selectionStart" in active ? [active.selectionStart, active.selectionEnd] : null;
+  return () => {
+    if (!active || active === document.body || active === document.activeElement || !active.isConnected) return;
+    active.focus({ preventScroll: true });
+    try {
+      if (caret && caret[0] !== null) active.setSelectionRange(caret[0], caret[1]);
+    } catch {} // inputs without a caret (number, select) keep none
+  };
+}
+
 const status = h("p", { class: "p2pc-status", role: "status", "aria-live": "polite" });
 const say = (text) => (status.textContent = text);
 
@@ -290,9 +308,11 @@ async function showThread(id, current) {
     view = fresh;
     ui.render(view);
     const moderates = token && me && (view.owner === me || view.moderators.includes(me));
-    const panel = moderates ? await moderatorPanel(view, reload).catch(() => null) : null;
+    const queues = moderates ? await moderatorQueues(view).catch(() => null) : null;
     if (current !== generation) return;
-    extra.replaceChildren(...(panel ? [panel] : []));
+    const focusBack = keepFocus(); // before the kept rules panel leaves the page to move
+    extra.replaceChildren(...(queues ? [moderatorPanel(view, queues, reload)] : []));
+    focusBack();
     title.textContent = view.title || view.url || view.id;
     document.title = `${title.textContent} (${visibleCount(view)})`;
   };

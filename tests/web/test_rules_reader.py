@@ -57,6 +57,13 @@ def test_owner_sets_rules_in_the_reader_ui_and_others_see_no_controls(
             assert mode.input_value() == "open"
             mode.select_option("pre-moderated")
             panel.get_by_role("button", name="Save rules").focus()
+            # A live update lands while the owner is in the panel (the page reads the thread
+            # again): what they chose and where the focus is stay as they were.
+            posted = api.post(f"/api/threads/{thread}/comments", json={"body": "Meanwhile."})
+            assert posted.is_success, posted.text
+            page.get_by_text("Meanwhile.").wait_for()
+            page.wait_for_timeout(300)  # past the live view's 100 ms debounce and its reads
+            assert page.evaluate("document.activeElement.textContent") == "Save rules"
             page.keyboard.press("Enter")
             wait_until(lambda: _rules(api, thread)["mode"] == "pre-moderated", timeout=30)
             page.get_by_role("status").filter(has_text="Saved.").wait_for()
