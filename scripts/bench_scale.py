@@ -15,6 +15,10 @@ characters, a few near 4,000). Then, timed:
   same daemon on an empty data dir.
 - show: `p2pc show <thread>` through that daemon, on a thread not loaded yet; reference: the
   same command's floor, `p2pc show` of a one-operation thread on the empty daemon.
+- the thread list: `p2pc threads` (every thread) through that daemon, beside the same command
+  on the empty daemon; `Node.threads()` in process after open, beside reading the store's
+  ``thread_activity`` rows; and, at build, the first list of a store without thread listings
+  (as after an upgrade from schema 2), which makes them (`node.listings`).
 - the first `thread_view` of a cold thread in process (read, decode, verify, apply), beside
   reading its rows alone; and cold open in process beside reading every row (what opening
   did before the store was read a thread at a time).
@@ -36,6 +40,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import nacl.signing
@@ -208,7 +213,21 @@ def build(data_dir: Path, ops: int, thread_count: int) -> None:
                 f"  {written:,} operations written ({time.perf_counter() - started:.0f} s)",
                 flush=True,
             )
-    (data_dir / "bench-complete").write_text(str(written))
+    # Written through the store alone, the data dir has no thread listings, like one from before
+    # them (schema 3): the first list makes them, as an upgraded node's first list would.
+    first_list = trio.run(_list_seconds, data_dir)
+    print(f"  first thread list, rows made ({first_list:.1f} s)", flush=True)
+    (data_dir / "bench-complete").write_text(json.dumps({"ops": written, "first_list": first_list}))
+
+
+async def _list_seconds(data_dir: Path) -> float:
+    """Open, list every thread (`Node.threads`) and wait until the rows it made are saved."""
+    async with open_node(data_dir) as node:
+        started = time.perf_counter()
+        node.threads()
+        seconds = time.perf_counter() - started
+        await node.store.write(WriteBatch())
+    return seconds
 
 
 async def _init_identity(data_dir: Path) -> None:
@@ -280,9 +299,15 @@ class Daemon:
         return int(line.split()[1]) / 1024
 
     def show_seconds(self, thread_id: bytes) -> float:
+        return self._cli_seconds("show", format_id(TextKind.THREAD, thread_id))
+
+    def threads_seconds(self) -> float:
+        return self._cli_seconds("threads")
+
+    def _cli_seconds(self, *args: str) -> float:
         started = time.perf_counter()
         subprocess.run(
-            [str(P2PC), "show", format_id(TextKind.THREAD, thread_id)],
+            [str(P2PC), *args],
             env=_environment(self.data_dir),
             check=True,
             capture_output=True,
@@ -333,11 +358,28 @@ def _table_bytes(path: Path) -> dict[str, int]:
         connection.close()
 
 
-async def _in_process(data_dir: Path, threads: list[bytes]) -> tuple[float, float, float, int]:
-    """Open time, median first thread_view (cold thread) and median raw read of its rows."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InProcess:
+    opened: float  # open_node
+    listed: float  # the first Node.threads(), every thread
+    listed_threads: int
+    activity_read: float  # reading thread_activity (the reference for the list)
+    first_view: float  # median first thread_view of a cold thread
+    thread_read: float  # median raw read of its rows
+    comments: int
+
+
+async def _in_process(data_dir: Path, threads: list[bytes]) -> InProcess:
     started = time.perf_counter()
     async with open_node(data_dir) as node:
         opened = time.perf_counter() - started
+        tick = time.perf_counter()
+        activity = node.store.thread_activity()
+        activity_read = time.perf_counter() - tick
+        tick = time.perf_counter()
+        listed = node.threads()
+        listed_seconds = time.perf_counter() - tick
+        assert len(listed) == len(activity)
         views: list[float] = []
         reads: list[float] = []
         comments = 0
@@ -349,7 +391,15 @@ async def _in_process(data_dir: Path, threads: list[bytes]) -> tuple[float, floa
             tick = time.perf_counter()
             comments = len(node.thread_view(thread_id).comments)
             views.append(time.perf_counter() - tick)
-    return opened, statistics.median(views), statistics.median(reads), comments
+    return InProcess(
+        opened=opened,
+        listed=listed_seconds,
+        listed_threads=len(listed),
+        activity_read=activity_read,
+        first_view=statistics.median(views),
+        thread_read=statistics.median(reads),
+        comments=comments,
+    )
 
 
 def main() -> None:
@@ -387,7 +437,8 @@ def main() -> None:
     read_all, rows, canonical = _rows_seconds(database)
     split = _table_bytes(database)
     sample = _thread_ids(data_dir, 6)
-    opened, first_view, thread_read, comments = trio.run(_in_process, data_dir, sample[:3])
+    measured = trio.run(_in_process, data_dir, sample[:3])
+    built = _read_json(data_dir / "bench-complete")
 
     empty_daemon = Daemon(empty_dir)
     try:
@@ -396,6 +447,7 @@ def main() -> None:
         empty_rss = empty_daemon.rss_mb()
         [empty_thread] = _thread_ids(empty_dir, 1)
         floor_show = statistics.median(empty_daemon.show_seconds(empty_thread) for _ in range(3))
+        floor_list = statistics.median(empty_daemon.threads_seconds() for _ in range(3))
     finally:
         empty_daemon.stop()
     daemon = Daemon(data_dir)
@@ -404,6 +456,7 @@ def main() -> None:
         time.sleep(2.0)
         idle_rss = daemon.rss_mb()
         shows = [daemon.show_seconds(thread_id) for thread_id in sample[3:]]
+        lists = [daemon.threads_seconds() for _ in range(3)]
         after_rss = daemon.rss_mb()
     finally:
         daemon.stop()
@@ -427,16 +480,42 @@ def main() -> None:
     )
     print(
         line.format(
-            "open_node in process",
-            f"{opened * 1000:.0f} ms",
-            f"reading every row {read_all * 1000:.0f} ms: {opened / read_all:.3f}x",
+            f"p2pc threads, all {measured.listed_threads:,} (median 3)",
+            f"{statistics.median(lists):.2f} s",
+            f"1 thread on the empty daemon {floor_list:.2f} s:"
+            f" {statistics.median(lists) / floor_list:.2f}x",
         )
     )
     print(
         line.format(
-            f"first thread_view of a cold thread ({comments} comments)",
-            f"{first_view * 1000:.1f} ms",
-            f"reading its rows {thread_read * 1000:.1f} ms: {first_view / thread_read:.1f}x",
+            "open_node in process",
+            f"{measured.opened * 1000:.0f} ms",
+            f"reading every row {read_all * 1000:.0f} ms: {measured.opened / read_all:.3f}x",
+        )
+    )
+    print(
+        line.format(
+            "Node.threads() in process, after open",
+            f"{measured.listed * 1000:.0f} ms",
+            f"reading thread_activity {measured.activity_read * 1000:.0f} ms:"
+            f" {measured.listed / measured.activity_read:.1f}x",
+        )
+    )
+    first_list = built.get("first_list")
+    if isinstance(first_list, float):
+        print(
+            line.format(
+                "  the first, rows made (at build: as after upgrade)",
+                f"{first_list:.1f} s",
+                f"reading every row {read_all:.1f} s: {first_list / read_all:.1f}x",
+            )
+        )
+    print(
+        line.format(
+            f"first thread_view of a cold thread ({measured.comments} comments)",
+            f"{measured.first_view * 1000:.1f} ms",
+            f"reading its rows {measured.thread_read * 1000:.1f} ms:"
+            f" {measured.first_view / measured.thread_read:.1f}x",
         )
     )
     print(

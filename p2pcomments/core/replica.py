@@ -615,6 +615,11 @@ class Replica:
             raise NotFound("no such thread here")
         return state
 
+    def in_memory(self, thread_id: bytes) -> ThreadState | None:
+        """The thread if it is in memory now, else None; never loads it (rule 7) nor makes it
+        recently used. A held thread not in memory has every applied operation saved."""
+        return self._cache.get(thread_id)
+
     def thread_of(self, op_id: bytes) -> bytes | None:
         """The thread an applied operation belongs to."""
         return self._applied_thread(op_id)

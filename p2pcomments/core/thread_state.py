@@ -34,6 +34,9 @@ Rules (protocol/SPEC.md §5-§6 states them for other implementations):
    the thread's owner accepts a claim by an accept_claim that targets it and names its author.
    A comment's ``claimed_by`` is the key named by the accept with the greatest (timestamp, id)
    among those of claims on it, so any arrival order gives the same view.
+10. `listing` is what a list of threads shows of one (title, activity, closed...), a function of
+   the operations like the rest, small enough to keep for every thread of a large store without
+   its operations; ``operations`` says how many operations it was made from.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ from p2pcomments.core.ops import (
 )
 from p2pcomments.errors import AuthorizationError, InvalidOperation
 
-__all__ = ["CommentView", "EditView", "ReactionView", "ThreadState", "ThreadView"]
+__all__ = ["CommentView", "EditView", "ReactionView", "ThreadListing", "ThreadState", "ThreadView"]
 
 _SUPPRESSIBLE: Final = frozenset({Kind.COMMENT, Kind.EDIT, Kind.REACT})
 _EMPTY: Final[frozenset[bytes]] = frozenset()
@@ -68,6 +71,23 @@ _Controls = tuple[bytes, ...]  # ids of control operations, sorted: a set, held 
 _NO_CONTROLS: Final[_Controls] = ()
 _HEIGHT_BITS: Final = 48  # height and edit mask share one int: mask << _HEIGHT_BITS | height
 _HEIGHT_MASK: Final = (1 << _HEIGHT_BITS) - 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadListing:
+    """One thread as a list of threads shows it (rule 10). ``timestamp_ms`` is the thread
+    operation's; ``operations`` counts the operations it was made from (the thread's own too)."""
+
+    id: bytes
+    title: str
+    url: str | None
+    site: str | None
+    owner: bytes
+    comment_count: int
+    last_activity_ms: int
+    closed: bool
+    timestamp_ms: int
+    operations: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -363,6 +383,22 @@ class ThreadState:
     def last_activity_ms(self) -> int:
         """The greatest author timestamp among the thread's operations (rule 8)."""
         return self._last_activity_ms
+
+    def listing(self) -> ThreadListing:
+        """The thread as a list of threads shows it (rule 10)."""
+        payload = self.payload
+        return ThreadListing(
+            id=self.id,
+            title=self.title,
+            url=payload.url,
+            site=payload.site,
+            owner=self.owner,
+            comment_count=self._live_comments,
+            last_activity_ms=self._last_activity_ms,
+            closed=self._closed,
+            timestamp_ms=self.thread_op.timestamp_ms,
+            operations=len(self.ops),
+        )
 
     def holds_all(self, op_ids: Iterable[bytes]) -> bool:
         """Whether every one of ``op_ids`` is applied here."""

@@ -36,6 +36,7 @@ import trio
 from p2pcomments.core.ops import Operation, claimed_id, decode_operations
 from p2pcomments.core.replica import Applied, Outcome, Pending, Rejected, ThreadLoad
 from p2pcomments.errors import DecodeError, InvalidOperation, StoreError
+from p2pcomments.node import listings
 from p2pcomments.node.node_state import NodeState
 from p2pcomments.store.op_store import OpState, WriteBatch, WriteTicket
 
@@ -360,7 +361,12 @@ class Ingest(NodeState):
             now_ms = self._clock()
             for op, why in refused:
                 self._rejections.record(op, why, at_ms=now_ms)
-        batch = WriteBatch(insert=list(fresh.values()), promote=promote, discard=discard)
+        batch = WriteBatch(
+            insert=list(fresh.values()),
+            promote=promote,
+            discard=discard,
+            listings=listings.changed(self.replica, applied),
+        )
         try:
             return self.store.enqueue(batch, more_follows=more_follows), applied
         except BaseException as error:  # applied in memory but never to be committed: rule 2

@@ -12,12 +12,14 @@ Where its parts live (rules in each module):
 - `p2pcomments.node.opening`: `open_node`, which locks the data dir and loads the store.
 - `p2pcomments.node.following`: `follows`, `follow`, `unfollow` (the Node decides where they live).
 - `p2pcomments.node.maintenance`: `repair_data_dir`, for a store that may not load.
+- `p2pcomments.node.listings`: the thread list of a large store, without loading every thread.
 - this module: the reads (`thread_view`, `threads`, ...), statistics, maintenance, closing.
 
 Rules:
 
 1. Reads are synchronous and in memory; derived thread state (views, comment counts, last
-   activity) is core's (`ThreadState`), never kept beside it here.
+   activity) is core's (`ThreadState`), never kept beside it here. The thread list is core's
+   too (`ThreadListing`), kept by the store for the threads not in memory (`node.listings`).
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ from p2pcomments.core.id_prefix import IdPrefix
 from p2pcomments.core.ops import Kind, Operation
 from p2pcomments.core.page_url import normalise_page_url
 from p2pcomments.core.textform import TextKind, display_id
-from p2pcomments.core.thread_state import ThreadState, ThreadView
+from p2pcomments.core.thread_state import ThreadListing, ThreadView
 from p2pcomments.errors import NotFound, PageUrlError
 from p2pcomments.node.changes import APPLIED_BUFFER, WATCH_BUFFER, ChangeStream
 from p2pcomments.node.following import Following
 from p2pcomments.node.inbox import InboxReads
 from p2pcomments.node.ingest import Ingest
+from p2pcomments.node.listings import current_listings
 from p2pcomments.node.moderation import RuleWrites
 from p2pcomments.node.pages import WebPages
 from p2pcomments.node.values import AppliedBatch, NodeStatistics, ThreadSummary
@@ -103,16 +106,16 @@ class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
         names = self.replica.names()
         wanted = None if url is None else normalise_page_url(url)
         summaries = []
-        for state in self.replica.threads.values():
-            if wanted is not None and _normal_or_raw(state.payload.url) != wanted:
+        for listing in current_listings(self.replica, self.store):
+            if wanted is not None and _normal_or_raw(listing.url) != wanted:
                 continue
-            summaries.append(_summary(state, names))
+            summaries.append(_summary(listing, names))
         summaries.sort(key=lambda s: (s.last_activity_ms, s.id), reverse=True)
         return summaries
 
     def thread_summary(self, thread_id: bytes) -> ThreadSummary:
         """One thread's entry of `threads`. Raises `NotFound` for a thread not held here."""
-        return _summary(self._thread_state(thread_id), self.replica.names())
+        return _summary(self._thread_state(thread_id).listing(), self.replica.names())
 
     def get_operation(self, op_id: bytes) -> Operation | None:
         """A held operation, applied or pending."""
@@ -224,19 +227,18 @@ class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
             await trio.to_thread.run_sync(self.store.close)
 
 
-def _summary(state: ThreadState, names: Mapping[bytes, str]) -> ThreadSummary:
-    payload = state.payload
+def _summary(listing: ThreadListing, names: Mapping[bytes, str]) -> ThreadSummary:
     return ThreadSummary(
-        id=state.id,
-        title=state.title,
-        url=payload.url,
-        site=payload.site,
-        owner=state.owner,
-        owner_name=names.get(state.owner),
-        comment_count=state.comment_count,
-        last_activity_ms=state.last_activity_ms,
-        closed=state.closed,
-        timestamp_ms=state.thread_op.timestamp_ms,
+        id=listing.id,
+        title=listing.title,
+        url=listing.url,
+        site=listing.site,
+        owner=listing.owner,
+        owner_name=names.get(listing.owner),
+        comment_count=listing.comment_count,
+        last_activity_ms=listing.last_activity_ms,
+        closed=listing.closed,
+        timestamp_ms=listing.timestamp_ms,
     )
 
 

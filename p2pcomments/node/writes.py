@@ -13,6 +13,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import trio
@@ -33,7 +34,8 @@ from p2pcomments.core.replica import Applied
 from p2pcomments.core.rules import unpaid_operations
 from p2pcomments.core.textform import TextKind, display_id
 from p2pcomments.core.thread_state import ThreadState
-from p2pcomments.errors import NotFound
+from p2pcomments.errors import NotFound, StoreError
+from p2pcomments.node import listings
 from p2pcomments.node.node_state import NodeState
 from p2pcomments.store.op_store import OpState, WriteBatch
 
@@ -227,7 +229,13 @@ class LocalWrites(NodeState):
                 promote.append(released)
             else:
                 discard.append(released.id)
+        changed = listings.changed(self.replica, applied)
         if promote or discard:
-            await self._write_or_fail(WriteBatch(promote=promote, discard=discard))
+            await self._write_or_fail(
+                WriteBatch(promote=promote, discard=discard, listings=changed)
+            )
+        elif changed:  # behind the operation's own commit, not waited for (node.listings rule 3)
+            with contextlib.suppress(StoreError):  # closed meanwhile: listed anew when next open
+                self.store.enqueue(WriteBatch(listings=changed))
         self._changes.announce(applied, "local")
         return op

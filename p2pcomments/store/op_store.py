@@ -39,6 +39,7 @@ from typing import Final, Self
 import trio
 
 from p2pcomments.core.ops import Kind, Operation, claimed_id
+from p2pcomments.core.thread_state import ThreadListing
 from p2pcomments.errors import DiskFull, StoreError
 from p2pcomments.store import views
 from p2pcomments.store.schema import check_ownership, migrate
@@ -128,6 +129,8 @@ class WriteBatch:
     insert: Sequence[tuple[Operation, OpState]] = ()
     promote: Sequence[Operation] = ()  # stored as pending, now applied
     discard: Sequence[bytes] = ()  # ids stored as pending, now rejected: removed (rule 1)
+    # What the thread list shows of the threads these change, as it is with them (views rule 3).
+    listings: Sequence[ThreadListing] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -654,6 +657,12 @@ class OpStore:
                 ).fetchone()
         return int(row[0])
 
+    def thread_listings(self) -> dict[bytes, ThreadListing]:
+        """What the thread list shows of each thread, by thread id: the rows of
+        ``thread_listings`` that are current (views rule 3). A thread without one is missing."""
+        with self._reading("read thread listings") as connection:
+            return views.read_listings(connection)
+
     def thread_activity(self) -> list[ThreadActivity]:
         """The ``thread_activity`` view, most recently active thread first."""
         with self._reading("read thread activity") as connection:
@@ -858,3 +867,5 @@ def _apply_batch(
     if batch.discard:
         connection.executemany(_DISCARD, [(op_id,) for op_id in batch.discard])
     views.add_applied(connection, applied)
+    if batch.listings:
+        views.save_listings(connection, batch.listings)

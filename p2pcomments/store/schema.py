@@ -12,7 +12,9 @@ Rules:
 4. Table ``ops`` is the truth: every stored operation's canonical bytes. Every other table is a view
    that `core` could recompute from ``ops`` (`p2pcomments.store.views` rebuilds them), except
    ``threads`` and ``authors``, which only name the integer keys ``ops`` uses for 32-byte ids
-   (a key is never reused or renumbered).
+   (a key is never reused or renumbered). ``thread_listings`` is a view only `core` can compute
+   (it needs the thread state): each row says how many operations it was made from, and counts
+   only while ``thread_activity`` says as many (`p2pcomments.store.views` rule 3).
 """
 
 from __future__ import annotations
@@ -93,6 +95,24 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         "CREATE INDEX ops_by_thread ON ops (thread)",
         "CREATE INDEX ops_by_author ON ops (author, thread)",
         "CREATE INDEX ops_pending ON ops (state) WHERE state = 1",
+    ),
+    # 2 → 3: what a thread list shows of each thread, so listing a large store does not load
+    # every thread (issue 14). Starts empty: rows are written as threads change or are listed.
+    (
+        """
+        CREATE TABLE thread_listings (
+            thread BLOB PRIMARY KEY,
+            operations INTEGER NOT NULL,     -- made from this many applied operations (rule 4)
+            title TEXT NOT NULL,
+            url TEXT,
+            site TEXT,
+            owner BLOB NOT NULL,
+            comments INTEGER NOT NULL,       -- comments less retracted ones
+            last_activity_ms INTEGER NOT NULL,
+            closed INTEGER NOT NULL,
+            created_ms INTEGER NOT NULL      -- the thread operation's timestamp
+        ) WITHOUT ROWID
+        """,
     ),
 )
 

@@ -6,17 +6,31 @@ Rules:
    recomputes every view from them and must leave exactly what incremental upkeep would have.
 2. Upkeep runs inside the writer's transaction, so a view is never ahead of or behind the ops it
    summarises after a crash.
+3. ``thread_listings`` (`core.thread_state.ThreadListing`, what a thread list shows) needs the
+   thread state, which only `core` has: the node writes a row with the operations that change
+   the thread, or after computing it anew. A row counts only while ``thread_activity`` holds as
+   many operations for its thread as it was made from (the set only grows, so the same count is
+   the same set); any other row is stale and ignored. Rebuilding empties the table.
 
 Views: ``thread_activity`` (per thread: applied operations and the greatest author timestamp),
-which lets tools list what a store holds without decoding every operation.
+which lets tools list what a store holds without decoding every operation; ``thread_listings``.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-__all__ = ["ACTIVITY_OF_OPS", "STALE_ACTIVITY", "add_applied", "rebuild_views"]
+from p2pcomments.core.thread_state import ThreadListing
+
+__all__ = [
+    "ACTIVITY_OF_OPS",
+    "STALE_ACTIVITY",
+    "add_applied",
+    "read_listings",
+    "rebuild_views",
+    "save_listings",
+]
 
 # What ``thread_activity`` holds, computed from ``ops`` (rule 1): rebuilding and checking agree.
 ACTIVITY_OF_OPS = """
@@ -68,8 +82,75 @@ def add_applied(connection: sqlite3.Connection, rows: Iterable[tuple[bytes | Non
         )
 
 
+_SAVE_LISTING = """
+    INSERT OR REPLACE INTO thread_listings (thread, operations, title, url, site, owner, comments,
+        last_activity_ms, closed, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+# The rows that count (rule 3): made from as many operations as their thread holds.
+_CURRENT_LISTINGS = """
+    SELECT l.thread, l.operations, l.title, l.url, l.site, l.owner, l.comments,
+        l.last_activity_ms, l.closed, l.created_ms
+    FROM thread_listings AS l JOIN thread_activity AS a
+        ON a.thread = l.thread AND a.operations = l.operations
+"""
+
+
+def save_listings(connection: sqlite3.Connection, listings: Sequence[ThreadListing]) -> None:
+    """Write (or replace) the rows of ``listings`` (rule 3)."""
+    connection.executemany(
+        _SAVE_LISTING,
+        [
+            (
+                t.id,
+                t.operations,
+                t.title,
+                t.url,
+                t.site,
+                t.owner,
+                t.comment_count,
+                t.last_activity_ms,
+                int(t.closed),
+                t.timestamp_ms,
+            )
+            for t in listings
+        ],
+    )
+
+
+def read_listings(connection: sqlite3.Connection) -> dict[bytes, ThreadListing]:
+    """The rows of ``thread_listings`` that count (rule 3), by thread id. A row whose columns
+    are not of their types (damage) does not count either: the thread is listed anew."""
+    found: dict[bytes, ThreadListing] = {}
+    for row in connection.execute(_CURRENT_LISTINGS):
+        thread, operations, title, url, site, owner, comments, last_ms, closed, created_ms = row
+        if not (
+            isinstance(thread, bytes)
+            and isinstance(owner, bytes)
+            and isinstance(title, str)
+            and isinstance(url, str | None)
+            and isinstance(site, str | None)
+            and all(type(n) is int for n in (operations, comments, last_ms, closed, created_ms))
+        ):
+            continue
+        found[thread] = ThreadListing(
+            id=thread,
+            title=title,
+            url=url,
+            site=site,
+            owner=owner,
+            comment_count=comments,
+            last_activity_ms=last_ms,
+            closed=bool(closed),
+            timestamp_ms=created_ms,
+            operations=operations,
+        )
+    return found
+
+
 def rebuild_views(connection: sqlite3.Connection) -> None:
-    """Recompute every view from the applied operations (rule 1). Call inside a transaction."""
+    """Recompute every view from the applied operations (rule 1); ``thread_listings`` is
+    emptied, for the node to compute again (rule 3). Call inside a transaction."""
+    connection.execute("DELETE FROM thread_listings")
     connection.execute("DELETE FROM thread_activity")
     connection.execute(
         "INSERT INTO thread_activity (thread, operations, last_activity_ms)" + ACTIVITY_OF_OPS

@@ -196,3 +196,5 @@ async def test_a_schema_1_store_migrates_with_everything_in_it(data_dir: Path) -
         assert len(node.thread_view(ops[0].id).comments) == 3
         assert await node.integrity_check() == []
         assert node.store.threads_with_author(KEY.verify_key.encode()) == [ops[0].id]
+        # A store from before thread listings (schema 3) is listed from its operations.
+        assert [(s.id, s.comment_count) for s in node.threads()] == [(ops[0].id, 3)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -9,8 +10,11 @@ from pathlib import Path
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from p2pcomments.core.ops import Operation
+from p2pcomments.core.thread_state import ThreadListing
 from p2pcomments.errors import DiskFull, StoreError
 from p2pcomments.store import op_store
 from p2pcomments.store.op_store import OpState, OpStore, ThreadActivity, WriteBatch
@@ -428,3 +432,54 @@ def test_a_full_database_is_disk_full_and_stores_nothing_of_the_batch(
     store.write_blocking(_applied(ops[1:]))
     assert store.count() == 301
     assert store.integrity_check() == []
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    title=_TEXT,
+    url=st.none() | _TEXT,
+    site=st.none() | _TEXT,
+    comments=st.integers(0, 2**40),
+    closed=st.booleans(),
+    last_ms=st.integers(0, 2**62),
+)
+def test_a_listing_is_read_back_as_written_while_it_is_current(
+    tmp_path_factory: pytest.TempPathFactory,
+    title: str,
+    url: str | None,
+    site: str | None,
+    comments: int,
+    closed: bool,
+    last_ms: int,
+) -> None:
+    """`store.views` rule 3: a ``thread_listings`` row comes back field for field while
+    ``thread_activity`` counts as many operations as it was made from, and not otherwise."""
+    ops = thread_with_comments(2)
+    listing = ThreadListing(
+        id=ops[0].id,
+        title=title,
+        url=url,
+        site=site,
+        owner=ops[0].author,
+        comment_count=comments,
+        last_activity_ms=last_ms,
+        closed=closed,
+        timestamp_ms=ops[0].timestamp_ms,
+        operations=2,
+    )
+    with OpStore.open(tmp_path_factory.mktemp("listing") / "ops.sqlite3") as store:
+        store.write_blocking(
+            WriteBatch(insert=[(op, OpState.APPLIED) for op in ops[:2]], listings=[listing])
+        )
+        assert store.thread_listings() == {ops[0].id: listing}
+        store.write_blocking(_applied(ops[2:]))  # a third operation, the row made from two
+        assert store.thread_listings() == {}
+        made_again = dataclasses.replace(listing, operations=3)
+        store.write_blocking(WriteBatch(listings=[made_again]))
+        assert store.thread_listings() == {ops[0].id: made_again}
+        store.rebuild_views()
+        assert store.thread_listings() == {}
+        assert store.integrity_check() == []

@@ -1,0 +1,212 @@
+"""The thread list of a store larger than memory (`node.listings`): read from the store's
+``thread_listings`` rows, not by loading every thread, and always what the threads' own states
+say; a row that is missing or stale (a store from before listings, a crash between commits) is
+noticed, the thread listed from its operations and the row written again."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from nacl.signing import SigningKey
+
+from p2pcomments.core.ops import (
+    CommentPayload,
+    ModAction,
+    ModeratePayload,
+    Operation,
+    RetractPayload,
+    ThreadPayload,
+    load_stored_operation,
+    make_operation,
+)
+from p2pcomments.core.replica import Replica
+from p2pcomments.node import Node, open_node
+from p2pcomments.node.values import ThreadSummary
+from p2pcomments.store.data_dir import database_path
+from p2pcomments.store.op_store import WriteBatch
+
+from .conftest import FakeClock
+
+OWNER = SigningKey(b"\x03" * 32)
+READER = SigningKey(b"\x04" * 32)
+
+
+def _thread(index: int) -> list[Operation]:
+    """A thread from elsewhere, different in what the list shows: comments (one retracted by
+    its author), a retitle, a close; and a URL and a site for some."""
+    start = 1_000_000 * (index + 1)
+    thread = make_operation(
+        OWNER,
+        ThreadPayload(
+            title=f"Thread {index}",
+            url=f"https://blog.example/{index}" if index % 2 else None,
+            site="blog.example" if index % 3 == 0 else None,
+        ),
+        timestamp_ms=start,
+    )
+    ops = [thread]
+    for n in range(index + 1):
+        ops.append(
+            make_operation(
+                READER,
+                CommentPayload(body=f"comment {n} on {index}"),
+                timestamp_ms=start + 10 + n,
+                thread=thread.id,
+                refs=(thread.id,),
+                deps=(ops[-1].id,),
+            )
+        )
+    if index % 2 == 0:
+        ops.append(
+            make_operation(
+                READER,
+                RetractPayload(),
+                timestamp_ms=start + 100,
+                thread=thread.id,
+                refs=(ops[1].id,),
+                deps=(ops[-1].id,),
+            )
+        )
+    if index % 3 == 1:
+        ops.append(
+            make_operation(
+                OWNER,
+                ModeratePayload(action=ModAction.RETITLE, reason=f"Better title {index}"),
+                timestamp_ms=start + 200,
+                thread=thread.id,
+                refs=(thread.id,),
+                deps=(ops[-1].id,),
+            )
+        )
+    if index % 4 == 3:
+        ops.append(
+            make_operation(
+                OWNER,
+                ModeratePayload(action=ModAction.CLOSE),
+                timestamp_ms=start + 300,
+                thread=thread.id,
+                refs=(thread.id,),
+                deps=(ops[-1].id,),
+            )
+        )
+    return ops
+
+
+def _expected(node: Node) -> list[ThreadSummary]:
+    """The thread list as a replica holding every stored operation in memory makes it."""
+    everything = Replica()
+    everything.merge(load_stored_operation(raw) for raw, _ in node.store.iter_operations())
+    names = everything.names()
+    summaries = []
+    for state in everything.threads.values():
+        listing = state.listing()
+        summaries.append(
+            ThreadSummary(
+                id=listing.id,
+                title=listing.title,
+                url=listing.url,
+                site=listing.site,
+                owner=listing.owner,
+                owner_name=names.get(listing.owner),
+                comment_count=listing.comment_count,
+                last_activity_ms=listing.last_activity_ms,
+                closed=listing.closed,
+                timestamp_ms=listing.timestamp_ms,
+            )
+        )
+    summaries.sort(key=lambda s: (s.last_activity_ms, s.id), reverse=True)
+    return summaries
+
+
+def _count_loads(node: Node) -> list[bytes]:
+    loads: list[bytes] = []
+    read = node._source.thread_operations
+
+    def counting(thread_id: bytes, *, checked: bytes | None = None) -> list[Operation]:
+        loads.append(thread_id)
+        return list(read(thread_id, checked=checked))
+
+    node._source.thread_operations = counting  # type: ignore[method-assign]
+    return loads
+
+
+async def _fill(data_dir: Path, clock: FakeClock) -> list[list[Operation]]:
+    """Eight threads from elsewhere in one ingest, then a local comment, a reply and a
+    retraction of one's own in some, through a cache too small to keep any thread."""
+    threads = [_thread(i) for i in range(8)]
+    async with open_node(data_dir, create_identity=True, clock=clock, cache_operations=1) as node:
+        await node.ingest([op.encoded for ops in threads for op in ops])
+        mine = await node.comment(threads[5][0].id, "mine, then taken back")
+        clock.advance()
+        await node.reply(threads[2][1].id, "a reply of mine")
+        clock.advance()
+        await node.retract(mine.id)
+        clock.advance()
+        await node.create_thread("A thread of my own", url="https://blog.example/mine")
+    return threads
+
+
+@pytest.mark.trio
+async def test_listing_a_store_larger_than_memory_reads_the_rows_and_loads_no_thread(
+    data_dir: Path, clock: FakeClock
+) -> None:
+    await _fill(data_dir, clock)
+    async with open_node(data_dir, clock=clock, cache_operations=1) as node:
+        loads = _count_loads(node)
+        listed = node.threads()
+        assert loads == []
+        assert listed == _expected(node)
+        assert len(listed) == 9
+        # What the rows say is what the states say, once loaded.
+        for summary in listed:
+            assert node.thread_summary(summary.id) == summary
+        assert [s for s in listed if s.closed]
+        assert [s for s in listed if s.title.startswith("Better title")]
+        assert [s.id for s in node.threads(url="https://BLOG.example/mine")] == [
+            s.id for s in listed if s.url == "https://blog.example/mine"
+        ]
+
+
+@pytest.mark.trio
+async def test_missing_and_stale_rows_are_listed_from_the_operations_and_written_again(
+    data_dir: Path, clock: FakeClock
+) -> None:
+    threads = await _fill(data_dir, clock)
+    gone, stale = threads[1][0].id, threads[6][0].id
+    with sqlite3.connect(database_path(data_dir)) as connection:
+        # A store from before listings lacks the row; one written ahead of a commit that was
+        # then lost counts an operation the store does not hold.
+        connection.execute("DELETE FROM thread_listings WHERE thread = ?", (gone,))
+        connection.execute(
+            "UPDATE thread_listings SET operations = operations + 1, comments = 99"
+            " WHERE thread = ?",
+            (stale,),
+        )
+    async with open_node(data_dir, clock=clock, cache_operations=1) as node:
+        loads = _count_loads(node)
+        assert node.threads() == _expected(node)
+        assert sorted(loads) == sorted([gone, stale])
+        await node.store.write(WriteBatch())  # the rows written again are queued before this
+    async with open_node(data_dir, clock=clock, cache_operations=1) as node:
+        loads = _count_loads(node)
+        assert node.threads() == _expected(node)
+        assert loads == []
+
+
+@pytest.mark.trio
+async def test_a_store_emptied_of_listings_lists_the_same(data_dir: Path, clock: FakeClock) -> None:
+    """`p2pc repair` rebuilds the views and empties ``thread_listings`` (`store.views` rule 3);
+    the list is then made from the operations, once."""
+    await _fill(data_dir, clock)
+    async with open_node(data_dir, clock=clock, cache_operations=1) as node:
+        before = node.threads()
+        await node.rebuild_views()
+        loads = _count_loads(node)
+        assert node.threads() == before
+        assert len(set(loads)) == len(before)
+        await node.store.write(WriteBatch())  # the rows written again are queued before this
+        loads.clear()
+        assert node.threads() == before
+        assert loads == []
