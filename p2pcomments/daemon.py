@@ -263,6 +263,7 @@ async def _serve(
     """The daemon's services on an opened node, until ``closing`` (rules 1, 2 and 4)."""
     async with trio.open_nursery() as services:
         services.start_soon(freeze_survivors)
+        services.start_soon(node.make_missing_listings)  # a store from before them: once
         async with trio.open_nursery() as api:
             address: ApiAddress = await api.start(
                 partial(serve_api, node, host=host, port=port, token=token, closing=closing)

@@ -51,7 +51,7 @@ DECODE_CHUNK: Final = 250  # operations per pipeline step (one thread hop and on
 # a thread hop, a commit job and its bookkeeping, and 1,000-op calls on 2 threads ingested
 # 5-9% faster in 500-op chunks than in 250 (scripts/bench_store.py --cores-only).
 _LARGE_CHUNK: Final = 2 * DECODE_CHUNK
-_EVICT_STEP: Final = 5_000  # operations dropped from memory per loop step (rule 4)
+EVICT_STEP: Final = 5_000  # operations dropped from memory per loop step (rule 4)
 _DECODE_AHEAD: Final = 2  # chunks being decoded or waiting to be applied, per decode thread
 
 
@@ -379,7 +379,7 @@ class Ingest(NodeState):
         replica = self.replica
         replica.saved(applied, evict=False)
         with trio.CancelScope(shield=True):  # memory is bounded even for a cancelled caller
-            while replica.evict(_EVICT_STEP):
+            while replica.evict(EVICT_STEP):
                 await trio.lowlevel.checkpoint()
 
     async def _settle(

@@ -24,6 +24,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -37,21 +38,23 @@ from p2pcomments.core.ops import Kind, Operation
 from p2pcomments.core.page_url import normalise_page_url
 from p2pcomments.core.textform import TextKind, display_id
 from p2pcomments.core.thread_state import ThreadListing, ThreadView
-from p2pcomments.errors import NotFound, PageUrlError
+from p2pcomments.errors import NotFound, PageUrlError, StoreError
 from p2pcomments.node.changes import APPLIED_BUFFER, WATCH_BUFFER, ChangeStream
 from p2pcomments.node.following import Following
 from p2pcomments.node.inbox import InboxReads
-from p2pcomments.node.ingest import Ingest
+from p2pcomments.node.ingest import EVICT_STEP, Ingest
 from p2pcomments.node.listings import current_listings
 from p2pcomments.node.moderation import RuleWrites
 from p2pcomments.node.pages import WebPages
 from p2pcomments.node.values import AppliedBatch, NodeStatistics, ThreadSummary
 from p2pcomments.node.writes import LocalWrites
+from p2pcomments.store.op_store import WriteBatch
 
 __all__ = ["Node"]
 
 _ID_PAGE: Final = 256  # ids read per index query when looking a prefix up
 _LAST_ID: Final = b"\xff" * 32
+_LISTINGS_AT_ONCE: Final = 8  # threads `make_missing_listings` reads before writing their rows
 
 
 class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
@@ -179,6 +182,50 @@ class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
     async def integrity_check(self) -> list[str]:
         """Problems in the database (SQLite's check and the views'), empty when all is well."""
         return await trio.to_thread.run_sync(self.store.integrity_check)
+
+    async def make_missing_listings(self) -> int:
+        """Make the thread listings the store lacks (a store from before them, or after
+        `rebuild_views`), so the first thread list need not (`node.listings` rule 2): threads
+        not in memory are read and checked in worker threads a few at a time and installed one
+        per step. Returns how many were made; the daemon runs it once in the background.
+
+        A row made from a thread in memory is queued behind the commits of everything applied
+        to it (those are queued as they are applied), so it never counts ahead of the store."""
+        replica = self.replica
+        try:
+            saved = await trio.to_thread.run_sync(self.store.thread_listings)
+        except StoreError:  # a failed store: the daemon stops on it, listed as before meanwhile
+            return 0
+        missing = [t for t in replica.threads if t not in saved]
+        made = 0
+        for offset in range(0, len(missing), _LISTINGS_AT_ONCE):
+            part = [t for t in missing[offset : offset + _LISTINGS_AT_ONCE] if t in replica.threads]
+            with contextlib.ExitStack() as pins:  # kept in memory until listed
+                loads = []
+                for thread_id in part:
+                    pins.enter_context(replica.pinned(thread_id))
+                    if replica.in_memory(thread_id) is None:
+                        with contextlib.suppress(ValueError):  # being loaded already: below
+                            loads.append(replica.claim_load(thread_id))
+                try:
+                    await self._read_and_install(loads)
+                finally:
+                    for load in loads:
+                        replica.abandon_load(load)
+                listings = [
+                    state.listing()
+                    for thread_id in part
+                    if (state := replica.in_memory(thread_id)) is not None
+                ]
+            if listings:
+                try:
+                    self.store.enqueue(WriteBatch(listings=listings))
+                except StoreError:  # closed or failed: the rest waits for the next open
+                    return made
+                made += len(listings)
+            while replica.evict(EVICT_STEP):  # what the pins kept in
+                await trio.lowlevel.checkpoint()
+        return made
 
     async def rebuild_views(self) -> None:
         """Recompute the store's view tables from its operations."""

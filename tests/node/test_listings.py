@@ -6,6 +6,7 @@ noticed, the thread listed from its operations and the row written again."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -209,4 +210,35 @@ async def test_a_store_emptied_of_listings_lists_the_same(data_dir: Path, clock:
         await node.store.write(WriteBatch())  # the rows written again are queued before this
         loads.clear()
         assert node.threads() == before
+        assert loads == []
+
+
+@pytest.mark.trio
+async def test_missing_listings_are_made_in_the_background_off_the_event_loop(
+    data_dir: Path, clock: FakeClock
+) -> None:
+    """`Node.make_missing_listings` (the daemon runs it once after open): the threads without a
+    current row are read in worker threads and their rows written, so the list loads nothing."""
+    threads = await _fill(data_dir, clock)
+    with sqlite3.connect(database_path(data_dir)) as connection:
+        connection.execute("DELETE FROM thread_listings")
+    async with open_node(data_dir, clock=clock, cache_operations=1) as node:
+        node.thread_view(threads[3][0].id)  # one in memory already: listed from its state
+        loop_thread = threading.get_ident()
+        readers: list[int] = []
+        read = node._source.thread_operations
+
+        def spied(thread_id: bytes, *, checked: bytes | None = None) -> list[Operation]:
+            readers.append(threading.get_ident())
+            return list(read(thread_id, checked=checked))
+
+        node._source.thread_operations = spied  # type: ignore[method-assign]
+        assert await node.make_missing_listings() == 9
+        assert len(readers) == 8
+        assert loop_thread not in readers
+        await node.store.write(WriteBatch())
+        assert await node.make_missing_listings() == 0
+    async with open_node(data_dir, clock=clock, cache_operations=1) as node:
+        loads = _count_loads(node)
+        assert node.threads() == _expected(node)
         assert loads == []
