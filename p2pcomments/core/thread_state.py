@@ -86,6 +86,7 @@ class ThreadListing:
     comment_count: int
     last_activity_ms: int
     closed: bool
+    has_rules: bool  # holds rule operations (SPEC §11): a moderator may have work here
     timestamp_ms: int
     operations: int
 
@@ -396,6 +397,7 @@ class ThreadState:
             comment_count=self._live_comments,
             last_activity_ms=self._last_activity_ms,
             closed=self._closed,
+            has_rules=bool(self._rules),
             timestamp_ms=self.thread_op.timestamp_ms,
             operations=len(self.ops),
         )

@@ -13,20 +13,24 @@ Rules:
 3. Whoever commits applied operations writes the rows of the threads they change, made after
    applying them (`changed`), in the same batch when it can, else in one queued just after:
    jobs commit in the order queued, so a row is never committed ahead of its operations.
+4. A thread neither of whose rule sets (its own, its site thread's: `Replica.rules`) holds a
+   rule operation withholds nothing and has no report, so a moderation queue or a list of
+   reports over every thread need only load `threads_with_rules`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterable
 
-from p2pcomments.core.ops import Operation
+from p2pcomments.core.ops import Operation, site_thread
 from p2pcomments.core.replica import Replica
 from p2pcomments.core.thread_state import ThreadListing
-from p2pcomments.errors import StoreError
+from p2pcomments.errors import InvalidOperation, PageUrlError, StoreError
 from p2pcomments.store.op_store import OpStore, WriteBatch
 
-__all__ = ["changed", "current_listings"]
+__all__ = ["changed", "current_listings", "threads_with_rules"]
 
 
 def changed(replica: Replica, applied: Iterable[Operation]) -> list[ThreadListing]:
@@ -63,3 +67,27 @@ def current_listings(replica: Replica, store: OpStore) -> list[ThreadListing]:
         with contextlib.suppress(StoreError):  # a closed or failed store: listed anew next time
             store.enqueue(WriteBatch(listings=made))
     return listings
+
+
+def threads_with_rules(replica: Replica, store: OpStore) -> list[bytes]:
+    """The threads held whose own or whose site thread's rules hold a rule operation (rule 4),
+    in no particular order; found from the listings, loading none."""
+    by_id = {listing.id: listing for listing in current_listings(replica, store)}
+    found = []
+    for listing in by_id.values():
+        if listing.has_rules:
+            found.append(listing.id)
+            continue
+        site_id = None if listing.site is None else _site_thread_id(listing.owner, listing.site)
+        site = None if site_id is None else by_id.get(site_id)
+        if site is not None and site.has_rules:
+            found.append(listing.id)
+    return found
+
+
+@functools.lru_cache(maxsize=1_024)  # a blog's threads share an owner and a site
+def _site_thread_id(owner: bytes, site: str) -> bytes | None:
+    try:
+        return site_thread(owner, site).id
+    except (PageUrlError, InvalidOperation):  # not a host in normal form: no site rules
+        return None

@@ -33,7 +33,9 @@ from p2pcomments.core.ops import (
 )
 from p2pcomments.core.replica import Applied, Duplicate
 from p2pcomments.core.rules import CommentRules, ThreadRules, judge_thread
+from p2pcomments.core.thread_state import ThreadState
 from p2pcomments.mutes import MuteList, Mutes
+from p2pcomments.node import listings
 from p2pcomments.node.ingest import Ingest
 from p2pcomments.node.writes import LocalWrites
 
@@ -183,7 +185,7 @@ class RuleWrites(LocalWrites, Ingest):
         if thread_id is not None:
             states = [self._thread_state(thread_id)]
         else:
-            states = [s for s in self.replica.threads.values() if s.comment_count]
+            states = [s for s in self._threads_with_rules() if s.comment_count]
         entries: list[QueueEntry] = []
         for state in states:
             rules = self.replica.rules(state.id)
@@ -207,7 +209,7 @@ class RuleWrites(LocalWrites, Ingest):
         if thread_id is not None:
             states = [self._thread_state(thread_id)]
         else:
-            states = list(self.replica.threads.values())
+            states = self._threads_with_rules()
         found: list[tuple[bytes, CommentRules]] = []
         for state in states:
             rules = self.replica.rules(state.id)
@@ -219,6 +221,12 @@ class RuleWrites(LocalWrites, Ingest):
                 if verdict.reports:
                     found.append((state.id, verdict))
         return found
+
+    def _threads_with_rules(self) -> list[ThreadState]:
+        """The threads a moderator may have work in, loaded (`node.listings` rule 4)."""
+        threads = self.replica.threads
+        found = (threads.get(t) for t in listings.threads_with_rules(self.replica, self.store))
+        return [state for state in found if state is not None]
 
     # -- proof of work for local writes (rule 4) -----------------------------------------------
 

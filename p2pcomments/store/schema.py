@@ -110,6 +110,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             comments INTEGER NOT NULL,       -- comments less retracted ones
             last_activity_ms INTEGER NOT NULL,
             closed INTEGER NOT NULL,
+            rules INTEGER NOT NULL,          -- 1: it holds rule operations (SPEC §11)
             created_ms INTEGER NOT NULL      -- the thread operation's timestamp
         ) WITHOUT ROWID
         """,

@@ -84,12 +84,12 @@ def add_applied(connection: sqlite3.Connection, rows: Iterable[tuple[bytes | Non
 
 _SAVE_LISTING = """
     INSERT OR REPLACE INTO thread_listings (thread, operations, title, url, site, owner, comments,
-        last_activity_ms, closed, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        last_activity_ms, closed, rules, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 # The rows that count (rule 3): made from as many operations as their thread holds.
 _CURRENT_LISTINGS = """
     SELECT l.thread, l.operations, l.title, l.url, l.site, l.owner, l.comments,
-        l.last_activity_ms, l.closed, l.created_ms
+        l.last_activity_ms, l.closed, l.rules, l.created_ms
     FROM thread_listings AS l JOIN thread_activity AS a
         ON a.thread = l.thread AND a.operations = l.operations
 """
@@ -110,6 +110,7 @@ def save_listings(connection: sqlite3.Connection, listings: Sequence[ThreadListi
                 t.comment_count,
                 t.last_activity_ms,
                 int(t.closed),
+                int(t.has_rules),
                 t.timestamp_ms,
             )
             for t in listings
@@ -122,14 +123,14 @@ def read_listings(connection: sqlite3.Connection) -> dict[bytes, ThreadListing]:
     are not of their types (damage) does not count either: the thread is listed anew."""
     found: dict[bytes, ThreadListing] = {}
     for row in connection.execute(_CURRENT_LISTINGS):
-        thread, operations, title, url, site, owner, comments, last_ms, closed, created_ms = row
+        thread, operations, title, url, site, owner, comments, last_ms, closed, rules, created = row
         if not (
             isinstance(thread, bytes)
             and isinstance(owner, bytes)
             and isinstance(title, str)
             and isinstance(url, str | None)
             and isinstance(site, str | None)
-            and all(type(n) is int for n in (operations, comments, last_ms, closed, created_ms))
+            and all(type(n) is int for n in (operations, comments, last_ms, closed, rules, created))
         ):
             continue
         found[thread] = ThreadListing(
@@ -141,7 +142,8 @@ def read_listings(connection: sqlite3.Connection) -> dict[bytes, ThreadListing]:
             comment_count=comments,
             last_activity_ms=last_ms,
             closed=bool(closed),
-            timestamp_ms=created_ms,
+            has_rules=bool(rules),
+            timestamp_ms=created,
             operations=operations,
         )
     return found

@@ -313,3 +313,47 @@ async def test_what_was_held_before_a_difficulty_is_still_held_after_a_restart(
     async with open_node(tmp_path / "reader", clock=clock) as reopened:
         assert reopened.get_operation(early.op_id) is not None  # loaded, not refused again
         assert reopened.comment_rules(thread.id)[early.op_id].withheld == ("unpaid",)
+
+
+@pytest.mark.trio
+async def test_the_queue_and_reports_of_every_thread_load_only_threads_with_rules(
+    data_dir: Path, stranger: SigningKey, clock: FakeClock
+) -> None:
+    """`node.listings` rule 4: over a store larger than memory, the queue and the reports of
+    every thread come from the threads whose own or whose site's rules hold a rule operation;
+    the others are not loaded, and what is found is what a look at every thread finds."""
+    async with open_node(data_dir, create_identity=True, clock=clock, cache_operations=1) as node:
+        queued = await node.create_thread("pre-moderated")
+        await node.set_mode(queued.id, ThreadMode.PRE_MODERATED)
+        site = await node.ensure_site_thread("blog.example.org")
+        await node.set_mode(site.id, ThreadMode.PRE_MODERATED)
+        page = page_thread(node.author, "https://blog.example.org/2026/a-post")
+        await node.ingest([page.encoded])
+        reported = await node.create_thread("reported")
+        plain = [await node.create_thread(f"plain {n}") for n in range(4)]
+        clock.advance(5)
+        ingested = [_comment(node, stranger, t.id, "hello", clock.now) for t in [queued, page]]
+        ingested += [_comment(node, stranger, t.id, "hi", clock.now) for t in plain]
+        await node.ingest(ingested)
+        target = await node.comment(reported.id, "is this spam?")
+        report = authoring.in_thread_operation(
+            stranger,
+            node.replica.thread(reported.id),
+            ModeratePayload(action=ModAction.REPORT, subject=target.id, reason="spam"),
+            target=reported.id,
+            now_ms=clock.now,
+        )
+        await node.ingest([report.encoded])
+    async with open_node(data_dir, clock=clock, cache_operations=1) as node:
+        loads: list[bytes] = []
+        read = node._source.thread_operations
+
+        def counting(thread_id: bytes, *, checked: bytes | None = None) -> list[object]:
+            loads.append(thread_id)
+            return list(read(thread_id, checked=checked))
+
+        node._source.thread_operations = counting  # type: ignore[method-assign]
+        assert sorted(e.thread for e in node.moderation_queue()) == sorted([queued.id, page.id])
+        assert [where for where, _ in node.reports()] == [reported.id]
+        assert not {t.id for t in plain} & set(loads)
+        assert set(loads) <= {queued.id, page.id, site.id, reported.id}

@@ -444,6 +444,7 @@ _TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
     site=st.none() | _TEXT,
     comments=st.integers(0, 2**40),
     closed=st.booleans(),
+    has_rules=st.booleans(),
     last_ms=st.integers(0, 2**62),
 )
 def test_a_listing_is_read_back_as_written_while_it_is_current(
@@ -453,6 +454,7 @@ def test_a_listing_is_read_back_as_written_while_it_is_current(
     site: str | None,
     comments: int,
     closed: bool,
+    has_rules: bool,
     last_ms: int,
 ) -> None:
     """`store.views` rule 3: a ``thread_listings`` row comes back field for field while
@@ -467,6 +469,7 @@ def test_a_listing_is_read_back_as_written_while_it_is_current(
         comment_count=comments,
         last_activity_ms=last_ms,
         closed=closed,
+        has_rules=has_rules,
         timestamp_ms=ops[0].timestamp_ms,
         operations=2,
     )
