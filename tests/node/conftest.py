@@ -1,4 +1,5 @@
-"""Fixtures for Node tests: a data dir per test, a clock the test controls, a second author."""
+"""Fixtures for Node tests: a data dir per test, a clock the test controls, a second author, and
+a record of the threads a node reads from its store."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
+from p2pcomments.core.ops import Operation
 from p2pcomments.node import Node, open_node
 
 
@@ -44,3 +46,16 @@ async def node(data_dir: Path, clock: FakeClock) -> AsyncIterator[Node]:
 def stranger() -> SigningKey:
     """Another author, for operations that arrive from elsewhere."""
     return SigningKey(b"\x07" * 32)
+
+
+def count_loads(node: Node) -> list[bytes]:
+    """The ids of the threads ``node`` reads from its store from now on, as it reads them."""
+    loads: list[bytes] = []
+    read = node._source.thread_operations
+
+    def counting(thread_id: bytes, *, checked: bytes | None = None) -> list[Operation]:
+        loads.append(thread_id)
+        return list(read(thread_id, checked=checked))
+
+    node._source.thread_operations = counting  # type: ignore[method-assign]
+    return loads

@@ -28,7 +28,7 @@ from p2pcomments.node.values import ThreadSummary
 from p2pcomments.store.data_dir import database_path
 from p2pcomments.store.op_store import WriteBatch
 
-from .conftest import FakeClock
+from .conftest import FakeClock, count_loads
 
 OWNER = SigningKey(b"\x03" * 32)
 READER = SigningKey(b"\x04" * 32)
@@ -121,18 +121,6 @@ def _expected(node: Node) -> list[ThreadSummary]:
     return summaries
 
 
-def _count_loads(node: Node) -> list[bytes]:
-    loads: list[bytes] = []
-    read = node._source.thread_operations
-
-    def counting(thread_id: bytes, *, checked: bytes | None = None) -> list[Operation]:
-        loads.append(thread_id)
-        return list(read(thread_id, checked=checked))
-
-    node._source.thread_operations = counting  # type: ignore[method-assign]
-    return loads
-
-
 async def _fill(data_dir: Path, clock: FakeClock) -> list[list[Operation]]:
     """Eight threads from elsewhere in one ingest, then a local comment, a reply and a
     retraction of one's own in some, through a cache too small to keep any thread."""
@@ -155,7 +143,7 @@ async def test_listing_a_store_larger_than_memory_reads_the_rows_and_loads_no_th
 ) -> None:
     await _fill(data_dir, clock)
     async with open_node(data_dir, clock=clock, cache_operations=1) as node:
-        loads = _count_loads(node)
+        loads = count_loads(node)
         listed = node.threads()
         assert loads == []
         assert listed == _expected(node)
@@ -186,12 +174,12 @@ async def test_missing_and_stale_rows_are_listed_from_the_operations_and_written
             (stale,),
         )
     async with open_node(data_dir, clock=clock, cache_operations=1) as node:
-        loads = _count_loads(node)
+        loads = count_loads(node)
         assert node.threads() == _expected(node)
         assert sorted(loads) == sorted([gone, stale])
         await node.store.write(WriteBatch())  # the rows written again are queued before this
     async with open_node(data_dir, clock=clock, cache_operations=1) as node:
-        loads = _count_loads(node)
+        loads = count_loads(node)
         assert node.threads() == _expected(node)
         assert loads == []
 
@@ -204,7 +192,7 @@ async def test_a_store_emptied_of_listings_lists_the_same(data_dir: Path, clock:
     async with open_node(data_dir, clock=clock, cache_operations=1) as node:
         before = node.threads()
         await node.rebuild_views()
-        loads = _count_loads(node)
+        loads = count_loads(node)
         assert node.threads() == before
         assert len(set(loads)) == len(before)
         await node.store.write(WriteBatch())  # the rows written again are queued before this
@@ -239,6 +227,6 @@ async def test_missing_listings_are_made_in_the_background_off_the_event_loop(
         await node.store.write(WriteBatch())
         assert await node.make_missing_listings() == 0
     async with open_node(data_dir, clock=clock, cache_operations=1) as node:
-        loads = _count_loads(node)
+        loads = count_loads(node)
         assert node.threads() == _expected(node)
         assert loads == []

@@ -25,7 +25,7 @@ from p2pcomments.core.rules import leading_zero_bits
 from p2pcomments.errors import AuthorizationError
 from p2pcomments.node import Node, open_node
 
-from .conftest import FakeClock
+from .conftest import FakeClock, count_loads
 
 
 def _comment(node: Node, key: SigningKey, target: bytes, body: str, now_ms: int) -> bytes:
@@ -345,14 +345,7 @@ async def test_the_queue_and_reports_of_every_thread_load_only_threads_with_rule
         )
         await node.ingest([report.encoded])
     async with open_node(data_dir, clock=clock, cache_operations=1) as node:
-        loads: list[bytes] = []
-        read = node._source.thread_operations
-
-        def counting(thread_id: bytes, *, checked: bytes | None = None) -> list[object]:
-            loads.append(thread_id)
-            return list(read(thread_id, checked=checked))
-
-        node._source.thread_operations = counting  # type: ignore[method-assign]
+        loads = count_loads(node)
         assert sorted(e.thread for e in node.moderation_queue()) == sorted([queued.id, page.id])
         assert [where for where, _ in node.reports()] == [reported.id]
         assert not {t.id for t in plain} & set(loads)
