@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET  # writing XML only, never parsing it
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -187,14 +187,24 @@ def thread_feed(
 
 def site_feed(
     site: str,
-    views: Sequence[ThreadView],
+    threads: Iterable[tuple[int, Callable[[], ThreadView]]],
     *,
     base_url: str,
     self_url: str,
     limit: int = FEED_ENTRIES,
 ) -> bytes:
-    """The newest comments of every thread of ``site`` held here (rule 3)."""
-    entries = [e for view in views for e in _comment_entries(view, base_url, with_thread=True)]
+    """The newest comments of every thread of ``site`` held here (rule 3). ``threads``: each
+    thread's last activity and a way to read its view, the most recently active first; a
+    thread is read only while it may hold one of the newest (no comment of it is updated after
+    its last activity), so a site of 10,000 threads reads a few, not all."""
+    entries: list[_Entry] = []
+    views: list[ThreadView] = []
+    for last_activity_ms, read_view in threads:
+        if len(entries) >= limit and last_activity_ms < entries[-1].updated_ms:
+            break
+        view = read_view()
+        views.append(view)
+        entries = _newest([*entries, *_comment_entries(view, base_url, with_thread=True)], limit)
     return _feed(
         feed_id=_urn(f"site:{site}"),
         title=f"Comments on {site}",

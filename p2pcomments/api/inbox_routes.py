@@ -17,6 +17,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
@@ -91,8 +92,12 @@ def feed_routes(node: Node) -> list[Route]:
 
     async def site(request: Request) -> Response:
         name = _feed_name(request, "site")
-        views = [node.thread_view(summary.id) for summary in node.threads() if summary.site == name]
-        body = site_feed(name, views, base_url=_base_url(request), self_url=_self_url(request))
+        threads = [  # `Node.threads` is the most recently active first
+            (summary.last_activity_ms, functools.partial(node.thread_view, summary.id))
+            for summary in node.threads()
+            if summary.site == name
+        ]
+        body = site_feed(name, threads, base_url=_base_url(request), self_url=_self_url(request))
         return _atom(body)
 
     return [
