@@ -193,10 +193,9 @@ class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
         to it (those are queued as they are applied), so it never counts ahead of the store."""
         replica = self.replica
         try:
-            saved = await trio.to_thread.run_sync(self.store.thread_listings)
+            missing = await trio.to_thread.run_sync(self.store.threads_without_listing)
         except StoreError:  # a failed store: the daemon stops on it, listed as before meanwhile
             return 0
-        missing = [t for t in replica.threads if t not in saved]
         made = 0
         for offset in range(0, len(missing), _LISTINGS_AT_ONCE):
             part = [t for t in missing[offset : offset + _LISTINGS_AT_ONCE] if t in replica.threads]

@@ -663,6 +663,13 @@ class OpStore:
         with self._reading("read thread listings") as connection:
             return views.read_listings(connection)
 
+    def threads_without_listing(self) -> list[bytes]:
+        """The ids of the threads held that have no current ``thread_listings`` row (views
+        rule 3), found by SQLite alone: the common answer, none, costs no Python per thread."""
+        with self._reading("read thread listings") as connection:
+            rows = connection.execute(views.THREADS_WITHOUT_LISTING).fetchall()
+        return [thread_id for (thread_id,) in rows]
+
     def thread_activity(self) -> list[ThreadActivity]:
         """The ``thread_activity`` view, most recently active thread first."""
         with self._reading("read thread activity") as connection:

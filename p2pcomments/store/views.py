@@ -26,6 +26,7 @@ from p2pcomments.core.thread_state import ThreadListing
 __all__ = [
     "ACTIVITY_OF_OPS",
     "STALE_ACTIVITY",
+    "THREADS_WITHOUT_LISTING",
     "add_applied",
     "read_listings",
     "rebuild_views",
@@ -92,6 +93,14 @@ _CURRENT_LISTINGS = """
         l.last_activity_ms, l.closed, l.rules, l.created_ms
     FROM thread_listings AS l JOIN thread_activity AS a
         ON a.thread = l.thread AND a.operations = l.operations
+"""
+
+
+# The threads held without a row that counts.
+THREADS_WITHOUT_LISTING = """
+    SELECT a.thread FROM thread_activity AS a LEFT JOIN thread_listings AS l
+        ON l.thread = a.thread AND l.operations = a.operations
+    WHERE l.thread IS NULL ORDER BY a.thread
 """
 
 

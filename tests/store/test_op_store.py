@@ -478,8 +478,10 @@ def test_a_listing_is_read_back_as_written_while_it_is_current(
             WriteBatch(insert=[(op, OpState.APPLIED) for op in ops[:2]], listings=[listing])
         )
         assert store.thread_listings() == {ops[0].id: listing}
+        assert store.threads_without_listing() == []
         store.write_blocking(_applied(ops[2:]))  # a third operation, the row made from two
         assert store.thread_listings() == {}
+        assert store.threads_without_listing() == [ops[0].id]
         made_again = dataclasses.replace(listing, operations=3)
         store.write_blocking(WriteBatch(listings=[made_again]))
         assert store.thread_listings() == {ops[0].id: made_again}
