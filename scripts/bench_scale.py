@@ -23,6 +23,8 @@ characters, a few near 4,000). Then, timed:
   reading its rows alone; and cold open in process beside reading every row (what opening
   did before the store was read a thread at a time).
 - RSS of the idle daemon holding everything, beside the idle daemon on the empty data dir.
+- `p2pc export --all -o FILE` through the daemon: seconds, the daemon's peak RSS before and
+  after, the CLI's own peak RSS, beside the bundle's size (an export larger than memory).
 - bytes on disk per operation, beside the mean canonical size (and dbstat's split).
 """
 
@@ -293,10 +295,26 @@ class Daemon:
             time.sleep(0.01)
         self.ready_seconds = time.perf_counter() - started
 
-    def rss_mb(self) -> float:
+    def rss_mb(self, field: str = "VmRSS") -> float:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
-        line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
+        line = next(line for line in status.splitlines() if line.startswith(f"{field}:"))
         return int(line.split()[1]) / 1024
+
+    def export_all(self, output: Path) -> tuple[float, float]:
+        """`p2pc export --all -o output` through this daemon: seconds, and the CLI's peak RSS
+        in MB (its own, from wait4)."""
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [str(P2PC), "export", "--all", "-o", str(output)],
+            env=_environment(self.data_dir),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            raise SystemExit(f"p2pc export --all exited with {process.returncode}")
+        return time.perf_counter() - started, usage.ru_maxrss / 1024
 
     def show_seconds(self, thread_id: bytes) -> float:
         return self._cli_seconds("show", format_id(TextKind.THREAD, thread_id))
@@ -417,7 +435,7 @@ def main() -> None:
             subprocess.run(["rm", "-rf", str(data_dir)], check=True)
         data_dir.mkdir(parents=True)
         build(data_dir, args.ops, args.threads)
-    empty_dir = CACHE_ROOT / "empty"
+    empty_dir = CACHE_ROOT / f"empty-schema{SCHEMA_VERSION}"
     if not (empty_dir / "bench-complete").exists():
         empty_dir.mkdir(parents=True, exist_ok=True)
         trio.run(_init_identity, empty_dir)
@@ -458,6 +476,12 @@ def main() -> None:
         shows = [daemon.show_seconds(thread_id) for thread_id in sample[3:]]
         lists = [daemon.threads_seconds() for _ in range(3)]
         after_rss = daemon.rss_mb()
+        before_export_peak = daemon.rss_mb("VmHWM")
+        bundle = CACHE_ROOT / "export.jsonl"
+        exported, cli_peak = daemon.export_all(bundle)
+        export_peak = daemon.rss_mb("VmHWM")
+        bundle_mb = bundle.stat().st_size / 2**20
+        bundle.unlink()
     finally:
         daemon.stop()
 
@@ -526,6 +550,21 @@ def main() -> None:
         )
     )
     print(line.format("  after the shows", f"{after_rss:.0f} MB", ""))
+    print(
+        line.format(
+            "p2pc export --all, through the daemon",
+            f"{exported:.1f} s",
+            f"the bundle {bundle_mb:,.0f} MB",
+        )
+    )
+    print(
+        line.format(
+            "  daemon peak RSS, before / after the export",
+            f"{export_peak:.0f} MB",
+            f"{before_export_peak:.0f} MB before: +{export_peak - before_export_peak:.0f} MB",
+        )
+    )
+    print(line.format("  the CLI's peak RSS", f"{cli_peak:.0f} MB", f"bundle {bundle_mb:,.0f} MB"))
     print(
         line.format(
             "bytes on disk per operation",

@@ -31,7 +31,7 @@ import trio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -255,8 +255,13 @@ def build_app(
                 assert isinstance(result, bytes)
                 return Response(result, status_code=action.status, media_type=XML_MEDIA_TYPE)
             if action.produces == "bundle":
-                assert isinstance(result, bytes)
-                return Response(result, status_code=action.status, media_type=BUNDLE_MEDIA_TYPE)
+                if isinstance(result, bytes):
+                    return Response(result, status_code=action.status, media_type=BUNDLE_MEDIA_TYPE)
+                # Streamed (GET /api/export): a failure midway ends the response without its
+                # last chunk, which a client reads as an incomplete body, never as a bundle.
+                return StreamingResponse(
+                    result, status_code=action.status, media_type=BUNDLE_MEDIA_TYPE
+                )
             return JSONResponse(result, status_code=action.status)
 
         handle.__name__ = action.name

@@ -20,12 +20,18 @@ size it is still small (a 1,000-comment thread is about 0.5 MB).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Final
 
 from p2pcomments.errors import DecodeError
 
-__all__ = ["BUNDLE_MEDIA_TYPE", "MAX_BUNDLE_BYTES", "decode_bundle", "encode_bundle"]
+__all__ = [
+    "BUNDLE_MEDIA_TYPE",
+    "MAX_BUNDLE_BYTES",
+    "decode_bundle",
+    "encode_bundle",
+    "stream_bundle",
+]
 
 BUNDLE_MEDIA_TYPE: Final = "application/x-ndjson"
 MAX_BUNDLE_BYTES: Final = 64 * 1024 * 1024
@@ -34,6 +40,14 @@ MAX_BUNDLE_BYTES: Final = 64 * 1024 * 1024
 def encode_bundle(operations: Iterable[bytes]) -> bytes:
     """The bundle holding ``operations`` in the order given."""
     return b"".join(b'"' + op.hex().encode("ascii") + b'"\n' for op in operations)
+
+
+async def stream_bundle(pieces: AsyncIterable[list[bytes]]) -> AsyncIterator[bytes]:
+    """`encode_bundle` of the operations of ``pieces``, a piece at a time (an export larger
+    than memory; the bundle is their concatenation)."""
+    async for piece in pieces:
+        if piece:
+            yield encode_bundle(piece)
 
 
 def decode_bundle(data: bytes) -> list[bytes]:

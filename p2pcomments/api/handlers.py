@@ -7,9 +7,10 @@ only translate: ids from text, results to JSON. What is allowed is for the Node 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Final
 
-from p2pcomments.api.bundle import decode_bundle, encode_bundle
+from p2pcomments.api.bundle import decode_bundle, encode_bundle, stream_bundle
 from p2pcomments.api.errors import BadRequest, UnprocessableRequest
 from p2pcomments.api.ids import read_id
 from p2pcomments.api.inbox_handlers import inbox as inbox
@@ -132,8 +133,10 @@ async def profile(node: Node) -> JSONObject:
     return {"author": key_text(node.author), "name": _own_name(node)}
 
 
-async def export(node: Node) -> bytes:
-    return encode_bundle(node.export_operations(None))
+async def export(node: Node) -> AsyncIterator[bytes]:
+    """Every operation held, streamed: a store larger than memory exports a few threads at a
+    time (`Node.export_pieces`)."""
+    return stream_bundle(node.export_pieces())
 
 
 async def export_thread(node: Node, *, thread: str) -> bytes:

@@ -10,11 +10,13 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from p2pcomments.api.address_file import ApiAddress
 
 if TYPE_CHECKING:
+    from p2pcomments.cli.client import ByteSink
     from p2pcomments.cli.session import Session
     from p2pcomments.node import Node
 
@@ -25,6 +27,10 @@ class Backend(Protocol):
     daemon: ApiAddress | None
 
     def call(self, action: str, /, **params: Any) -> Any: ...
+
+    def download(self, action: str, sink: ByteSink, /, **params: Any) -> None:
+        """`call` for an action that produces a bundle, its bytes written to ``sink`` as they
+        come (an export larger than memory)."""
 
 
 _MAY_MINE = frozenset({"comment", "reply"})
@@ -48,6 +54,14 @@ class DaemonBackend:
         except DaemonRefused:
             # Nothing listens there, so nothing was sent: api.json outlived its daemon.
             return self.session.without_daemon(self.client.address).call(action, **params)
+
+    def download(self, action: str, sink: ByteSink, /, **params: Any) -> None:
+        from p2pcomments.cli.client import DaemonRefused
+
+        try:
+            self.client.download(action, sink, **params)
+        except DaemonRefused:
+            self.session.without_daemon(self.client.address).download(action, sink, **params)
 
     def _say_if_mining(self, action: str, params: dict[str, Any]) -> None:
         """The daemon mines a comment's proof of work (SPEC §11.6) before it answers: say so on
@@ -98,3 +112,18 @@ class DirectBackend:
             return await handler(node, **params)
 
         return self.session.run_with_node(run)
+
+    def download(self, action: str, sink: ByteSink, /, **params: Any) -> None:
+        from p2pcomments.api.actions import ACTIONS_BY_NAME
+
+        handler = ACTIONS_BY_NAME[action].handler
+
+        async def run(node: Node) -> None:
+            result: bytes | AsyncIterator[bytes] = await handler(node, **params)
+            if isinstance(result, bytes):
+                sink.write(result)
+                return
+            async for chunk in result:
+                sink.write(chunk)
+
+        self.session.run_with_node(run)

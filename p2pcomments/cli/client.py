@@ -12,7 +12,7 @@ import http.client
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import quote, urlencode
 
 from p2pcomments.api.actions import ACTIONS_BY_NAME, path_parameters
@@ -20,9 +20,17 @@ from p2pcomments.api.address_file import ApiAddress
 from p2pcomments.api.bundle import BUNDLE_MEDIA_TYPE
 from p2pcomments.errors import P2PCommentsError
 
-__all__ = ["DaemonClient", "DaemonRefused", "DaemonUnreachable", "RemoteError", "ServerEvent"]
+__all__ = [
+    "ByteSink",
+    "DaemonClient",
+    "DaemonRefused",
+    "DaemonUnreachable",
+    "RemoteError",
+    "ServerEvent",
+]
 
 _CALL_TIMEOUT: Final = 60.0
+_DOWNLOAD_CHUNK: Final = 1 << 20
 
 
 class DaemonUnreachable(P2PCommentsError, ConnectionError):
@@ -48,6 +56,12 @@ class RemoteError(P2PCommentsError):
 class ServerEvent:
     name: str
     data: Any
+
+
+class ByteSink(Protocol):
+    """Where `DaemonClient.download` writes: a binary file, or anything with its ``write``."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 class DaemonClient:
@@ -97,6 +111,32 @@ class DaemonClient:
     def call(self, name: str, /, **params: Any) -> Any:
         """Perform the action ``name`` (see `p2pcomments.api.actions`); JSON or bundle bytes."""
         action = ACTIONS_BY_NAME[name]
+        response = self._request(name, params)
+        try:
+            data = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            raise DaemonUnreachable(f"the daemon at {self.address.url} failed: {error}") from None
+        if action.produces in ("bundle", "xml"):
+            return data
+        return json.loads(data)
+
+    def download(self, name: str, sink: ByteSink, /, **params: Any) -> None:
+        """Perform the action ``name`` and write its body to ``sink`` as it arrives (an export
+        larger than memory). A body cut short (the daemon failed midway) is `DaemonUnreachable`:
+        what was written is not all of it."""
+        response = self._request(name, params)
+        try:
+            while chunk := response.read(_DOWNLOAD_CHUNK):
+                sink.write(chunk)
+        except (OSError, http.client.HTTPException) as error:
+            raise DaemonUnreachable(
+                f"the daemon at {self.address.url} failed midway: {error}"
+            ) from None
+        finally:
+            response.close()
+
+    def _request(self, name: str, params: dict[str, Any]) -> http.client.HTTPResponse:
+        action = ACTIONS_BY_NAME[name]
         path = action.path
         for parameter in path_parameters(action.path):
             path = path.replace("{" + parameter + "}", quote(str(params.pop(parameter)), safe=""))
@@ -123,16 +163,9 @@ class DaemonClient:
         elif action.consumes == "export":
             body = params["export"]
             content_type = "application/xml"
-        response = self._send(
+        return self._send(
             action.method, path, body=body, content_type=content_type, auth=action.writes
         )
-        try:
-            data = response.read()
-        except (OSError, http.client.HTTPException) as error:
-            raise DaemonUnreachable(f"the daemon at {self.address.url} failed: {error}") from None
-        if action.produces in ("bundle", "xml"):
-            return data
-        return json.loads(data)
 
     def events(self, path: str) -> Iterator[ServerEvent]:
         """Server-sent events from ``path`` until the daemon ends the stream.

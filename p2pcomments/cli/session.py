@@ -25,6 +25,7 @@ from p2pcomments.cli.backends import Backend, DaemonBackend, DirectBackend
 from p2pcomments.errors import ConflictError, PassphraseError
 
 if TYPE_CHECKING:
+    from p2pcomments.cli.client import ByteSink
     from p2pcomments.node import Node
 
 __all__ = [
@@ -88,6 +89,9 @@ class Session:
 
     def call(self, action: str, /, **params: Any) -> Any:
         return self.backend().call(action, **params)
+
+    def download(self, action: str, sink: ByteSink, /, **params: Any) -> None:
+        self.backend().download(action, sink, **params)
 
     def run_with_node(self, work: Callable[[Node], Awaitable[Any]]) -> Any:
         """Open the data dir, run ``await work(node)`` and close it again."""

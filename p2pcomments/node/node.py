@@ -37,7 +37,7 @@ from p2pcomments.core.id_prefix import IdPrefix
 from p2pcomments.core.ops import Kind, Operation
 from p2pcomments.core.page_url import normalise_page_url
 from p2pcomments.core.textform import TextKind, display_id
-from p2pcomments.core.thread_state import ThreadListing, ThreadView
+from p2pcomments.core.thread_state import ThreadListing, ThreadState, ThreadView
 from p2pcomments.errors import NotFound, PageUrlError, StoreError
 from p2pcomments.node.changes import APPLIED_BUFFER, WATCH_BUFFER, ChangeStream
 from p2pcomments.node.following import Following
@@ -54,7 +54,7 @@ __all__ = ["Node"]
 
 _ID_PAGE: Final = 256  # ids read per index query when looking a prefix up
 _LAST_ID: Final = b"\xff" * 32
-_LISTINGS_AT_ONCE: Final = 8  # threads `make_missing_listings` reads before writing their rows
+_THREADS_AT_ONCE: Final = 8  # threads read at once by `make_missing_listings`, `export_pieces`
 
 
 class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
@@ -191,19 +191,51 @@ class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
 
         A row made from a thread in memory is queued behind the commits of everything applied
         to it (those are queued as they are applied), so it never counts ahead of the store."""
-        replica = self.replica
         try:
             missing = await trio.to_thread.run_sync(self.store.threads_without_listing)
         except StoreError:  # a failed store: the daemon stops on it, listed as before meanwhile
             return 0
         made = 0
-        for offset in range(0, len(missing), _LISTINGS_AT_ONCE):
-            part = [t for t in missing[offset : offset + _LISTINGS_AT_ONCE] if t in replica.threads]
-            with contextlib.ExitStack() as pins:  # kept in memory until listed
+        for offset in range(0, len(missing), _THREADS_AT_ONCE):
+            async with self._threads_loaded(missing[offset : offset + _THREADS_AT_ONCE]) as states:
+                listings = [state.listing() for state in states]
+            if listings:
+                try:
+                    self.store.enqueue(WriteBatch(listings=listings))
+                except StoreError:  # closed or failed: the rest waits for the next open
+                    return made
+                made += len(listings)
+        return made
+
+    async def export_pieces(self) -> AsyncIterator[list[bytes]]:
+        """`export_operations` of everything, a piece at a time, for a store larger than memory:
+        the same operations in the same order (profiles, then each thread by its thread
+        operation's (timestamp, id), then what is pending), threads read a few at a time in
+        worker threads and let go after, so memory holds a few threads, not every one."""
+        profiles = self.replica.profile_operations()
+        yield [op.encoded for op in sorted(profiles, key=lambda op: (op.timestamp_ms, op.id))]
+        order = sorted(
+            current_listings(self.replica, self.store), key=lambda t: (t.timestamp_ms, t.id)
+        )
+        for offset in range(0, len(order), _THREADS_AT_ONCE):
+            part = [t.id for t in order[offset : offset + _THREADS_AT_ONCE]]
+            async with self._threads_loaded(part) as states:
+                piece = [op.encoded for state in states for op in state.operations()]
+            yield piece
+        yield [op.encoded for op in self.replica.pending_operations()]
+
+    @contextlib.asynccontextmanager
+    async def _threads_loaded(self, thread_ids: list[bytes]) -> AsyncIterator[list[ThreadState]]:
+        """The threads of ``thread_ids`` held here, in memory while the block runs (pinned),
+        those not in memory read in worker threads first; then the cache drops its excess a
+        slice per step."""
+        replica = self.replica
+        try:
+            with contextlib.ExitStack() as pins:
                 loads = []
-                for thread_id in part:
+                for thread_id in thread_ids:
                     pins.enter_context(replica.pinned(thread_id))
-                    if replica.in_memory(thread_id) is None:
+                    if replica.in_memory(thread_id) is None and thread_id in replica.threads:
                         with contextlib.suppress(ValueError):  # being loaded already: below
                             loads.append(replica.claim_load(thread_id))
                 try:
@@ -211,20 +243,12 @@ class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
                 finally:
                     for load in loads:
                         replica.abandon_load(load)
-                listings = [
-                    state.listing()
-                    for thread_id in part
-                    if (state := replica.in_memory(thread_id)) is not None
-                ]
-            if listings:
-                try:
-                    self.store.enqueue(WriteBatch(listings=listings))
-                except StoreError:  # closed or failed: the rest waits for the next open
-                    return made
-                made += len(listings)
-            while replica.evict(EVICT_STEP):  # what the pins kept in
-                await trio.lowlevel.checkpoint()
-        return made
+                found = (replica.in_memory(t) or replica.threads.get(t) for t in thread_ids)
+                yield [state for state in found if state is not None]
+        finally:
+            with trio.CancelScope(shield=True):  # memory is bounded even for a cancelled caller
+                while replica.evict(EVICT_STEP):
+                    await trio.lowlevel.checkpoint()
 
     async def rebuild_views(self) -> None:
         """Recompute the store's view tables from its operations."""

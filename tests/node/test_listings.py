@@ -230,3 +230,46 @@ async def test_missing_listings_are_made_in_the_background_off_the_event_loop(
         loads = count_loads(node)
         assert node.threads() == _expected(node)
         assert loads == []
+
+
+@pytest.mark.trio
+async def test_exporting_everything_a_piece_at_a_time_is_the_export_in_bounded_memory(
+    data_dir: Path, clock: FakeClock
+) -> None:
+    """`Node.export_pieces`: the operations and order of `export_operations(None)` (profiles,
+    threads by their thread operation, what is pending), threads read off the event loop and
+    let go after each piece."""
+    threads = await _fill(data_dir, clock)
+    waiting = make_operation(
+        READER,
+        CommentPayload(body="waits for what never came"),
+        timestamp_ms=5,
+        thread=threads[0][0].id,
+        refs=(b"\x09" * 32,),
+        deps=(b"\x09" * 32,),
+    )
+    async with open_node(data_dir, clock=clock, cache_operations=1) as node:
+        await node.set_profile("The node")
+        await node.ingest([waiting.encoded])
+    async with open_node(data_dir, clock=clock, cache_operations=1) as node:
+        loop_thread = threading.get_ident()
+        readers: list[int] = []
+        read = node._source.thread_operations
+
+        def spied(thread_id: bytes, *, checked: bytes | None = None) -> list[Operation]:
+            readers.append(threading.get_ident())
+            return list(read(thread_id, checked=checked))
+
+        node._source.thread_operations = spied  # type: ignore[method-assign]
+        pieces = []
+        largest = max(len(ops) for ops in threads) + 3  # a local reply, retraction...
+        async for piece in node.export_pieces():
+            pieces.append(piece)
+            assert node.replica._cached_ops <= largest  # the last piece's threads let go
+        assert readers
+        assert loop_thread not in readers
+        node._source.thread_operations = read  # type: ignore[method-assign]
+        whole = node.export_operations(None)
+        assert [raw for piece in pieces for raw in piece] == whole
+        assert waiting.encoded == whole[-1]
+        assert len(whole) == node.statistics().operations + node.statistics().pending

@@ -20,11 +20,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from p2pcomments.cli.arguments import UsageError, read_input_file, write_output_file
+from p2pcomments.cli.arguments import UsageError, output_file, read_input_file, write_output_file
 from p2pcomments.cli.session import EXIT_OK, EXIT_USER_ERROR, Session
 from p2pcomments.errors import DecodeError
 
 if TYPE_CHECKING:
+    from p2pcomments.cli.client import ByteSink
     from p2pcomments.node import Node
 
 __all__ = ["cmd_export", "cmd_import", "render_import_report"]
@@ -218,11 +219,15 @@ def cmd_export(session: Session) -> int:
     if form == "bundle":
         if args.all == (args.thread is not None):
             raise UsageError("export: give a thread id or --all (not both)")
-        if args.all:
-            data: bytes = session.call("export")
+        if args.all:  # streamed: a store larger than memory exports a few threads at a time
+            with output_file(args.output) as sink:
+                counted = _LineCounter(sink)
+                session.download("export", counted)
+            count = counted.lines
         else:
-            data = session.call("export_thread", thread=args.thread)
-        count = data.count(b"\n")
+            data: bytes = session.call("export_thread", thread=args.thread)
+            write_output_file(args.output, data)
+            count = data.count(b"\n")
         what = f"{count} operations"
         summary: dict[str, Any] = {"operations": count}
     else:
@@ -240,8 +245,20 @@ def cmd_export(session: Session) -> int:
             data = session.call(name, **params)
             what = f"{data.count(b'<item>')} threads as WordPress WXR"
             summary = {"threads": data.count(b"<item>")}
-    write_output_file(args.output, data)
+        write_output_file(args.output, data)
     if args.output not in (None, "-"):
         summary.update(file=args.output, format=form)
         session.emit(summary, f"exported {what} to {args.output}")
     return EXIT_OK
+
+
+class _LineCounter:
+    """A binary sink that counts the newlines written through it (a bundle's operations)."""
+
+    def __init__(self, sink: ByteSink) -> None:
+        self._sink = sink
+        self.lines = 0
+
+    def write(self, data: bytes) -> object:
+        self.lines += data.count(b"\n")
+        return self._sink.write(data)
