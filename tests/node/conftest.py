@@ -3,6 +3,7 @@ a record of the threads a node reads from its store."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -48,13 +49,23 @@ def stranger() -> SigningKey:
     return SigningKey(b"\x07" * 32)
 
 
-def count_loads(node: Node) -> list[bytes]:
-    """The ids of the threads ``node`` reads from its store from now on, as it reads them."""
-    loads: list[bytes] = []
+class Loads(list[bytes]):
+    """The ids of the threads a node read from its store, in order; ``readers``: the
+    identities of the OS threads that read each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.readers: list[int] = []
+
+
+def count_loads(node: Node) -> Loads:
+    """The threads ``node`` reads from its store from now on, as it reads them."""
+    loads = Loads()
     read = node._source.thread_operations
 
     def counting(thread_id: bytes, *, checked: bytes | None = None) -> list[Operation]:
         loads.append(thread_id)
+        loads.readers.append(threading.get_ident())
         return list(read(thread_id, checked=checked))
 
     node._source.thread_operations = counting  # type: ignore[method-assign]

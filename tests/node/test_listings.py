@@ -213,14 +213,8 @@ async def test_missing_listings_are_made_in_the_background_off_the_event_loop(
     async with open_node(data_dir, clock=clock, cache_operations=1) as node:
         node.thread_view(threads[3][0].id)  # one in memory already: listed from its state
         loop_thread = threading.get_ident()
-        readers: list[int] = []
-        read = node._source.thread_operations
-
-        def spied(thread_id: bytes, *, checked: bytes | None = None) -> list[Operation]:
-            readers.append(threading.get_ident())
-            return list(read(thread_id, checked=checked))
-
-        node._source.thread_operations = spied  # type: ignore[method-assign]
+        loads = count_loads(node)
+        readers = loads.readers
         assert await node.make_missing_listings() == 9
         assert len(readers) == 8
         assert loop_thread not in readers
@@ -253,14 +247,8 @@ async def test_exporting_everything_a_piece_at_a_time_is_the_export_in_bounded_m
         await node.ingest([waiting.encoded])
     async with open_node(data_dir, clock=clock, cache_operations=1) as node:
         loop_thread = threading.get_ident()
-        readers: list[int] = []
-        read = node._source.thread_operations
-
-        def spied(thread_id: bytes, *, checked: bytes | None = None) -> list[Operation]:
-            readers.append(threading.get_ident())
-            return list(read(thread_id, checked=checked))
-
-        node._source.thread_operations = spied  # type: ignore[method-assign]
+        loads = count_loads(node)
+        readers = loads.readers
         pieces = []
         largest = max(len(ops) for ops in threads) + 3  # a local reply, retraction...
         async for piece in node.export_pieces():
@@ -268,7 +256,6 @@ async def test_exporting_everything_a_piece_at_a_time_is_the_export_in_bounded_m
             assert node.replica._cached_ops <= largest  # the last piece's threads let go
         assert readers
         assert loop_thread not in readers
-        node._source.thread_operations = read  # type: ignore[method-assign]
         whole = node.export_operations(None)
         assert [raw for piece in pieces for raw in piece] == whole
         assert waiting.encoded == whole[-1]
