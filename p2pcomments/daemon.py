@@ -151,11 +151,13 @@ def _store_failed(node: Node) -> StoreError:
     )
 
 
-# A middle generation collected every 2 young collections rather than 20 (the full one as
-# often as before: every 400): each holds what survived ~20,000 allocations, not ~200,000, so
-# it stays well under the loop's 50 ms budget (scripts/bench_loop.py, a 100k-op sync: longest
-# collection 87 ms with (10_000, 20, 20), 23-41 ms with this), for the same total work.
-GC_THRESHOLDS: Final = (10_000, 2, 200)
+# The middle generation collected every second young collection (a threshold of 1; CPython
+# collects it once its count exceeds the threshold), the full one about as often as with the
+# defaults: each middle collection holds what survived ~20,000 allocations, so it stays well
+# under the loop's 50 ms budget for the same total work (scripts/bench_loop.py, a 100k-op sync:
+# longest collection 87 ms with (10_000, 20, 20); with (10_000, 2, 200), once two ingest calls
+# were in flight, 26-53 ms and two of nine catch-ups over 50 ms; with this 20-34 ms, none).
+GC_THRESHOLDS: Final = (10_000, 1, 400)
 
 
 def tune_gc() -> None:
@@ -172,7 +174,7 @@ def tune_gc() -> None:
 
 
 # Middle-generation collections between two freezes of what survived them: a full collection
-# comes after 200 (GC_THRESHOLDS) and walks every object not frozen, 190 ms for a 100k-op sync
+# comes after 400 (GC_THRESHOLDS) and walks every object not frozen, 190 ms for a 100k-op sync
 # (scripts/bench_loop.py with 64 KiB OPS frames), so survivors are frozen long before.
 FREEZE_AFTER_COLLECTIONS: Final = 20
 FREEZE_CHECK_SECONDS: Final = 1.0
