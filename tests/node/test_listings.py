@@ -5,11 +5,15 @@ noticed, the thread listed from its operations and the row written again."""
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
+import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
 from p2pcomments.core.ops import (
@@ -260,3 +264,30 @@ async def test_exporting_everything_a_piece_at_a_time_is_the_export_in_bounded_m
         assert [raw for piece in pieces for raw in piece] == whole
         assert waiting.encoded == whole[-1]
         assert len(whole) == node.statistics().operations + node.statistics().pending
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(order=st.randoms(use_true_random=False), calls=st.integers(1, 6))
+def test_listings_kept_through_any_arrival_order_are_what_the_states_say(
+    tmp_path_factory: pytest.TempPathFactory, order: random.Random, calls: int
+) -> None:
+    """Operations of several threads arriving shuffled (dependents before what they need: they
+    wait, then apply) over several ingest calls, through a cache that keeps no thread: the rows
+    the commits wrote list every thread as a replica holding everything makes it."""
+    ops = [op for index in range(5) for op in _thread(index)]
+    order.shuffle(ops)
+    data_dir = tmp_path_factory.mktemp("shuffled") / "data"
+    size = -(-len(ops) // calls)
+
+    async def run() -> None:
+        async with open_node(data_dir, create_identity=True, cache_operations=1) as node:
+            for offset in range(0, len(ops), size):
+                await node.ingest([op.encoded for op in ops[offset : offset + size]])
+        async with open_node(data_dir, cache_operations=1) as node:
+            loads = count_loads(node)
+            assert node.threads() == _expected(node)
+            assert loads == []
+
+    trio.run(run)
