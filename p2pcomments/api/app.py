@@ -251,17 +251,13 @@ def build_app(
             elif action.consumes == "export":
                 params["export"] = await _read_body(request, MAX_EXPORT_BYTES)
             result = await action.handler(node, **params)
-            if action.produces == "xml":
-                assert isinstance(result, bytes)
-                return Response(result, status_code=action.status, media_type=XML_MEDIA_TYPE)
-            if action.produces == "bundle":
+            if action.produces in ("xml", "bundle"):
+                media_type = XML_MEDIA_TYPE if action.produces == "xml" else BUNDLE_MEDIA_TYPE
                 if isinstance(result, bytes):
-                    return Response(result, status_code=action.status, media_type=BUNDLE_MEDIA_TYPE)
-                # Streamed (GET /api/export): a failure midway ends the response without its
-                # last chunk, which a client reads as an incomplete body, never as a bundle.
-                return StreamingResponse(
-                    result, status_code=action.status, media_type=BUNDLE_MEDIA_TYPE
-                )
+                    return Response(result, status_code=action.status, media_type=media_type)
+                # Streamed (GET /api/export, /api/export/wxr): a failure midway ends the response
+                # without its last chunk, which a client reads as an incomplete body.
+                return StreamingResponse(result, status_code=action.status, media_type=media_type)
             return JSONResponse(result, status_code=action.status)
 
         handle.__name__ = action.name

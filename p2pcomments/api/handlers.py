@@ -289,10 +289,11 @@ async def export_thread_json(node: Node, *, thread: str) -> JSONObject:
     return document(node, await _thread(node, thread))
 
 
-async def export_wxr(node: Node) -> bytes:
-    from p2pcomments.importers.export import export_wxr as document
+async def export_wxr(node: Node) -> AsyncIterator[bytes]:
+    """Every thread with a URL as WXR, streamed a few threads at a time (as `export`)."""
+    from p2pcomments.importers.export import stream_wxr
 
-    return document(node).encode("utf-8")
+    return (piece.encode("utf-8") async for piece in stream_wxr(node))
 
 
 async def export_thread_wxr(node: Node, *, thread: str) -> bytes:

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import Final
+from typing import Final, TypeVar
 
 import trio
 
@@ -51,6 +51,8 @@ from p2pcomments.node.writes import LocalWrites
 from p2pcomments.store.op_store import WriteBatch
 
 __all__ = ["Node"]
+
+T = TypeVar("T")
 
 _ID_PAGE: Final = 256  # ids read per index query when looking a prefix up
 _LAST_ID: Final = b"\xff" * 32
@@ -196,36 +198,45 @@ class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
         except StoreError:  # a failed store: the daemon stops on it, listed as before meanwhile
             return 0
         made = 0
-        for offset in range(0, len(missing), _THREADS_AT_ONCE):
-            async with self._threads_loaded(missing[offset : offset + _THREADS_AT_ONCE]) as states:
-                listings = [state.listing() for state in states]
-            if listings:
-                try:
-                    self.store.enqueue(WriteBatch(listings=listings))
-                except StoreError:  # closed or failed: the rest waits for the next open
-                    return made
-                made += len(listings)
+        async with contextlib.aclosing(self.each_thread(missing, ThreadState.listing)) as made_in:
+            async for listings in made_in:
+                if listings:
+                    try:
+                        self.store.enqueue(WriteBatch(listings=listings))
+                    except StoreError:  # closed or failed: the rest waits for the next open
+                        return made
+                    made += len(listings)
         return made
 
-    async def export_pieces(self) -> AsyncIterator[list[bytes]]:
+    async def export_pieces(self) -> AsyncGenerator[list[bytes], None]:
         """`export_operations` of everything, a piece at a time, for a store larger than memory:
         the same operations in the same order (profiles, then each thread by its thread
         operation's (timestamp, id), then what is pending), threads read a few at a time in
         worker threads and let go after, so memory holds a few threads, not every one."""
         profiles = self.replica.profile_operations()
         yield [op.encoded for op in sorted(profiles, key=lambda op: (op.timestamp_ms, op.id))]
-        order = sorted(
-            current_listings(self.replica, self.store), key=lambda t: (t.timestamp_ms, t.id)
-        )
-        for offset in range(0, len(order), _THREADS_AT_ONCE):
-            part = [t.id for t in order[offset : offset + _THREADS_AT_ONCE]]
-            async with self._threads_loaded(part) as states:
-                piece = [op.encoded for state in states for op in state.operations()]
-            yield piece
+        listings = current_listings(self.replica, self.store)
+        order = [t.id for t in sorted(listings, key=lambda t: (t.timestamp_ms, t.id))]
+        async for encoded in self.each_thread(order, _encoded_in_causal_order):
+            yield [raw for thread in encoded for raw in thread]
         yield [op.encoded for op in self.replica.pending_operations()]
 
+    async def each_thread(
+        self, thread_ids: Sequence[bytes], make: Callable[[ThreadState], T]
+    ) -> AsyncGenerator[list[T], None]:
+        """``make(state)`` of each thread of ``thread_ids`` held here, in that order, a few
+        threads at a time: those not in memory are read in worker threads first and let go
+        after, so going through every thread of a store larger than memory holds a few at a
+        time. ``make`` runs while its thread is in memory (`Node.thread_view` of it is cheap)."""
+        for offset in range(0, len(thread_ids), _THREADS_AT_ONCE):
+            async with self._threads_loaded(thread_ids[offset : offset + _THREADS_AT_ONCE]) as part:
+                made = [make(state) for state in part]
+            yield made
+
     @contextlib.asynccontextmanager
-    async def _threads_loaded(self, thread_ids: list[bytes]) -> AsyncIterator[list[ThreadState]]:
+    async def _threads_loaded(
+        self, thread_ids: Sequence[bytes]
+    ) -> AsyncIterator[list[ThreadState]]:
         """The threads of ``thread_ids`` held here, in memory while the block runs (pinned),
         those not in memory read in worker threads first; then the cache drops its excess a
         slice per step."""
@@ -295,6 +306,10 @@ class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
         self._changes.close()
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(self.store.close)
+
+
+def _encoded_in_causal_order(state: ThreadState) -> list[bytes]:
+    return [op.encoded for op in state.operations()]
 
 
 def _summary(listing: ThreadListing, names: Mapping[bytes, str]) -> ThreadSummary:

@@ -48,6 +48,10 @@ def test_import_show_export_offline(tmp_path: Path) -> None:
     ok(home, "export", hello["id"], "--format", "wxr", "-o", str(wxr))
     assert "<wp:wxr_version>1.2</wp:wxr_version>" in wxr.read_text(encoding="utf-8")
     assert ok_json(home, "import", "wordpress", str(wxr))["new_operations"] == 0
+    everything = tmp_path / "all.xml"  # streamed, a few threads at a time
+    exported = ok_json(home, "export", "--format", "wxr", "-o", str(everything))
+    assert exported["threads"] == everything.read_text(encoding="utf-8").count("<item>") == 3
+    assert ok_json(home, "import", "wordpress", str(everything))["new_operations"] == 0
     document = json.loads(ok(home, "export", "--format", "json"))
     assert len(document["threads"]) == 3
     # Bundles still go both ways, with and without the `bundle` word.

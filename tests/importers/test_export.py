@@ -8,7 +8,7 @@ import pytest
 
 from p2pcomments.core.thread_state import ThreadView
 from p2pcomments.importers import ImportOptions, import_export
-from p2pcomments.importers.export import EXPORT_FORMAT, export_json, export_wxr
+from p2pcomments.importers.export import EXPORT_FORMAT, export_json, export_wxr, stream_wxr
 from p2pcomments.importers.wordpress import read_wordpress
 from p2pcomments.node import Node, open_node
 from tests.importers.conftest import fixture
@@ -96,3 +96,25 @@ async def test_json_export_holds_every_thread_and_comment(node: Node) -> None:
     assert labels == {"imported from Disqus, 10 Oct 2013", "imported from Disqus, 11 Oct 2013"}
     one = export_json(node, node.threads()[0].id)
     assert len(one["threads"]) == 1
+
+
+async def test_wxr_of_everything_streamed_is_the_same_text_in_the_memory_of_a_few_threads(
+    tmp_path: Path,
+) -> None:
+    """`stream_wxr`: threads read a few at a time off the event loop and let go after, the
+    text exactly `export_wxr`'s, through a cache that keeps no thread."""
+    data_dir = tmp_path / "data"
+    async with open_node(data_dir, create_identity=True) as node:
+        for name, options in CASES:
+            await import_export(node, fixture(name), source="wordpress", options=options)
+    async with open_node(data_dir, cache_operations=1) as node:
+        sizes = [len(node.replica.threads[s.id]) for s in node.threads()]
+        largest = max(sizes)
+        assert sum(sizes) > largest * 4  # so holding every thread would show
+        pieces = []
+        async for piece in stream_wxr(node, now_ms=1_700_000_000_000):
+            pieces.append(piece)
+            assert node.replica._cached_ops <= largest * 2  # what the last piece read, let go
+        streamed = "".join(pieces)
+        assert streamed == export_wxr(node, now_ms=1_700_000_000_000)
+    assert streamed.count("<item>") > 10

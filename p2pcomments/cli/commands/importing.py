@@ -221,9 +221,9 @@ def cmd_export(session: Session) -> int:
             raise UsageError("export: give a thread id or --all (not both)")
         if args.all:  # streamed: a store larger than memory exports a few threads at a time
             with output_file(args.output) as sink:
-                counted = _LineCounter(sink)
+                counted = _Counter(sink, b"\n")
                 session.download("export", counted)
-            count = counted.lines
+            count = counted.seen
         else:
             data: bytes = session.call("export_thread", thread=args.thread)
             write_output_file(args.output, data)
@@ -240,25 +240,36 @@ def cmd_export(session: Session) -> int:
             data = (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
             what = f"{len(document['threads'])} threads as JSON"
             summary = {"threads": len(document["threads"])}
+            write_output_file(args.output, data)
+        elif args.thread is None:  # streamed, as a bundle of everything is
+            with output_file(args.output) as sink:
+                items = _Counter(sink, b"<item>")
+                session.download("export_wxr", items)
+            what = f"{items.seen} threads as WordPress WXR"
+            summary = {"threads": items.seen}
         else:
-            name = "export_wxr" if args.thread is None else "export_thread_wxr"
-            data = session.call(name, **params)
+            data = session.call("export_thread_wxr", **params)
             what = f"{data.count(b'<item>')} threads as WordPress WXR"
             summary = {"threads": data.count(b"<item>")}
-        write_output_file(args.output, data)
+            write_output_file(args.output, data)
     if args.output not in (None, "-"):
         summary.update(file=args.output, format=form)
         session.emit(summary, f"exported {what} to {args.output}")
     return EXIT_OK
 
 
-class _LineCounter:
-    """A binary sink that counts the newlines written through it (a bundle's operations)."""
+class _Counter:
+    """A binary sink that counts how often ``marker`` passes through it (a bundle's lines, a
+    WXR file's items), chunk boundaries included."""
 
-    def __init__(self, sink: ByteSink) -> None:
+    def __init__(self, sink: ByteSink, marker: bytes) -> None:
         self._sink = sink
-        self.lines = 0
+        self._marker = marker
+        self._tail = b""  # the end of the last chunk, where a marker may begin
+        self.seen = 0
 
     def write(self, data: bytes) -> object:
-        self.lines += data.count(b"\n")
+        joined = self._tail + data
+        self.seen += joined.count(self._marker)
+        self._tail = joined[-(len(self._marker) - 1) :] if len(self._marker) > 1 else b""
         return self._sink.write(data)
