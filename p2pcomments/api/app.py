@@ -258,6 +258,10 @@ def build_app(
                 # Streamed (GET /api/export, /api/export/wxr): a failure midway ends the response
                 # without its last chunk, which a client reads as an incomplete body.
                 return StreamingResponse(result, status_code=action.status, media_type=media_type)
+            if not isinstance(result, dict | list):  # streamed JSON (GET /api/export/json)
+                return StreamingResponse(
+                    result, status_code=action.status, media_type="application/json"
+                )
             return JSONResponse(result, status_code=action.status)
 
         handle.__name__ = action.name

@@ -277,10 +277,11 @@ async def _import_export(
     return report.to_json()
 
 
-async def export_json(node: Node) -> JSONObject:
-    from p2pcomments.importers.export import export_json as document
+async def export_json(node: Node) -> AsyncIterator[bytes]:
+    """Every thread as readable JSON, streamed a few threads at a time (as `export`)."""
+    from p2pcomments.importers.export import stream_json
 
-    return document(node)
+    return (piece.encode("utf-8") async for piece in stream_json(node))
 
 
 async def export_thread_json(node: Node, *, thread: str) -> JSONObject:

@@ -6,6 +6,8 @@ Rules:
    "profiles": [{"key", "name"}], "threads": [...]}``, each thread as the API shows it
    (`api.representations.thread_json`: every comment with its author, dates, edit history,
    state and provenance), threads in the node's order, the display names of their authors.
+   Every thread at once streams (`stream_json`): the same document, indented by two, with
+   ``"threads"`` before ``"profiles"`` (the names are known once every thread has been read).
 2. WXR (`export_wxr`): the structure WordPress's importer reads (as in the WXR fixtures): an RSS
    2.0 document with the ``excerpt``, ``content``, ``wfw``, ``dc`` and ``wp`` (1.2) namespaces,
    ``wp:wxr_version``, and per thread one ``<item>`` of ``wp:post_type`` ``post`` with its
@@ -24,6 +26,7 @@ Rules:
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any, Final
 from xml.sax.saxutils import escape
@@ -33,10 +36,17 @@ from p2pcomments.core.ops import EntryKind, Kind, ModAction, ModeratePayload
 from p2pcomments.core.textform import TextKind, format_id
 
 if TYPE_CHECKING:
-    from p2pcomments.core.thread_state import CommentView, ThreadView
+    from p2pcomments.core.thread_state import CommentView, ThreadState, ThreadView
     from p2pcomments.node import Node
 
-__all__ = ["EXPORT_FORMAT", "export_json", "export_wxr", "stream_wxr"]
+__all__ = [
+    "EXPORT_FORMAT",
+    "JSON_THREAD_START",
+    "export_json",
+    "export_wxr",
+    "stream_json",
+    "stream_wxr",
+]
 
 EXPORT_FORMAT: Final = "p2pcomments-threads"
 WXR_MEDIA_TYPE: Final = "application/rss+xml"
@@ -73,6 +83,48 @@ def export_json(node: Node, thread_id: bytes | None = None) -> dict[str, Any]:
         ],
         "threads": [thread_json(view) for view in threads],
     }
+
+
+# How each thread of `stream_json`'s document begins, and nothing else in it (deeper objects are
+# indented further, and a string holds no raw newline): what counts the threads as they pass.
+JSON_THREAD_START: Final = b'\n    {\n      "id": '
+
+
+async def stream_json(node: Node) -> AsyncIterator[str]:
+    """Rule 1's document of every thread, a piece at a time, threads read a few at a time off
+    the event loop and let go after (`Node.each_thread`): its text is that of ``json.dumps(...,
+    ensure_ascii=False, indent=2)`` with ``"threads"`` before ``"profiles"``, and a newline."""
+    from p2pcomments.api.representations import key_text, thread_json
+
+    names = node.replica.names()
+    authors = {node.author}
+    head = {"format": EXPORT_FORMAT, "version": 1, "exported_by": key_text(node.author)}
+    yield (
+        "{\n" + "".join(f"  {_json(k)}: {_json(v)},\n" for k, v in head.items()) + '  "threads": ['
+    )
+
+    def thread_text(state: ThreadState) -> str:
+        view = node.thread_view(state.id)
+        authors.add(view.owner)
+        authors.update(comment.author for comment in view.comments)
+        return _json(thread_json(view), indent=2).replace("\n", "\n    ")
+
+    first = True
+    async for texts in node.each_thread(_thread_ids(node, None), thread_text):
+        pieces = []
+        for text in texts:
+            pieces.append(("\n    " if first else ",\n    ") + text)
+            first = False
+        yield "".join(pieces)
+    profiles = [
+        {"key": key_text(key), "name": names[key]} for key in sorted(authors) if key in names
+    ]
+    yield ("]" if first else "\n  ]") + ',\n  "profiles": '
+    yield _json(profiles, indent=2).replace("\n", "\n  ") + "\n}\n"
+
+
+def _json(value: object, *, indent: int | None = None) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=indent)
 
 
 def _cdata(text: str) -> str:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from p2pcomments.core.thread_state import ThreadView
 from p2pcomments.importers import ImportOptions, import_export
-from p2pcomments.importers.export import EXPORT_FORMAT, export_json, export_wxr, stream_wxr
+from p2pcomments.importers.export import (
+    EXPORT_FORMAT,
+    JSON_THREAD_START,
+    export_json,
+    export_wxr,
+    stream_json,
+    stream_wxr,
+)
 from p2pcomments.importers.wordpress import read_wordpress
 from p2pcomments.node import Node, open_node
 from tests.importers.conftest import fixture
@@ -118,3 +126,36 @@ async def test_wxr_of_everything_streamed_is_the_same_text_in_the_memory_of_a_fe
         streamed = "".join(pieces)
         assert streamed == export_wxr(node, now_ms=1_700_000_000_000)
     assert streamed.count("<item>") > 10
+
+
+async def test_json_of_everything_streamed_is_the_document_in_the_memory_of_a_few_threads(
+    tmp_path: Path,
+) -> None:
+    """`stream_json`: `export_json`'s document (threads before profiles), indented as
+    ``json.dumps(..., indent=2)`` writes it, threads read a few at a time and let go after."""
+    data_dir = tmp_path / "data"
+    async with open_node(data_dir, create_identity=True) as node:
+        await node.set_profile("The exporter")
+        await import_export(node, fixture("isso/disqus.xml"), source="disqus")
+        for name, options in CASES:
+            await import_export(node, fixture(name), source="wordpress", options=options)
+    async with open_node(data_dir, cache_operations=1) as node:
+        sizes = [len(node.replica.threads[s.id]) for s in node.threads()]
+        assert sum(sizes) > max(sizes) * 4
+        pieces = []
+        async for piece in stream_json(node):
+            pieces.append(piece)
+            assert node.replica._cached_ops <= max(sizes) * 2
+        streamed = "".join(pieces)
+        document = export_json(node)
+    reordered = {k: document[k] for k in ("format", "version", "exported_by", "threads")}
+    reordered["profiles"] = document["profiles"]
+    assert streamed == json.dumps(reordered, ensure_ascii=False, indent=2) + "\n"
+    assert document["profiles"]  # the node's own name at least
+    assert streamed.encode().count(JSON_THREAD_START) == len(document["threads"]) > 5
+
+
+async def test_json_of_no_thread_streamed_is_still_a_document(node: Node) -> None:
+    streamed = "".join([piece async for piece in stream_json(node)])
+    assert json.loads(streamed) == export_json(node)
+    assert json.loads(streamed)["threads"] == []

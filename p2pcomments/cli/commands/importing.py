@@ -234,9 +234,16 @@ def cmd_export(session: Session) -> int:
         if args.all and args.thread is not None:
             raise UsageError("export: give a thread id or --all (not both)")
         params: dict[str, Any] = {} if args.thread is None else {"thread": args.thread}
-        if form == "json":
-            name = "export_json" if args.thread is None else "export_thread_json"
-            document = session.call(name, **params)
+        if form == "json" and args.thread is None:  # streamed, as a bundle of everything is
+            from p2pcomments.importers.export import JSON_THREAD_START
+
+            with output_file(args.output) as sink:
+                threads = _Counter(sink, JSON_THREAD_START)
+                session.download("export_json", threads)
+            what = f"{threads.seen} threads as JSON"
+            summary = {"threads": threads.seen}
+        elif form == "json":
+            document = session.call("export_thread_json", **params)
             data = (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
             what = f"{len(document['threads'])} threads as JSON"
             summary = {"threads": len(document["threads"])}
