@@ -23,8 +23,9 @@ characters, a few near 4,000). Then, timed:
   reading its rows alone; and cold open in process beside reading every row (what opening
   did before the store was read a thread at a time).
 - RSS of the idle daemon holding everything, beside the idle daemon on the empty data dir.
-- `p2pc export --all -o FILE` through the daemon: seconds, the daemon's peak RSS before and
-  after, the CLI's own peak RSS, beside the bundle's size (an export larger than memory).
+- `p2pc export --all -o FILE` through the daemon (a bundle, then `--format json`): seconds,
+  the daemon's peak RSS before and after, the CLI's own peak RSS, beside the file's size (an
+  export larger than memory).
 - bytes on disk per operation, beside the mean canonical size (and dbstat's split).
 """
 
@@ -300,12 +301,12 @@ class Daemon:
         line = next(line for line in status.splitlines() if line.startswith(f"{field}:"))
         return int(line.split()[1]) / 1024
 
-    def export_all(self, output: Path) -> tuple[float, float]:
-        """`p2pc export --all -o output` through this daemon: seconds, and the CLI's peak RSS
-        in MB (its own, from wait4)."""
+    def export_all(self, output: Path, form: str = "bundle") -> tuple[float, float]:
+        """`p2pc export --all --format form -o output` through this daemon: seconds, and the
+        CLI's peak RSS in MB (its own, from wait4)."""
         started = time.perf_counter()
         process = subprocess.Popen(
-            [str(P2PC), "export", "--all", "-o", str(output)],
+            [str(P2PC), "export", "--all", "--format", form, "-o", str(output)],
             env=_environment(self.data_dir),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -482,6 +483,11 @@ def main() -> None:
         export_peak = daemon.rss_mb("VmHWM")
         bundle_mb = bundle.stat().st_size / 2**20
         bundle.unlink()
+        document = CACHE_ROOT / "export.json"
+        json_seconds, json_cli_peak = daemon.export_all(document, "json")
+        json_peak = daemon.rss_mb("VmHWM")
+        document_mb = document.stat().st_size / 2**20
+        document.unlink()
     finally:
         daemon.stop()
 
@@ -565,6 +571,20 @@ def main() -> None:
         )
     )
     print(line.format("  the CLI's peak RSS", f"{cli_peak:.0f} MB", f"bundle {bundle_mb:,.0f} MB"))
+    print(
+        line.format(
+            "p2pc export --all --format json, the daemon",
+            f"{json_seconds:.1f} s",
+            f"the document {document_mb:,.0f} MB",
+        )
+    )
+    print(
+        line.format(
+            "  daemon / CLI peak RSS",
+            f"{json_peak:.0f} MB",
+            f"CLI {json_cli_peak:.0f} MB (daemon idle {idle_rss:.0f} MB)",
+        )
+    )
     print(
         line.format(
             "bytes on disk per operation",
