@@ -69,6 +69,7 @@ __all__ = [
     "RetractPayload",
     "ThreadMode",
     "ThreadPayload",
+    "authentic_all",
     "claimed_id",
     "decode_operation",
     "decode_operations",
@@ -762,7 +763,7 @@ def decode_operations(
         except InvalidOperation as error:
             results.append(error)
     parsed = [(index, op) for index, op in enumerate(results) if isinstance(op, Operation)]
-    verdicts = _authentic_all([op for _, op in parsed])
+    verdicts = authentic_all([op for _, op in parsed])
     for (index, _), authentic in zip(parsed, verdicts, strict=True):
         if not authentic:
             results[index] = InvalidOperation(_BAD_SIGNATURE, reason="bad-signature")
@@ -940,10 +941,13 @@ def _unsigned_verdict(op: Operation) -> bool | None:
     return None
 
 
-def _authentic_all(ops: Sequence[Operation]) -> list[bool]:
-    """`_authentic` of each of ``ops``: the signatures checked in one call that lets go of the
+def authentic_all(ops: Sequence[Operation]) -> list[bool]:
+    """Whether each of ``ops`` is authentic (rule 7; `verify_operation` for many, decoded with
+    ``verify=False`` or from storage): the signatures checked in one call that lets go of the
     GIL once (`_signatures.open_all`, the same libsodium function), where that helper is built
-    and more than one needs checking; else one by one."""
+    and more than one needs checking; else one by one. Checking one at a time, a worker thread
+    takes the GIL back after every check and waits there behind every other thread that wants
+    it (scripts/bench_scale.py: loading threads for an export)."""
     verdicts = [_unsigned_verdict(op) for op in ops]
     signed = [index for index, verdict in enumerate(verdicts) if verdict is None]
     if _open_all is None or len(signed) < 2:

@@ -8,6 +8,9 @@ Rules:
    damaged on disk since they were verified are reported (logged and counted in ``damaged``),
    never loaded, applied or served. A thread the replica dropped from memory and reads back
    byte for byte as it held it (`core.ops.encoded_digest`) was verified already: only parsed.
+   A thread's signatures are checked together, in one call that lets go of the GIL once
+   (`core.ops.authentic_all`), so threads loading side by side in worker threads do not queue
+   for the GIL after every check.
 2. Blocking reads on the calling thread, any thread (each has its own store connection): ingest
    reads the threads a batch needs in worker threads (`node.ingest` rule 4); a read that loads
    one thread (about a hundred operations: a few milliseconds, scripts/bench_scale.py) stays
@@ -21,6 +24,7 @@ from collections.abc import Collection
 
 from p2pcomments.core.ops import (
     Operation,
+    authentic_all,
     claimed_id,
     encoded_digest,
     load_stored_operation,
@@ -41,9 +45,13 @@ def decode_stored(store: OpStore, raw: bytes) -> Operation | None:
         op = load_stored_operation(raw)
         verify_operation(op)
     except InvalidOperation as error:
-        logger.warning("%s: a stored operation is damaged (%s): not loaded", store.path, error)
+        _log_damage(store, str(error))
         return None
     return op
+
+
+def _log_damage(store: OpStore, why: str) -> None:
+    logger.warning("%s: a stored operation is damaged (%s): not loaded", store.path, why)
 
 
 class StoreThreads:
@@ -67,13 +75,20 @@ class StoreThreads:
             # change since would change the digest, and then every signature is checked). The
             # store has checked that each hashes to its id.
             return [load_stored_operation(raw, op_id) for op_id, raw in rows]
-        ops: list[Operation] = []
+        parsed: list[Operation] = []
         for _, raw in rows:
-            op = decode_stored(self._store, raw)
-            if op is None:
+            try:
+                parsed.append(load_stored_operation(raw))
+            except InvalidOperation as error:
+                _log_damage(self._store, str(error))
                 self._damaged.add(raw)
-            else:
+        ops: list[Operation] = []
+        for op, authentic in zip(parsed, authentic_all(parsed), strict=True):
+            if authentic:
                 ops.append(op)
+            else:
+                _log_damage(self._store, "signature does not match the author's key")
+                self._damaged.add(op.encoded)
         return ops
 
     def threads_of(self, op_ids: Collection[bytes]) -> dict[bytes, bytes]:

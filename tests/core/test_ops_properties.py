@@ -278,9 +278,9 @@ def test_checking_many_signatures_at_once_says_what_checking_each_says(
     verdict must be the one-at-a-time check's, for signed operations, forged ones, page threads
     and page-thread forms carrying a signature, and with the helper absent."""
     alone = [ops_module._authentic(op) for op in ops]
-    assert ops_module._authentic_all(ops) == alone
+    assert ops_module.authentic_all(ops) == alone
     with mock.patch.object(ops_module, "_open_all", None):
-        assert ops_module._authentic_all(ops) == alone
+        assert ops_module.authentic_all(ops) == alone
 
 
 def test_the_signature_helper_is_built_and_refuses_what_it_cannot_split() -> None:

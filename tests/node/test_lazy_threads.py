@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -134,13 +135,13 @@ async def test_a_dropped_thread_damaged_while_the_node_runs_is_caught_as_it_relo
     first = _thread_with_comments("a", 3, 1)
     second = _thread_with_comments("b", 3, 1_000)
     checks: list[bytes] = []
-    real_verify = thread_source.verify_operation
+    real_check = thread_source.authentic_all
 
-    def counting_verify(op: Operation) -> None:
-        checks.append(op.id)
-        real_verify(op)
+    def counting_check(ops: Sequence[Operation]) -> list[bool]:
+        checks.extend(op.id for op in ops)
+        return real_check(ops)
 
-    monkeypatch.setattr(thread_source, "verify_operation", counting_verify)
+    monkeypatch.setattr(thread_source, "authentic_all", counting_check)
     async with open_node(data_dir, create_identity=True, cache_operations=1) as node:
         await node.ingest([op.encoded for op in first + second])
         assert first[0].id not in node.replica._cache  # dropped for the second thread
