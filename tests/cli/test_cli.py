@@ -247,6 +247,7 @@ def test_export_import_and_key_round_trip(
     daemon: DaemonProcess, served_thread: str, tmp_path: Path
 ) -> None:
     home, thread = daemon.data_dir, served_thread  # exported through the daemon
+    ok(home, "comment", thread, "--body", "exported")  # whatever other tests have written there
     bundle = tmp_path / "thread.jsonl"
     exported = ok_json(home, "export", thread, "-o", str(bundle))
     assert exported["operations"] == len(bundle.read_text().splitlines()) > 1
