@@ -14,8 +14,10 @@ Rules:
    applying them (`changed`), in the same batch when it can, else in one queued just after:
    jobs commit in the order queued, so a row is never committed ahead of its operations.
 4. A thread neither of whose rule sets (its own, its site thread's: `Replica.rules`) holds a
-   rule operation withholds nothing and has no report, so a moderation queue or a list of
-   reports over every thread need only load `threads_with_rules`.
+   rule operation withholds nothing and has no report, and a thread without a comment has
+   neither whatever its rules, so a moderation queue or a list of reports over every thread
+   need only load `threads_with_rules` (a site whose rules pre-moderate every page: only its
+   pages with comments).
 """
 
 from __future__ import annotations
@@ -70,11 +72,13 @@ def current_listings(replica: Replica, store: OpStore) -> list[ThreadListing]:
 
 
 def threads_with_rules(replica: Replica, store: OpStore) -> list[bytes]:
-    """The threads held whose own or whose site thread's rules hold a rule operation (rule 4),
-    in no particular order; found from the listings, loading none."""
+    """The threads held that have comments and whose own or whose site thread's rules hold a
+    rule operation (rule 4), in no particular order; found from the listings, loading none."""
     by_id = {listing.id: listing for listing in current_listings(replica, store)}
     found = []
     for listing in by_id.values():
+        if not listing.comment_count:
+            continue
         if listing.has_rules:
             found.append(listing.id)
             continue

@@ -185,7 +185,7 @@ class RuleWrites(LocalWrites, Ingest):
         if thread_id is not None:
             states = [self._thread_state(thread_id)]
         else:
-            states = [s for s in self._threads_with_rules() if s.comment_count]
+            states = self._threads_with_rules()
         entries: list[QueueEntry] = []
         for state in states:
             rules = self.replica.rules(state.id)

@@ -331,6 +331,12 @@ async def test_the_queue_and_reports_of_every_thread_load_only_threads_with_rule
         await node.ingest([page.encoded])
         reported = await node.create_thread("reported")
         plain = [await node.create_thread(f"plain {n}") for n in range(4)]
+        # Rules, but no comment: nothing to moderate there (a quiet page of the site, a new
+        # thread already pre-moderated).
+        quiet_page = page_thread(node.author, "https://blog.example.org/2026/quiet")
+        await node.ingest([quiet_page.encoded])
+        quiet = await node.create_thread("quiet")
+        await node.set_mode(quiet.id, ThreadMode.PRE_MODERATED)
         clock.advance(5)
         ingested = [_comment(node, stranger, t.id, "hello", clock.now) for t in [queued, page]]
         ingested += [_comment(node, stranger, t.id, "hi", clock.now) for t in plain]
@@ -348,5 +354,5 @@ async def test_the_queue_and_reports_of_every_thread_load_only_threads_with_rule
         loads = count_loads(node)
         assert sorted(e.thread for e in node.moderation_queue()) == sorted([queued.id, page.id])
         assert [where for where, _ in node.reports()] == [reported.id]
-        assert not {t.id for t in plain} & set(loads)
+        assert not {t.id for t in [*plain, quiet_page, quiet]} & set(loads)
         assert set(loads) <= {queued.id, page.id, site.id, reported.id}
