@@ -32,6 +32,7 @@ characters, a few near 4,000). Then, timed:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -304,7 +305,8 @@ class Daemon:
 
     def export_all(self, output: Path, form: str = "bundle") -> tuple[float, float]:
         """`p2pc export --all --format form -o output` through this daemon: seconds, and the
-        CLI's peak RSS in MB (its own, from wait4)."""
+        CLI's peak RSS in MB: its own VmHWM, read while it runs (wait4's ru_maxrss would be at
+        least this process's, which Linux carries through exec)."""
         started = time.perf_counter()
         process = subprocess.Popen(
             [str(P2PC), "export", "--all", "--format", form, "-o", str(output)],
@@ -312,11 +314,16 @@ class Daemon:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+        status = Path(f"/proc/{process.pid}/status")
+        peak_kib = 0
+        while process.poll() is None:
+            with contextlib.suppress(OSError, StopIteration):  # gone between poll and read
+                line = next(x for x in status.read_text().splitlines() if x.startswith("VmHWM:"))
+                peak_kib = max(peak_kib, int(line.split()[1]))
+            time.sleep(0.05)
         if process.returncode != 0:
             raise SystemExit(f"p2pc export --all exited with {process.returncode}")
-        return time.perf_counter() - started, usage.ru_maxrss / 1024
+        return time.perf_counter() - started, peak_kib / 1024
 
     def show_seconds(self, thread_id: bytes) -> float:
         return self._cli_seconds("show", format_id(TextKind.THREAD, thread_id))
