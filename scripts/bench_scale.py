@@ -249,6 +249,13 @@ def _environment(data_dir: Path) -> dict[str, str]:
     return env
 
 
+def _status_mb(pid: int, field: str) -> float:
+    """A memory field of /proc/PID/status (VmRSS, VmHWM) in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith(f"{field}:"))
+    return int(line.split()[1]) / 1024
+
+
 def _read_json(path: Path) -> dict[str, object]:
     try:
         value = json.loads(path.read_text())
@@ -299,9 +306,7 @@ class Daemon:
         self.ready_seconds = time.perf_counter() - started
 
     def rss_mb(self, field: str = "VmRSS") -> float:
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        line = next(line for line in status.splitlines() if line.startswith(f"{field}:"))
-        return int(line.split()[1]) / 1024
+        return _status_mb(self.process.pid, field)
 
     def export_all(self, output: Path, form: str = "bundle") -> tuple[float, float]:
         """`p2pc export --all --format form -o output` through this daemon: seconds, and the
@@ -314,16 +319,14 @@ class Daemon:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        status = Path(f"/proc/{process.pid}/status")
-        peak_kib = 0
+        peak = 0.0
         while process.poll() is None:
             with contextlib.suppress(OSError, StopIteration):  # gone between poll and read
-                line = next(x for x in status.read_text().splitlines() if x.startswith("VmHWM:"))
-                peak_kib = max(peak_kib, int(line.split()[1]))
+                peak = max(peak, _status_mb(process.pid, "VmHWM"))
             time.sleep(0.05)
         if process.returncode != 0:
             raise SystemExit(f"p2pc export --all exited with {process.returncode}")
-        return time.perf_counter() - started, peak_kib / 1024
+        return time.perf_counter() - started, peak
 
     def show_seconds(self, thread_id: bytes) -> float:
         return self._cli_seconds("show", format_id(TextKind.THREAD, thread_id))
