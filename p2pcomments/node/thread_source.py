@@ -28,7 +28,6 @@ from p2pcomments.core.ops import (
     claimed_id,
     encoded_digest,
     load_stored_operation,
-    verify_operation,
 )
 from p2pcomments.errors import InvalidOperation
 from p2pcomments.store.op_store import OpStore
@@ -36,22 +35,35 @@ from p2pcomments.store.op_store import OpStore
 __all__ = ["StoreThreads", "decode_stored"]
 
 logger = logging.getLogger("p2pcomments.node")
+_DAMAGED = "%s: a stored operation is damaged (%s): not loaded"
 
 
 def decode_stored(store: OpStore, raw: bytes) -> Operation | None:
     """The operation stored as ``raw``, its signature checked (rule 1); None (logged) if it
     does not decode or is not authentic."""
-    try:
-        op = load_stored_operation(raw)
-        verify_operation(op)
-    except InvalidOperation as error:
-        _log_damage(store, str(error))
-        return None
-    return op
+    ops, _ = _decode_checked(store, [raw])
+    return ops[0] if ops else None
 
 
-def _log_damage(store: OpStore, why: str) -> None:
-    logger.warning("%s: a stored operation is damaged (%s): not loaded", store.path, why)
+def _decode_checked(store: OpStore, raws: list[bytes]) -> tuple[list[Operation], list[bytes]]:
+    """Rule 1 for stored bytes: the operations that decode and are authentic, their signatures
+    checked in one call (`authentic_all`); and the bytes of the others, each logged."""
+    parsed: list[Operation] = []
+    damaged: list[bytes] = []
+    for raw in raws:
+        try:
+            parsed.append(load_stored_operation(raw))
+        except InvalidOperation as error:
+            logger.warning(_DAMAGED, store.path, error)
+            damaged.append(raw)
+    ops: list[Operation] = []
+    for op, authentic in zip(parsed, authentic_all(parsed), strict=True):
+        if authentic:
+            ops.append(op)
+        else:
+            logger.warning(_DAMAGED, store.path, "bad-signature")
+            damaged.append(op.encoded)
+    return ops, damaged
 
 
 class StoreThreads:
@@ -75,20 +87,8 @@ class StoreThreads:
             # change since would change the digest, and then every signature is checked). The
             # store has checked that each hashes to its id.
             return [load_stored_operation(raw, op_id) for op_id, raw in rows]
-        parsed: list[Operation] = []
-        for _, raw in rows:
-            try:
-                parsed.append(load_stored_operation(raw))
-            except InvalidOperation as error:
-                _log_damage(self._store, str(error))
-                self._damaged.add(raw)
-        ops: list[Operation] = []
-        for op, authentic in zip(parsed, authentic_all(parsed), strict=True):
-            if authentic:
-                ops.append(op)
-            else:
-                _log_damage(self._store, "signature does not match the author's key")
-                self._damaged.add(op.encoded)
+        ops, damaged = _decode_checked(self._store, [raw for _, raw in rows])
+        self._damaged.update(damaged)
         return ops
 
     def threads_of(self, op_ids: Collection[bytes]) -> dict[bytes, bytes]:
