@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 from p2pcomments.api.errors import BadRequest
 from p2pcomments.api.ids import read_id
 from p2pcomments.api.representations import JSONObject, operation_json
-from p2pcomments.core.ops import ReplyGate, ThreadMode
+from p2pcomments.core.ops import Operation, ReplyGate, ThreadMode
 from p2pcomments.core.textform import TextKind, format_id, parse_id
 
 if TYPE_CHECKING:
@@ -276,11 +276,10 @@ async def rules(node: Node, *, thread: str) -> JSONObject:
     return thread_rules_json(node.thread_rules(thread_id))
 
 
-def _comment_entry(node: Node, thread_id: bytes, comment_id: bytes) -> dict[str, Any]:
-    op = node.replica.thread(thread_id).ops[comment_id]
+def _comment_entry(node: Node, thread_id: bytes, op: Operation) -> dict[str, Any]:
     return {
         "thread": format_id(TextKind.THREAD, thread_id),
-        "id": format_id(TextKind.COMMENT, comment_id),
+        "id": format_id(TextKind.COMMENT, op.id),
         "author": _key_text(op.author),
         "author_name": node.replica.names().get(op.author),
         "timestamp_ms": op.timestamp_ms,
@@ -290,10 +289,10 @@ def _comment_entry(node: Node, thread_id: bytes, comment_id: bytes) -> dict[str,
 
 async def moderation_queue(node: Node, *, thread: str | None = None) -> JSONObject:
     thread_id = await read_id(node, thread, TextKind.THREAD) if thread is not None else None
-    entries = node.moderation_queue(thread_id)
+    entries = await node.moderation_queue(thread_id)
     return {
         "waiting": [
-            {**_comment_entry(node, e.thread, e.comment.id), "withheld": list(e.withheld)}
+            {**_comment_entry(node, e.thread, e.comment), "withheld": list(e.withheld)}
             for e in entries
         ]
     }
@@ -301,11 +300,12 @@ async def moderation_queue(node: Node, *, thread: str | None = None) -> JSONObje
 
 async def reports(node: Node, *, thread: str | None = None) -> JSONObject:
     thread_id = await read_id(node, thread, TextKind.THREAD) if thread is not None else None
-    found = []
-    for where, verdict in node.reports(thread_id):
-        comment_id = verdict.reports[0].comment
-        found.append({**_comment_entry(node, where, comment_id), **comment_rules_json(verdict)})
-    return {"reported": found}
+    return {
+        "reported": [
+            {**_comment_entry(node, e.thread, e.comment), **comment_rules_json(e.verdict)}
+            for e in await node.reports(thread_id)
+        ]
+    }
 
 
 def _mutes_json(node: Node) -> JSONObject:

@@ -15,12 +15,17 @@ Rules:
    moderator, in either scope; approving the author or the comment releases it everywhere.
 4. A local write that its thread's rules make pay proof of work is mined (`core.pow`) in a worker
    thread before it is signed and stored; ``mining_progress(attempts, difficulty)`` hears of it.
+5. The queue and the reports of every thread are async: they visit only the threads that may
+   hold work (`node.listings` rule 4), a few at a time through `Node.each_thread`, so a site
+   that pre-moderates ten thousand pages is read off the loop, thread by thread, and not held
+   in memory all at once. Each entry carries its comment, so showing it loads nothing again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain
 from typing import Final
 
 from p2pcomments.core.ops import (
@@ -36,10 +41,10 @@ from p2pcomments.core.rules import CommentRules, ThreadRules, judge_thread
 from p2pcomments.core.thread_state import ThreadState
 from p2pcomments.mutes import MuteList, Mutes
 from p2pcomments.node import listings
-from p2pcomments.node.ingest import Ingest
+from p2pcomments.node.thread_walk import ThreadWalk
 from p2pcomments.node.writes import LocalWrites
 
-__all__ = ["QueueEntry", "RuleWrites"]
+__all__ = ["QueueEntry", "ReportEntry", "RuleWrites"]
 
 QUEUE_REASONS: Final = frozenset({"pre-moderated", "members-only", "replies-approved"})
 
@@ -53,8 +58,17 @@ class QueueEntry:
     withheld: tuple[str, ...]
 
 
-class RuleWrites(LocalWrites, Ingest):
-    """Rule writes and reads of `Node` (module rules 1-4)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportEntry:
+    """A reported comment and what the rules say of it (its reports, whether it is withheld)."""
+
+    thread: bytes
+    comment: Operation
+    verdict: CommentRules
+
+
+class RuleWrites(LocalWrites, ThreadWalk):
+    """Rule writes and reads of `Node` (module rules 1-5)."""
 
     mining_progress: Callable[[int, int], None] | None = None  # rule 4; set per instance
 
@@ -179,54 +193,57 @@ class RuleWrites(LocalWrites, Ingest):
         rules = self.thread_rules(thread_id)
         return judge_thread(state, rules)
 
-    def moderation_queue(self, thread_id: bytes | None = None) -> list[QueueEntry]:
+    async def moderation_queue(self, thread_id: bytes | None = None) -> list[QueueEntry]:
         """Comments waiting for a moderator (rule 3), oldest first: of one thread, or of every
-        thread this author moderates."""
+        thread this author moderates (read a few at a time off the loop: rule 5)."""
         if thread_id is not None:
-            states = [self._thread_state(thread_id)]
+            entries = self._queued(self._thread_state(thread_id), every=False)
         else:
-            states = self._threads_with_rules()
-        entries: list[QueueEntry] = []
-        for state in states:
-            rules = self.replica.rules(state.id)
-            if thread_id is None and not rules.exempt(self.author):
-                continue
-            for comment_id, verdict in judge_thread(state, rules).items():
-                if (
-                    QUEUE_REASONS.intersection(verdict.withheld)
-                    and "banned" not in verdict.withheld
-                ):
-                    comment = state.ops[comment_id]
-                    entries.append(
-                        QueueEntry(thread=state.id, comment=comment, withheld=verdict.withheld)
-                    )
+            entries = []
+            async for part in self.each_thread(self._moderated_threads(), self._queued):
+                entries.extend(chain.from_iterable(part))
         entries.sort(key=lambda e: (e.comment.timestamp_ms, e.comment.id))
         return entries
 
-    def reports(self, thread_id: bytes | None = None) -> list[tuple[bytes, CommentRules]]:
-        """(thread id, the rules' verdict) of every reported comment, of one thread or of every
-        thread this author moderates."""
+    async def reports(self, thread_id: bytes | None = None) -> list[ReportEntry]:
+        """Every reported comment and the rules' verdict on it, of one thread or of every thread
+        this author moderates (read a few at a time off the loop: rule 5)."""
         if thread_id is not None:
-            states = [self._thread_state(thread_id)]
-        else:
-            states = self._threads_with_rules()
-        found: list[tuple[bytes, CommentRules]] = []
-        for state in states:
-            rules = self.replica.rules(state.id)
-            if not any(scope.reports for scope in rules.scopes):
-                continue
-            if thread_id is None and not rules.exempt(self.author):
-                continue
-            for verdict in judge_thread(state, rules).values():
-                if verdict.reports:
-                    found.append((state.id, verdict))
+            return self._reported(self._thread_state(thread_id), every=False)
+        found: list[ReportEntry] = []
+        async for part in self.each_thread(self._moderated_threads(), self._reported):
+            found.extend(chain.from_iterable(part))
         return found
 
-    def _threads_with_rules(self) -> list[ThreadState]:
-        """The threads a moderator may have work in, loaded (`node.listings` rule 4)."""
-        threads = self.replica.threads
-        found = (threads.get(t) for t in listings.threads_with_rules(self.replica, self.store))
-        return [state for state in found if state is not None]
+    def _queued(self, state: ThreadState, *, every: bool = True) -> list[QueueEntry]:
+        """What waits for a moderator in one thread; ``every``: none where this author does
+        not moderate."""
+        rules = self.replica.rules(state.id)
+        if every and not rules.exempt(self.author):
+            return []
+        return [
+            QueueEntry(thread=state.id, comment=state.ops[comment_id], withheld=verdict.withheld)
+            for comment_id, verdict in judge_thread(state, rules).items()
+            if QUEUE_REASONS.intersection(verdict.withheld) and "banned" not in verdict.withheld
+        ]
+
+    def _reported(self, state: ThreadState, *, every: bool = True) -> list[ReportEntry]:
+        """The reported comments of one thread; ``every``: none where this author does not
+        moderate."""
+        rules = self.replica.rules(state.id)
+        if not any(scope.reports for scope in rules.scopes):
+            return []
+        if every and not rules.exempt(self.author):
+            return []
+        return [
+            ReportEntry(thread=state.id, comment=state.ops[comment_id], verdict=verdict)
+            for comment_id, verdict in judge_thread(state, rules).items()
+            if verdict.reports
+        ]
+
+    def _moderated_threads(self) -> list[bytes]:
+        """The threads a moderator may have work in (`node.listings` rule 4)."""
+        return listings.threads_with_rules(self.replica, self.store)
 
     # -- proof of work for local writes (rule 4) -----------------------------------------------
 

@@ -13,12 +13,16 @@ Where its parts live (rules in each module):
 - `p2pcomments.node.following`: `follows`, `follow`, `unfollow` (the Node decides where they live).
 - `p2pcomments.node.maintenance`: `repair_data_dir`, for a store that may not load.
 - `p2pcomments.node.listings`: the thread list of a large store, without loading every thread.
+- `p2pcomments.node.thread_walk`: `each_thread`, many threads a few at a time, off the loop.
 - this module: the reads (`thread_view`, `threads`, ...), statistics, maintenance, closing.
 
 Rules:
 
-1. Reads are synchronous and in memory; derived thread state (views, comment counts, last
-   activity) is core's (`ThreadState`), never kept beside it here. The thread list is core's
+1. Reads are synchronous and in memory, but for those that go through every thread
+   (`each_thread`, `export_pieces`, the moderation queue and reports of every thread), which
+   are async and read threads off the loop a few at a time (`node.thread_walk`). Derived
+   thread state (views, comment counts, last activity) is core's (`ThreadState`), never kept
+   beside it here. The thread list is core's
    too (`ThreadListing`), kept by the store for the threads not in memory (`node.listings`).
 """
 
@@ -26,9 +30,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from typing import Final, TypeVar
+from typing import Final
 
 import trio
 
@@ -42,7 +46,7 @@ from p2pcomments.errors import NotFound, PageUrlError, StoreError
 from p2pcomments.node.changes import APPLIED_BUFFER, WATCH_BUFFER, ChangeStream
 from p2pcomments.node.following import Following
 from p2pcomments.node.inbox import InboxReads
-from p2pcomments.node.ingest import EVICT_STEP, Ingest
+from p2pcomments.node.ingest import Ingest
 from p2pcomments.node.listings import current_listings
 from p2pcomments.node.moderation import RuleWrites
 from p2pcomments.node.pages import WebPages
@@ -52,18 +56,16 @@ from p2pcomments.store.op_store import WriteBatch
 
 __all__ = ["Node"]
 
-T = TypeVar("T")
-
 _ID_PAGE: Final = 256  # ids read per index query when looking a prefix up
 _LAST_ID: Final = b"\xff" * 32
-_THREADS_AT_ONCE: Final = 8  # threads read at once by `make_missing_listings`, `export_pieces`
 
 
 class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
     """A data dir opened: its replica in memory, its store on disk, its author key unlocked.
 
-    Create with `open_node`. Reads are synchronous and in memory; writes and ingest are async and
-    return once durable. ``replica`` is for reading only.
+    Create with `open_node`. Reads are synchronous and in memory (those through every thread
+    are async: module rule 1); writes and ingest are async and return once durable.
+    ``replica`` is for reading only.
     """
 
     # -- reads ---------------------------------------------------------------------------------
@@ -220,46 +222,6 @@ class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
         async for encoded in self.each_thread(order, _encoded_in_causal_order):
             yield [raw for thread in encoded for raw in thread]
         yield [op.encoded for op in self.replica.pending_operations()]
-
-    async def each_thread(
-        self, thread_ids: Sequence[bytes], make: Callable[[ThreadState], T]
-    ) -> AsyncGenerator[list[T], None]:
-        """``make(state)`` of each thread of ``thread_ids`` held here, in that order, a few
-        threads at a time: those not in memory are read in worker threads first and let go
-        after, so going through every thread of a store larger than memory holds a few at a
-        time. ``make`` runs while its thread is in memory (`Node.thread_view` of it is cheap)."""
-        for offset in range(0, len(thread_ids), _THREADS_AT_ONCE):
-            async with self._threads_loaded(thread_ids[offset : offset + _THREADS_AT_ONCE]) as part:
-                made = [make(state) for state in part]
-            yield made
-
-    @contextlib.asynccontextmanager
-    async def _threads_loaded(
-        self, thread_ids: Sequence[bytes]
-    ) -> AsyncIterator[list[ThreadState]]:
-        """The threads of ``thread_ids`` held here, in memory while the block runs (pinned),
-        those not in memory read in worker threads first; then the cache drops its excess a
-        slice per step."""
-        replica = self.replica
-        try:
-            with contextlib.ExitStack() as pins:
-                loads = []
-                for thread_id in thread_ids:
-                    pins.enter_context(replica.pinned(thread_id))
-                    if replica.in_memory(thread_id) is None and thread_id in replica.threads:
-                        with contextlib.suppress(ValueError):  # being loaded already: below
-                            loads.append(replica.claim_load(thread_id))
-                try:
-                    await self._read_and_install(loads)
-                finally:
-                    for load in loads:
-                        replica.abandon_load(load)
-                found = (replica.in_memory(t) or replica.threads.get(t) for t in thread_ids)
-                yield [state for state in found if state is not None]
-        finally:
-            with trio.CancelScope(shield=True):  # memory is bounded even for a cancelled caller
-                while replica.evict(EVICT_STEP):
-                    await trio.lowlevel.checkpoint()
 
     async def rebuild_views(self) -> None:
         """Recompute the store's view tables from its operations."""

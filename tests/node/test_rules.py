@@ -3,6 +3,7 @@ site rules, the queue and a reader's mutes, against a real store."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -76,10 +77,10 @@ async def test_pre_moderation_queues_until_the_author_or_comment_is_approved(
     [held] = await node.ingest([_comment(node, stranger, thread.id, "please", clock.now)])
     assert isinstance(held, Applied)
     assert node.comment_rules(thread.id)[held.op_id].withheld == ("pre-moderated",)
-    assert [e.comment.id for e in node.moderation_queue()] == [held.op_id]
+    assert [e.comment.id for e in await node.moderation_queue()] == [held.op_id]
     assert node.comment_rules(thread.id)[mine_before.id].withheld == ()
     await node.approve_comment(held.op_id)
-    assert node.moderation_queue() == []
+    assert (await node.moderation_queue()) == []
     clock.advance(5)
     [second] = await node.ingest([_comment(node, stranger, thread.id, "again", clock.now)])
     assert node.comment_rules(thread.id)[second.op_id].withheld == ("pre-moderated",)
@@ -201,9 +202,9 @@ async def test_reports_reach_the_moderators(
     )
     [outcome] = await node.ingest([report.encoded])
     assert isinstance(outcome, Applied)
-    [(where, verdict)] = node.reports()
-    assert where == thread.id
-    assert [(r.reporter, r.reason) for r in verdict.reports] == [
+    [entry] = await node.reports()
+    assert (entry.thread, entry.comment) == (thread.id, comment)
+    assert [(r.reporter, r.reason) for r in entry.verdict.reports] == [
         (bytes(stranger.verify_key), "spam")
     ]
 
@@ -259,7 +260,7 @@ async def test_a_stranger_cannot_write_rules(tmp_path: Path, clock: FakeClock) -
         report = await reader.report(comment.id, "off topic")  # anyone may report
         [outcome] = await owner.ingest([report.encoded])
         assert isinstance(outcome, Applied)
-        assert [v.reports[0].reason for _, v in owner.reports()] == ["off topic"]
+        assert [e.verdict.reports[0].reason for e in await owner.reports()] == ["off topic"]
 
 
 @pytest.mark.trio
@@ -352,7 +353,16 @@ async def test_the_queue_and_reports_of_every_thread_load_only_threads_with_rule
         await node.ingest([report.encoded])
     async with open_node(data_dir, clock=clock, cache_operations=1) as node:
         loads = count_loads(node)
-        assert sorted(e.thread for e in node.moderation_queue()) == sorted([queued.id, page.id])
-        assert [where for where, _ in node.reports()] == [reported.id]
+        waiting = await node.moderation_queue()
+        assert sorted(e.thread for e in waiting) == sorted([queued.id, page.id])
+        assert {e.comment.payload.body for e in waiting} == {"hello"}  # type: ignore[union-attr]
+        [entry] = await node.reports()
+        assert (entry.thread, entry.comment) == (reported.id, target)
         assert not {t.id for t in [*plain, quiet_page, quiet]} & set(loads)
         assert set(loads) <= {queued.id, page.id, site.id, reported.id}
+        # Module rule 5: the threads with work are read off the loop (only a site thread, whose
+        # rules every page consults, may load on it).
+        loop = threading.get_ident()
+        on_loop = {t for t, reader in zip(loads, loads.readers, strict=True) if reader == loop}
+        assert on_loop <= {site.id}
+        assert {queued.id, page.id, reported.id} <= set(loads)

@@ -1,0 +1,74 @@
+"""Going through many threads of a store larger than memory, a few at a time, off the loop
+(issue 14): what `Node.make_missing_listings`, `Node.export_pieces`, the exports and the
+moderation queue of every thread share.
+
+Rules:
+
+1. The threads are visited in the order asked, `_THREADS_AT_ONCE` at a time; those not in memory
+   are read, checked and built in worker threads (`Ingest._read_and_install`, one installed per
+   loop step), so a walk over every thread of a million operations never holds the loop for
+   longer than one thread's install.
+2. A group is pinned while ``make`` runs on it, then the cache drops its excess a slice per step
+   (`EVICT_STEP`), so memory holds a few threads beyond the cache, not every one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from typing import Final, TypeVar
+
+import trio
+
+from p2pcomments.core.thread_state import ThreadState
+from p2pcomments.node.ingest import EVICT_STEP, Ingest
+
+__all__ = ["ThreadWalk"]
+
+T = TypeVar("T")
+
+_THREADS_AT_ONCE: Final = 8  # threads read and pinned at once (rule 1)
+
+
+class ThreadWalk(Ingest):
+    """`Node.each_thread` (module rules 1-2)."""
+
+    async def each_thread(
+        self, thread_ids: Sequence[bytes], make: Callable[[ThreadState], T]
+    ) -> AsyncGenerator[list[T], None]:
+        """``make(state)`` of each thread of ``thread_ids`` held here, in that order, a few
+        threads at a time: those not in memory are read in worker threads first and let go
+        after, so going through every thread of a store larger than memory holds a few at a
+        time. ``make`` runs while its thread is in memory (`Node.thread_view` of it is cheap)."""
+        for offset in range(0, len(thread_ids), _THREADS_AT_ONCE):
+            async with self._threads_loaded(thread_ids[offset : offset + _THREADS_AT_ONCE]) as part:
+                made = [make(state) for state in part]
+            yield made
+
+    @contextlib.asynccontextmanager
+    async def _threads_loaded(
+        self, thread_ids: Sequence[bytes]
+    ) -> AsyncIterator[list[ThreadState]]:
+        """The threads of ``thread_ids`` held here, in memory while the block runs (pinned),
+        those not in memory read in worker threads first; then the cache drops its excess a
+        slice per step."""
+        replica = self.replica
+        try:
+            with contextlib.ExitStack() as pins:
+                loads = []
+                for thread_id in thread_ids:
+                    pins.enter_context(replica.pinned(thread_id))
+                    if replica.in_memory(thread_id) is None and thread_id in replica.threads:
+                        with contextlib.suppress(ValueError):  # being loaded already: below
+                            loads.append(replica.claim_load(thread_id))
+                try:
+                    await self._read_and_install(loads)
+                finally:
+                    for load in loads:
+                        replica.abandon_load(load)
+                found = (replica.in_memory(t) or replica.threads.get(t) for t in thread_ids)
+                yield [state for state in found if state is not None]
+        finally:
+            with trio.CancelScope(shield=True):  # memory is bounded even for a cancelled caller
+                while replica.evict(EVICT_STEP):
+                    await trio.lowlevel.checkpoint()
