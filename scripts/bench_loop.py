@@ -11,7 +11,13 @@ The item snapshot is read from the store in a worker thread, as the runner does.
 run between two checkpoints) while the sync runs and prints the longest, by task; the reference
 beside it is the sync's own wall time in the same run.
 
-Usage: .venv/bin/python scripts/bench_loop.py [--n 100000] [--scenario catch-up 1%-sketch]
+``site-queue`` is a blog that pre-moderates its whole site: one site thread of this node's
+author (pre-moderated, 18 of the 20 commenters approved) and ``n / 100`` page threads of 100
+comments, reopened so that most pages are on disk only; timed, the moderation queue and the
+reports of every thread (`Node.moderation_queue`, `Node.reports`), with the same step timer.
+
+Usage: .venv/bin/python scripts/bench_loop.py [--n 100000]
+       [--scenario catch-up 1%-sketch site-queue]
 """
 
 from __future__ import annotations
@@ -28,11 +34,13 @@ from typing import TYPE_CHECKING
 
 import trio
 import trio.lowlevel
+from nacl.signing import SigningKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_store import make_ops
 
+from p2pcomments.core.ops import CommentPayload, ThreadMode, make_operation, page_thread
 from p2pcomments.core.reconcile import SortedItems
 from p2pcomments.core.sync_protocol import SyncLimits, SyncSession
 from p2pcomments.daemon import freeze_survivors, tune_gc
@@ -210,6 +218,90 @@ async def run_scenario(
         return timer, elapsed, result.ops_received, result.mode.value
 
 
+QUEUE_COMMENTS = 100  # comments per page thread (site-queue)
+QUEUE_AUTHORS = 20
+QUEUE_UNAPPROVED = 2  # commenters the site has not approved: their comments wait
+
+
+def site_pages(owner: bytes, pages: int, after_ms: int) -> list[bytes]:
+    """``pages`` page threads of ``owner``'s blog.example with `QUEUE_COMMENTS` comments each,
+    in causal order, written just after ``after_ms`` (the site's rules hold from their own
+    time on), the commenters' keys fixed (`queue_commenters`)."""
+    authors = queue_commenters()
+    encoded: list[bytes] = []
+    for index in range(pages):
+        page = page_thread(owner, f"https://blog.example/{index}")
+        encoded.append(page.encoded)
+        head = page.id
+        for number in range(QUEUE_COMMENTS):
+            comment = make_operation(
+                authors[(index + number) % QUEUE_AUTHORS],
+                CommentPayload(body=f"comment {number} on page {index}"),
+                timestamp_ms=after_ms + 1 + number,
+                thread=page.id,
+                refs=(page.id,),
+                deps=frozenset({head}),
+            )
+            encoded.append(comment.encoded)
+            head = comment.id
+    return encoded
+
+
+def queue_commenters() -> list[SigningKey]:
+    return [SigningKey(bytes([0x40 + i]) * 32) for i in range(QUEUE_AUTHORS)]
+
+
+async def run_site_queue(directory: Path, n: int) -> tuple[StepTimer, float, int, int]:
+    """The moderation queue and reports of every thread of a pre-moderated site (set up, then
+    reopened cold); returns the step timer, seconds, comments waiting and threads."""
+    data_dir = directory / "site-queue"
+    async with open_node(data_dir, create_identity=True) as node:  # set-up, not timed
+        site = await node.ensure_site_thread("blog.example")
+        await node.set_mode(site.id, ThreadMode.PRE_MODERATED)
+        for key in queue_commenters()[QUEUE_UNAPPROVED:]:
+            rule = await node.approve_author(site.id, bytes(key.verify_key))
+        encoded = site_pages(node.author, max(1, n // (QUEUE_COMMENTS + 1)), rule.timestamp_ms)
+        for start in range(0, len(encoded), INGEST_BATCH):
+            await node.ingest(encoded[start : start + INGEST_BATCH], source="bench")
+    async with open_node(data_dir) as node:
+        tune_gc()
+        timer = StepTimer()
+        trio.lowlevel.add_instrument(timer)
+        gc.callbacks.append(timer.on_gc)
+        started = time.perf_counter()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(freeze_survivors)  # as the daemon runs it
+                waiting = await node.moderation_queue()
+                await node.reports()
+                nursery.cancel_scope.cancel()
+        finally:
+            trio.lowlevel.remove_instrument(timer)
+            gc.callbacks.remove(timer.on_gc)
+        elapsed = time.perf_counter() - started
+        return timer, elapsed, len(waiting), len(node.threads())
+
+
+def print_steps(timer: StepTimer) -> None:
+    worst = sorted(timer.longest.items(), key=lambda item: -item[1])
+    print(
+        f"  longest step {worst[0][1] * 1000:.1f} ms in {worst[0][0]}"
+        f" (target <= {TARGET_MS:.0f} ms)"
+    )
+    for name, seconds in worst[1:5]:
+        print(f"    then {seconds * 1000:8.1f} ms in {name}")
+    print(f"  longest cyclic-GC collection inside a step: {timer.gc_longest * 1000:.1f} ms")
+    for generation, seconds in sorted(timer.gc_longest_by_generation.items()):
+        print(
+            f"    generation {generation}: {timer.gc_collections[generation]:,} collections,"
+            f" longest {seconds * 1000:.1f} ms"
+        )
+    # Wall time includes waiting for a CPU on a loaded machine; the loop thread's own CPU
+    # time in a step does not (nor the GIL waits, which are real on any machine).
+    name, cpu = max(timer.longest_cpu.items(), key=lambda item: item[1])
+    print(f"  most CPU in one step (loop thread, load-independent): {cpu * 1000:.1f} ms in {name}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
@@ -217,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--scenario",
         nargs="+",
         default=["catch-up", "1%-sketch"],
-        choices=["catch-up", "1%-sketch"],
+        choices=["catch-up", "1%-sketch", "site-queue"],
     )
     parser.add_argument(
         "--inline", action="store_true", help="keep the O(items) work on the loop (as before)"
@@ -225,10 +317,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     global INLINE
     INLINE = args.inline
+    if "site-queue" in args.scenario:
+        with tempfile.TemporaryDirectory(prefix="p2pc-bench-loop-") as temporary:
+            timer, elapsed, waiting, threads = trio.run(run_site_queue, Path(temporary), args.n)
+        print(
+            f"site-queue: the queue and reports of every thread, {threads:,} threads,"
+            f" {waiting:,} comments waiting, in {elapsed:.2f} s (reference),"
+            f" {timer.steps:,} task steps"
+        )
+        print_steps(timer)
+    syncs = [scenario for scenario in args.scenario if scenario != "site-queue"]
+    if not syncs:
+        return
     print(f"making {args.n:,} signed operations (not timed)...", flush=True)
     ops, _ = make_ops(args.n, 100, 300)
     blobs = [op.encoded for op in ops]
-    for scenario in args.scenario:
+    for scenario in syncs:
         if scenario == "catch-up":
             lacking = set(range(len(blobs)))
         else:  # the newest 1% (so what the initiator holds is all applied, none pending)
@@ -237,29 +341,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             timer, elapsed, received, mode = trio.run(
                 run_scenario, Path(temporary), blobs, lacking, scenario
             )
-        worst = sorted(timer.longest.items(), key=lambda item: -item[1])
         print(
             f"{scenario}: {received:,} operations received ({mode}) in {elapsed:.2f} s"
             f" (reference), {timer.steps:,} task steps"
         )
-        print(
-            f"  longest step {worst[0][1] * 1000:.1f} ms in {worst[0][0]}"
-            f" (target <= {TARGET_MS:.0f} ms)"
-        )
-        for name, seconds in worst[1:5]:
-            print(f"    then {seconds * 1000:8.1f} ms in {name}")
-        print(f"  longest cyclic-GC collection inside a step: {timer.gc_longest * 1000:.1f} ms")
-        for generation, seconds in sorted(timer.gc_longest_by_generation.items()):
-            print(
-                f"    generation {generation}: {timer.gc_collections[generation]:,} collections,"
-                f" longest {seconds * 1000:.1f} ms"
-            )
-        # Wall time includes waiting for a CPU on a loaded machine; the loop thread's own CPU
-        # time in a step does not (nor the GIL waits, which are real on any machine).
-        name, cpu = max(timer.longest_cpu.items(), key=lambda item: item[1])
-        print(
-            f"  most CPU in one step (loop thread, load-independent): {cpu * 1000:.1f} ms in {name}"
-        )
+        print_steps(timer)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from p2pcomments.core.ops import Operation, site_thread
 from p2pcomments.core.replica import Replica
@@ -47,9 +47,14 @@ def changed(replica: Replica, applied: Iterable[Operation]) -> list[ThreadListin
     return listings
 
 
-def current_listings(replica: Replica, store: OpStore) -> list[ThreadListing]:
-    """A listing of every thread held (rule 2), in no particular order."""
-    saved = store.thread_listings()
+def current_listings(
+    replica: Replica, store: OpStore, saved: Mapping[bytes, ThreadListing] | None = None
+) -> list[ThreadListing]:
+    """A listing of every thread held (rule 2), in no particular order. ``saved``: the store's
+    rows (`OpStore.thread_listings`) when the caller has read them already (in a worker thread:
+    at 10,000 threads the read is most of the cost); None reads them here."""
+    if saved is None:
+        saved = store.thread_listings()
     listings: list[ThreadListing] = []
     made: list[ThreadListing] = []
     for thread_id in replica.threads:
@@ -71,10 +76,13 @@ def current_listings(replica: Replica, store: OpStore) -> list[ThreadListing]:
     return listings
 
 
-def threads_with_rules(replica: Replica, store: OpStore) -> list[bytes]:
+def threads_with_rules(
+    replica: Replica, store: OpStore, saved: Mapping[bytes, ThreadListing] | None = None
+) -> list[bytes]:
     """The threads held that have comments and whose own or whose site thread's rules hold a
-    rule operation (rule 4), in no particular order; found from the listings, loading none."""
-    by_id = {listing.id: listing for listing in current_listings(replica, store)}
+    rule operation (rule 4), in no particular order; found from the listings (``saved``: as
+    `current_listings`), loading none."""
+    by_id = {listing.id: listing for listing in current_listings(replica, store, saved)}
     found = []
     for listing in by_id.values():
         if not listing.comment_count:

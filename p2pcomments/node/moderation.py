@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Final
 
+import trio
+
 from p2pcomments.core.ops import (
     ModAction,
     ModeratePayload,
@@ -200,7 +202,7 @@ class RuleWrites(LocalWrites, ThreadWalk):
             entries = self._queued(self._thread_state(thread_id), every=False)
         else:
             entries = []
-            async for part in self.each_thread(self._moderated_threads(), self._queued):
+            async for part in self.each_thread(await self._moderated_threads(), self._queued):
                 entries.extend(chain.from_iterable(part))
         entries.sort(key=lambda e: (e.comment.timestamp_ms, e.comment.id))
         return entries
@@ -211,7 +213,7 @@ class RuleWrites(LocalWrites, ThreadWalk):
         if thread_id is not None:
             return self._reported(self._thread_state(thread_id), every=False)
         found: list[ReportEntry] = []
-        async for part in self.each_thread(self._moderated_threads(), self._reported):
+        async for part in self.each_thread(await self._moderated_threads(), self._reported):
             found.extend(chain.from_iterable(part))
         return found
 
@@ -241,9 +243,11 @@ class RuleWrites(LocalWrites, ThreadWalk):
             if verdict.reports
         ]
 
-    def _moderated_threads(self) -> list[bytes]:
-        """The threads a moderator may have work in (`node.listings` rule 4)."""
-        return listings.threads_with_rules(self.replica, self.store)
+    async def _moderated_threads(self) -> list[bytes]:
+        """The threads a moderator may have work in (`node.listings` rule 4), the store's
+        listings read in a worker thread."""
+        saved = await trio.to_thread.run_sync(self.store.thread_listings)
+        return listings.threads_with_rules(self.replica, self.store, saved)
 
     # -- proof of work for local writes (rule 4) -----------------------------------------------
 

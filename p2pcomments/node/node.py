@@ -217,7 +217,8 @@ class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
         worker threads and let go after, so memory holds a few threads, not every one."""
         profiles = self.replica.profile_operations()
         yield [op.encoded for op in sorted(profiles, key=lambda op: (op.timestamp_ms, op.id))]
-        listings = current_listings(self.replica, self.store)
+        saved = await trio.to_thread.run_sync(self.store.thread_listings)
+        listings = current_listings(self.replica, self.store, saved)
         order = [t.id for t in sorted(listings, key=lambda t: (t.timestamp_ms, t.id))]
         async for encoded in self.each_thread(order, _encoded_in_causal_order):
             yield [raw for thread in encoded for raw in thread]

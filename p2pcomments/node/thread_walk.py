@@ -6,8 +6,10 @@ Rules:
 
 1. The threads are visited in the order asked, `_THREADS_AT_ONCE` at a time; those not in memory
    are read, checked and built in worker threads (`Ingest._read_and_install`, one installed per
-   loop step), so a walk over every thread of a million operations never holds the loop for
-   longer than one thread's install.
+   loop step), and ``make`` runs on one thread per step, so a walk over every thread of a
+   million operations holds the loop no longer than one thread's install or ``make`` (judging
+   eight pages of a pre-moderated site in one step took 25-52 ms: scripts/bench_loop.py
+   --scenario site-queue).
 2. A group is pinned while ``make`` runs on it, then the cache drops its excess a slice per step
    (`EVICT_STEP`), so memory holds a few threads beyond the cache, not every one.
 """
@@ -42,7 +44,10 @@ class ThreadWalk(Ingest):
         time. ``make`` runs while its thread is in memory (`Node.thread_view` of it is cheap)."""
         for offset in range(0, len(thread_ids), _THREADS_AT_ONCE):
             async with self._threads_loaded(thread_ids[offset : offset + _THREADS_AT_ONCE]) as part:
-                made = [make(state) for state in part]
+                made = []
+                for state in part:  # one thread per step (rule 1)
+                    made.append(make(state))
+                    await trio.lowlevel.checkpoint()
             yield made
 
     @contextlib.asynccontextmanager
