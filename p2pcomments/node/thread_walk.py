@@ -12,11 +12,18 @@ Rules:
    --scenario site-queue).
 2. A group is pinned while ``make`` runs on it, then the cache drops its excess a slice per step
    (`EVICT_STEP`), so memory holds a few threads beyond the cache, not every one.
+3. After each group the walk collects the young generations itself (`gc.collect(1)`, a few
+   milliseconds). A walk frees old threads as fast as it loads new ones, and the collector
+   counts allocations less deallocations, so it seldom runs and then walks every object loaded
+   since: 50-160 ms pauses with nothing to collect, in the loop or in a worker thread holding
+   the GIL (at 300,000 operations, the site-queue scenario of scripts/bench_loop.py: the
+   longest collection 78 ms -> 4 ms, the same total time).
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Final, TypeVar
 
@@ -48,6 +55,7 @@ class ThreadWalk(Ingest):
                 for state in part:  # one thread per step (rule 1)
                     made.append(make(state))
                     await trio.lowlevel.checkpoint()
+            gc.collect(1)  # rule 3
             yield made
 
     @contextlib.asynccontextmanager
