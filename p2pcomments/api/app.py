@@ -292,7 +292,7 @@ def build_app(
         return JSONResponse(openapi_document())
 
     async def index_page(request: Request) -> Response:
-        return HTMLResponse(pages.index_page(node.threads()))
+        return HTMLResponse(pages.index_page(await node.read_threads()))
 
     async def thread_page(request: Request) -> Response:
         try:

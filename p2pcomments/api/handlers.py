@@ -82,7 +82,8 @@ async def statistics(node: Node) -> JSONObject:
 
 
 async def threads(node: Node, *, url: str | None = None) -> JSONObject:
-    return {"threads": [thread_summary_json(summary) for summary in node.threads(url=url)]}
+    listed = await node.read_threads(url=url)
+    return {"threads": [thread_summary_json(summary) for summary in listed]}
 
 
 async def thread(node: Node, *, thread: str) -> JSONObject:

@@ -94,7 +94,7 @@ def feed_routes(node: Node) -> list[Route]:
         name = _feed_name(request, "site")
         threads = [  # `Node.threads` is the most recently active first
             (summary.last_activity_ms, functools.partial(node.thread_view, summary.id))
-            for summary in node.threads()
+            for summary in await node.read_threads()
             if summary.site == name
         ]
         body = site_feed(name, threads, base_url=_base_url(request), self_url=_self_url(request))

@@ -64,6 +64,11 @@ def _thread_ids(node: Node, thread_id: bytes | None) -> list[bytes]:
     return [summary.id for summary in node.threads()]
 
 
+async def _every_thread(node: Node) -> list[bytes]:
+    """`_thread_ids` of every thread, the list read off the loop (`Node.read_threads`)."""
+    return [summary.id for summary in await node.read_threads()]
+
+
 def export_json(node: Node, thread_id: bytes | None = None) -> dict[str, Any]:
     """Rule 1: one thread, or every thread held here."""
     from p2pcomments.api.representations import key_text, thread_json
@@ -110,7 +115,7 @@ async def stream_json(node: Node) -> AsyncIterator[str]:
         return _json(thread_json(view), indent=2).replace("\n", "\n    ")
 
     first = True
-    async for texts in node.each_thread(_thread_ids(node, None), thread_text):
+    async for texts in node.each_thread(await _every_thread(node), thread_text):
         pieces = []
         for text in texts:
             pieces.append(("\n    " if first else ",\n    ") + text)
@@ -258,7 +263,7 @@ async def stream_wxr(node: Node, *, now_ms: int | None = None) -> AsyncIterator[
     memory is exported in the memory of a few threads."""
     yield _wxr_head(now_ms)
     names = node.replica.names()
-    thread_ids = _thread_ids(node, None)
+    thread_ids = await _every_thread(node)
     post_ids = {thread: post_id for post_id, thread in enumerate(thread_ids, start=1)}
     async for items in node.each_thread(
         thread_ids, lambda state: _wxr_item(node, post_ids[state.id], state.id, names)

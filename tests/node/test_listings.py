@@ -27,6 +27,7 @@ from p2pcomments.core.ops import (
     make_operation,
 )
 from p2pcomments.core.replica import Replica
+from p2pcomments.core.thread_state import ThreadListing
 from p2pcomments.node import Node, open_node
 from p2pcomments.node.values import ThreadSummary
 from p2pcomments.store.data_dir import database_path
@@ -160,6 +161,33 @@ async def test_listing_a_store_larger_than_memory_reads_the_rows_and_loads_no_th
         assert [s.id for s in node.threads(url="https://BLOG.example/mine")] == [
             s.id for s in listed if s.url == "https://blog.example/mine"
         ]
+
+
+@pytest.mark.trio
+async def test_a_server_reads_the_same_list_with_the_rows_read_off_the_loop(
+    data_dir: Path, clock: FakeClock
+) -> None:
+    """`Node.read_threads`: what `threads` lists, the store's rows read in a worker thread, and
+    with threads in memory (one with a comment not yet listed by the store's row) as well."""
+    await _fill(data_dir, clock)
+    async with open_node(data_dir, clock=clock, cache_operations=1) as node:
+        readers: list[int] = []
+        read_rows = node.store.thread_listings
+
+        def recording() -> dict[bytes, ThreadListing]:
+            readers.append(threading.get_ident())
+            return read_rows()
+
+        node.store.thread_listings = recording  # type: ignore[method-assign]
+        assert await node.read_threads() == node.threads() == _expected(node)
+        assert len(readers) == 2
+        assert readers[0] != threading.get_ident() == readers[1]
+        url = "https://BLOG.example/mine"
+        assert await node.read_threads(url=url) == node.threads(url=url) != []
+        first = node.threads()[-1]
+        await node.comment(first.id, "news")
+        assert await node.read_threads() == node.threads() == _expected(node)
+        assert (await node.read_threads())[0].id == first.id
 
 
 @pytest.mark.trio
