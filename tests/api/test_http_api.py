@@ -366,3 +366,29 @@ def test_ctrl_c_stops_the_daemon_cleanly(tmp_path: Path) -> None:
         assert "Traceback" not in process.stderr
         assert not (home / "api.json").exists()
     assert "durable" in ok(home, "show", thread)
+
+
+def test_a_long_list_renders_whole_off_the_loop(client: httpx.Client, writer: httpx.Client) -> None:
+    """A document with a top-level list of more than 500 entries is rendered in a worker thread
+    (api.app): the same JSON, every entry there."""
+    from nacl.signing import SigningKey
+
+    from p2pcomments.api.bundle import encode_bundle
+    from p2pcomments.core.ops import ThreadPayload, make_operation
+    from p2pcomments.core.textform import TextKind, format_id
+
+    key = SigningKey(b"\x31" * 32)
+    threads = [
+        make_operation(
+            key, ThreadPayload(title=f"Long list {n}"), timestamp_ms=1_700_000_000_000 + n
+        )
+        for n in range(600)
+    ]
+    imported = writer.post("/api/import", content=encode_bundle([t.encoded for t in threads]))
+    assert imported.json()["applied"] == 600
+    response = client.get("/api/threads")
+    assert response.headers["content-type"] == "application/json"
+    listed = {t["id"]: t["title"] for t in response.json()["threads"]}
+    assert {
+        format_id(TextKind.THREAD, t.id): f"Long list {n}" for n, t in enumerate(threads)
+    }.items() <= listed.items()
