@@ -73,7 +73,7 @@ _log = logging.getLogger(__name__)
 _LOCAL_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
-_LONG_LIST: Final = 500  # entries of a top-level list past which a document renders off the loop
+_LONG_LIST: Final = 500  # entries in a list past which a document renders off the loop
 
 
 def _long(document: dict[str, Any] | list[Any]) -> bool:
@@ -307,7 +307,11 @@ def build_app(
         return JSONResponse(openapi_document())
 
     async def index_page(request: Request) -> Response:
-        return HTMLResponse(pages.index_page(await node.read_threads()))
+        threads = await node.read_threads()
+        if len(threads) <= _LONG_LIST:
+            return HTMLResponse(pages.index_page(threads))
+        # 10,000 threads took 200-280 ms to render on a busy machine: off the loop.
+        return HTMLResponse(await trio.to_thread.run_sync(pages.index_page, threads))
 
     async def thread_page(request: Request) -> Response:
         try:

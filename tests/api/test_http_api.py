@@ -369,8 +369,8 @@ def test_ctrl_c_stops_the_daemon_cleanly(tmp_path: Path) -> None:
 
 
 def test_a_long_list_renders_whole_off_the_loop(client: httpx.Client, writer: httpx.Client) -> None:
-    """A document with a top-level list of more than 500 entries is rendered in a worker thread
-    (api.app): the same JSON, every entry there."""
+    """A document with a top-level list of more than 500 entries, and a front page of more than
+    500 threads, are rendered in a worker thread (api.app): the same text, every entry there."""
     from nacl.signing import SigningKey
 
     from p2pcomments.api.bundle import encode_bundle
@@ -392,3 +392,6 @@ def test_a_long_list_renders_whole_off_the_loop(client: httpx.Client, writer: ht
     assert {
         format_id(TextKind.THREAD, t.id): f"Long list {n}" for n, t in enumerate(threads)
     }.items() <= listed.items()
+    page = client.get("/t/")
+    assert page.status_code == 200
+    assert all(f"Long list {n}</a>" in page.text for n in range(600))
