@@ -20,10 +20,11 @@ Rules:
 
 1. Reads are synchronous and in memory, but for those that go through every thread
    (`each_thread`, `export_pieces`, the moderation queue and reports of every thread), which
-   are async and read threads off the loop a few at a time (`node.thread_walk`). Derived
+   are async and read threads off the loop a few at a time (`node.thread_walk`), and
+   `read_threads`, the thread list with its store read and sorting in worker threads. Derived
    thread state (views, comment counts, last activity) is core's (`ThreadState`), never kept
-   beside it here. The thread list is core's
-   too (`ThreadListing`), kept by the store for the threads not in memory (`node.listings`).
+   beside it here. The thread list is core's too (`ThreadListing`), kept by the store for the
+   threads not in memory (`node.listings`).
 """
 
 from __future__ import annotations
