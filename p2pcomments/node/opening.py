@@ -87,13 +87,13 @@ async def open_node(
             author = await trio.to_thread.run_sync(
                 lambda: _load_author(directory, passphrase, defer_unlock=defer_unlock)
             )
+        threads = max(1, decode_threads or min(_MAX_DECODE_THREADS, _cpu_count()))
         store = await trio.to_thread.run_sync(OpStore.open, database_path(directory))
         try:
-            loaded = await trio.to_thread.run_sync(_load, store, cache_operations)
+            loaded = await trio.to_thread.run_sync(_load, store, cache_operations, threads)
         except BaseException:
             store.close()
             raise
-        threads = decode_threads or min(_MAX_DECODE_THREADS, _cpu_count())
         node = Node(
             data_dir=directory,
             author=author.public_key,
@@ -101,7 +101,7 @@ async def open_node(
             store=store,
             loaded=loaded,
             clock=clock or wall_clock_ms,
-            decode_threads=max(1, threads),
+            decode_threads=threads,
         )
         try:
             yield node
@@ -131,10 +131,11 @@ def _cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _load(store: OpStore, cache_operations: int) -> Loaded:
+def _load(store: OpStore, cache_operations: int, decode_threads: int) -> Loaded:
     """Open the replica over the store: threads stay on disk until first used
     (`core.replica` rule 7); profiles and pending operations are read into memory now. Stored
-    bytes are checked again as they are loaded (`node.thread_source` rule 1).
+    bytes are checked again as they are loaded (`node.thread_source` rule 1), on
+    ``decode_threads`` threads.
 
     Rows stored as pending that the replica applies are marked applied on the way (a crash
     between an operation's commit and the commit releasing its dependants leaves such rows).
@@ -148,19 +149,13 @@ def _load(store: OpStore, cache_operations: int) -> Loaded:
         stored_operations=store.applied_in_threads(),
         cache_operations=cache_operations,
     )
-    unloadable = 0
-    for raw in store.profile_raw():
-        op = decode_stored(store, raw)
-        if op is None:
-            unloadable += 1
-            continue
+    profiles, unloadable = decode_stored(store, list(store.profile_raw()), threads=decode_threads)
+    for op in profiles:
         replica.apply(op, admit=False)
+    pending, damaged = decode_stored(store, list(store.pending_raw()), threads=decode_threads)
+    unloadable += damaged
     stored_pending: list[bytes] = []
-    for raw in store.pending_raw():
-        op = decode_stored(store, raw)
-        if op is None:
-            unloadable += 1
-            continue
+    for op in pending:
         outcome = replica.apply(op, admit=False).outcome  # admitted when it arrived
         stored_pending.append(op.id)
         if isinstance(outcome, Rejected):

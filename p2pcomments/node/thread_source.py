@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 
 from p2pcomments.core.ops import (
     Operation,
@@ -36,18 +37,30 @@ __all__ = ["StoreThreads", "decode_stored"]
 
 logger = logging.getLogger("p2pcomments.node")
 _DAMAGED = "%s: a stored operation is damaged (%s): not loaded"
+_SPLIT_AT = 1_000  # operations below which `decode_stored` checks in one part
 
 
-def decode_stored(store: OpStore, raw: bytes) -> Operation | None:
-    """The operation stored as ``raw``, its signature checked (rule 1); None (logged) if it
-    does not decode or is not authentic."""
-    ops, _ = _decode_checked(store, [raw])
-    return ops[0] if ops else None
+def decode_stored(
+    store: OpStore, raws: list[bytes], *, threads: int = 1
+) -> tuple[list[Operation], int]:
+    """Rule 1 for stored bytes: the operations of ``raws`` that decode and are authentic, in
+    order, and how many did not (each logged). Many are checked in ``threads`` parts side by
+    side, each in one call that lets go of the GIL (opening a store with 20,000 profiles spent
+    1.6-2.5 s checking them on one thread)."""
+    size = max(_SPLIT_AT, -(-len(raws) // max(1, threads)))
+    parts = [raws[start : start + size] for start in range(0, len(raws), size)]
+    if len(parts) <= 1:
+        ops, damaged = _decode_checked(store, raws)
+        return ops, len(damaged)
+    with ThreadPoolExecutor(len(parts) - 1) as pool:
+        later = [pool.submit(_decode_checked, store, part) for part in parts[1:]]
+        done = [_decode_checked(store, parts[0]), *(future.result() for future in later)]
+    return [op for ops, _ in done for op in ops], sum(len(damaged) for _, damaged in done)
 
 
 def _decode_checked(store: OpStore, raws: list[bytes]) -> tuple[list[Operation], list[bytes]]:
-    """Rule 1 for stored bytes: the operations that decode and are authentic, their signatures
-    checked in one call (`authentic_all`); and the bytes of the others, each logged."""
+    """The operations of ``raws`` that decode and are authentic, their signatures checked in
+    one call (`authentic_all`); and the bytes of the others, each logged."""
     parsed: list[Operation] = []
     damaged: list[bytes] = []
     for raw in raws:

@@ -16,6 +16,7 @@ from p2pcomments.core.inbox import author_inbox
 from p2pcomments.core.ops import (
     CommentPayload,
     Operation,
+    ProfilePayload,
     ThreadPayload,
     load_stored_operation,
     make_operation,
@@ -123,6 +124,48 @@ async def test_a_damaged_signature_on_disk_is_reported_and_not_served(data_dir: 
         assert [c.id for c in view.comments] == [op.id for op in ops[1:3]]
         assert node.get_operation(victim.id) is None
         assert node.statistics().unloadable == 1
+
+
+@pytest.mark.trio
+async def test_many_profiles_checked_in_parts_at_open_keep_their_order_and_lose_the_damaged(
+    data_dir: Path,
+) -> None:
+    """`thread_source.decode_stored` with more than one part's worth (opening checks profiles
+    and pending operations on the decode threads side by side): every good one is loaded, in
+    order, and a damaged one in any part is counted and left out."""
+    count = 2 * thread_source._SPLIT_AT + 7
+    profiles = [
+        make_operation(
+            SigningKey(index.to_bytes(4, "big") * 8),
+            ProfilePayload(name=f"reader {index}"),
+            timestamp_ms=1_000 + index,
+        )
+        for index in range(count)
+    ]
+    async with open_node(data_dir, create_identity=True) as node:
+        await node.ingest([op.encoded for op in profiles])
+    victims = [profiles[5], profiles[count - 3]]  # one in the first part, one in the last
+    damaged_bytes = {_signature_flipped(victim.encoded) for victim in victims}
+    with sqlite3.connect(database_path(data_dir)) as connection:
+        for victim in victims:
+            connection.execute(
+                "UPDATE ops SET raw = ? WHERE id = ?",
+                (_signature_flipped(victim.encoded), victim.id),
+            )
+        rows = [raw for (raw,) in connection.execute("SELECT raw FROM ops ORDER BY seq")]
+    async with open_node(data_dir, decode_threads=2) as node:
+        assert node.statistics().unloadable == 2
+        kept = [op for op in profiles if op not in victims]
+        assert node.replica.names() == {op.author: op.payload.name for op in kept}  # type: ignore[union-attr]
+        ops, damaged = thread_source.decode_stored(node.store, rows, threads=3)
+    assert damaged == 2
+    assert [op.encoded for op in ops] == [raw for raw in rows if raw not in damaged_bytes]
+
+
+def _signature_flipped(encoded: bytes) -> bytes:
+    flipped = bytearray(encoded)
+    flipped[-5] ^= 0x01  # in the signature, which the id does not cover
+    return bytes(flipped)
 
 
 @pytest.mark.trio
