@@ -10,7 +10,8 @@ Rules:
    byte for byte as it held it (`core.ops.encoded_digest`) was verified already: only parsed.
    A thread's signatures are checked together, in one call that lets go of the GIL once
    (`core.ops.authentic_all`), so threads loading side by side in worker threads do not queue
-   for the GIL after every check.
+   for the GIL after every check. What opening reads at once (profiles, pending operations:
+   `decode_stored`) is checked in parts on the decode threads side by side.
 2. Blocking reads on the calling thread, any thread (each has its own store connection): ingest
    reads the threads a batch needs in worker threads (`node.ingest` rule 4); a read that loads
    one thread (about a hundred operations: a few milliseconds, scripts/bench_scale.py) stays
