@@ -250,8 +250,8 @@ class RuleWrites(LocalWrites, ThreadWalk):
     async def _moderated_threads(self) -> list[bytes]:
         """The threads a moderator may have work in (`node.listings` rule 4), the store's
         listings read in a worker thread."""
-        saved = await trio.to_thread.run_sync(self.store.thread_listings)
-        return listings.threads_with_rules(self.replica, self.store, saved)
+        found = await listings.read_current_listings(self.replica, self.store)
+        return listings.threads_with_rules(found)
 
     # -- proof of work for local writes (rule 4) -----------------------------------------------
 

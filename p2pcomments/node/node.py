@@ -48,7 +48,7 @@ from p2pcomments.node.changes import APPLIED_BUFFER, WATCH_BUFFER, ChangeStream
 from p2pcomments.node.following import Following
 from p2pcomments.node.inbox import InboxReads
 from p2pcomments.node.ingest import Ingest
-from p2pcomments.node.listings import current_listings
+from p2pcomments.node.listings import current_listings, read_current_listings
 from p2pcomments.node.moderation import RuleWrites
 from p2pcomments.node.pages import WebPages
 from p2pcomments.node.values import AppliedBatch, NodeStatistics, ThreadSummary
@@ -120,8 +120,7 @@ class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
         worker threads (at 10,000 threads `threads` holds the loop for 100-150 ms, two thirds
         of it reading the rows; scripts/bench_scale.py)."""
         wanted = None if url is None else normalise_page_url(url)
-        saved = await trio.to_thread.run_sync(self.store.thread_listings)
-        listings = current_listings(self.replica, self.store, saved)
+        listings = await read_current_listings(self.replica, self.store)
         names = self.replica.names()  # a new dict: the loop may take in profiles meanwhile
         return await trio.to_thread.run_sync(_summaries, listings, names, wanted)
 
@@ -222,8 +221,7 @@ class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
         worker threads and let go after, so memory holds a few threads, not every one."""
         profiles = self.replica.profile_operations()
         yield [op.encoded for op in sorted(profiles, key=lambda op: (op.timestamp_ms, op.id))]
-        saved = await trio.to_thread.run_sync(self.store.thread_listings)
-        listings = current_listings(self.replica, self.store, saved)
+        listings = await read_current_listings(self.replica, self.store)
         order = [t.id for t in sorted(listings, key=lambda t: (t.timestamp_ms, t.id))]
         async for encoded in self.each_thread(order, _encoded_in_causal_order):
             yield [raw for thread in encoded for raw in thread]
