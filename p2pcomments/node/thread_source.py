@@ -47,7 +47,7 @@ def decode_stored(
     """Rule 1 for stored bytes: the operations of ``raws`` that decode and are authentic, in
     order, and how many did not (each logged). Many are checked in ``threads`` parts side by
     side, each in one call that lets go of the GIL (opening a store with 20,000 profiles spent
-    1.6-2.5 s checking them on one thread)."""
+    1.7-2.4 s checking them on one thread)."""
     size = max(_SPLIT_AT, -(-len(raws) // max(1, threads)))
     parts = [raws[start : start + size] for start in range(0, len(raws), size)]
     if len(parts) <= 1:
