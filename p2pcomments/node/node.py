@@ -59,6 +59,7 @@ __all__ = ["Node"]
 
 _ID_PAGE: Final = 256  # ids read per index query when looking a prefix up
 _LAST_ID: Final = b"\xff" * 32
+_THREADS_LISTED_INLINE: Final = 500  # `read_threads` lists this many or fewer on the loop
 
 
 class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
@@ -118,7 +119,10 @@ class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
     async def read_threads(self, *, url: str | None = None) -> list[ThreadSummary]:
         """`threads` for a server: the store's rows read, and the summaries made and sorted, in
         worker threads (at 10,000 threads `threads` holds the loop for 100-150 ms, two thirds
-        of it reading the rows; scripts/bench_scale.py)."""
+        of it reading the rows; scripts/bench_scale.py). A store of a few hundred threads is
+        listed here, as `threads`: two thread hops cost more than listing them."""
+        if len(self.replica.threads) <= _THREADS_LISTED_INLINE:
+            return self.threads(url=url)
         wanted = None if url is None else normalise_page_url(url)
         listings = await read_current_listings(self.replica, self.store)
         names = self.replica.names()  # a new dict: the loop may take in profiles meanwhile

@@ -29,6 +29,7 @@ from p2pcomments.core.ops import (
 from p2pcomments.core.replica import Replica
 from p2pcomments.core.thread_state import ThreadListing
 from p2pcomments.node import Node, open_node
+from p2pcomments.node import node as node_module
 from p2pcomments.node.values import ThreadSummary
 from p2pcomments.store.data_dir import database_path
 from p2pcomments.store.op_store import WriteBatch
@@ -165,11 +166,12 @@ async def test_listing_a_store_larger_than_memory_reads_the_rows_and_loads_no_th
 
 @pytest.mark.trio
 async def test_a_server_reads_the_same_list_with_the_rows_read_off_the_loop(
-    data_dir: Path, clock: FakeClock
+    data_dir: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`Node.read_threads`: what `threads` lists, the store's rows read in a worker thread, and
     with threads in memory (one with a comment not yet listed by the store's row) as well."""
     await _fill(data_dir, clock)
+    monkeypatch.setattr(node_module, "_THREADS_LISTED_INLINE", 0)  # off the loop, however few
     async with open_node(data_dir, clock=clock, cache_operations=1) as node:
         readers: list[int] = []
         read_rows = node.store.thread_listings
