@@ -3,7 +3,7 @@
 // through the token-protected API; the daemon puts the token in the page on 127.0.0.1 only.
 
 import { pickLanguage, translator } from "./i18n.js";
-import { ThreadView, injectStyle, h, visibleCount } from "./thread-ui.js";
+import { ThreadView, injectStyle, h, keepFocus, visibleCount } from "./thread-ui.js";
 
 const root = document.getElementById("p2pc-reader");
 const token = document.querySelector('meta[name="p2pc-token"]')?.content || null;
@@ -216,21 +216,6 @@ function buildRules(v, own, reload) {
     keyForm("p2pc-recommend", [[t("listThread"), { ...keyInput, name: "list", pattern: "thr_[a-z2-7]+" }]], t("recommend"), (list) => send("/api/rules/lists", { list })));
 }
 
-// Moving a node (the rules panel, kept across a live update) takes the focus away from what is in
-// it; `keepFocus()` notes where it is, and the function it returns gives it back, with the caret
-// where it was, once the node is in the page again: a live update never eats a keystroke.
-function keepFocus() {
-  const active = document.activeElement;
-  const caret = active && "selectionStart" in active ? [active.selectionStart, active.selectionEnd] : null;
-  return () => {
-    if (!active || active === document.body || active === document.activeElement || !active.isConnected) return;
-    active.focus({ preventScroll: true });
-    try {
-      if (caret && caret[0] !== null) active.setSelectionRange(caret[0], caret[1]);
-    } catch {} // inputs without a caret (number, select) keep none
-  };
-}
-
 const status = h("p", { class: "p2pc-status", role: "status", "aria-live": "polite" });
 const say = (text) => (status.textContent = text);
 
@@ -246,8 +231,9 @@ function live(path, onChange) {
 }
 
 async function showList(current) {
-  const [{ threads }, follows] = await Promise.all([api("GET", "/api/threads"), api("GET", "/api/follows").catch(() => ({}))]);
-  if (current !== generation) return;
+  const [{ threads }, follows, profile] = await Promise.all([
+    api("GET", "/api/threads"), api("GET", "/api/follows").catch(() => ({})), token ? api("GET", "/api/profile").catch(() => ({})) : null]);
+  if (current !== generation) return; // nothing awaited after this: the list never covers a thread opened meanwhile
   const followed = new Set(follows.threads || []);
   const sites = new Set(follows.sites || []);
   const list = h("ul", { class: "p2pc-threads" });
@@ -263,12 +249,11 @@ async function showList(current) {
         h("time", { text: new Date(thread.last_activity_ms).toLocaleString(lang) }),
         marks.length ? h("span", { text: marks.join(" · ") }) : null)));
   }
-  root.replaceChildren(nav(), h("h1", { text: t("threads") }), status, threads.length ? list : h("p", { text: t("noThread") }), token ? await nameForm() : null);
+  root.replaceChildren(nav(), h("h1", { text: t("threads") }), status, threads.length ? list : h("p", { text: t("noThread") }), token ? nameForm(profile) : null);
 }
 
 // The node's display name (a profile operation signed by its identity).
-async function nameForm() {
-  const profile = await api("GET", "/api/profile").catch(() => ({}));
+function nameForm(profile) {
   const input = h("input", { type: "text", id: "p2pc-node-name", maxlength: 64 });
   input.value = profile.name || "";
   const form = h("form", {}, h("label", { for: "p2pc-node-name", text: t("nodeName") }), input, h("button", { type: "submit", text: t("setName") }));
@@ -301,16 +286,22 @@ async function showThread(id, current) {
   let following = false;
   const toggleFollow = () =>
     api(following ? "DELETE" : "POST", "/api/follows", { thread: id }).then(reload, (e) => say(t("error", { message: e.message })));
+  // Reloads overlap (a write's own and a live update's): an answer older than one already shown is
+  // dropped, so the thread never steps back to a state from before the write.
+  let asked = 0;
+  let shown = 0;
   const reload = async () => {
+    const serial = ++asked;
     const [fresh, follows] = await Promise.all([api("GET", `/api/threads/${id}`), api("GET", "/api/follows").catch(() => ({}))]);
-    if (current !== generation) return;
+    if (current !== generation || serial < shown) return;
+    shown = serial;
     following = (follows.threads || []).includes(id);
     view = fresh;
     ui.render(view);
     const moderates = token && me && (view.owner === me || view.moderators.includes(me));
     const queues = moderates ? await moderatorQueues(view).catch(() => null) : null;
-    if (current !== generation) return;
-    const focusBack = keepFocus(); // before the kept rules panel leaves the page to move
+    if (current !== generation || serial < shown) return;
+    const focusBack = keepFocus(extra); // before the kept rules panel leaves the page to move
     extra.replaceChildren(...(queues ? [moderatorPanel(view, queues, reload)] : []));
     focusBack();
     title.textContent = view.title || view.url || view.id;

@@ -62,6 +62,24 @@ export { h };
 
 const shortKey = (key) => key.slice(0, 12);
 
+// A render replaces (or moves) the focused element; the function keepFocus returns gives the focus
+// and caret back to it or its replacement (same data-focus-key), so text typed over a selection
+// just before a live update replaces the selection.
+export function keepFocus(root) {
+  const active = document.activeElement;
+  if (!active || active === document.body) return () => {};
+  const key = active.dataset?.focusKey;
+  const caret = typeof active.selectionStart === "number" ? [active.selectionStart, active.selectionEnd, active.selectionDirection] : null;
+  return () => {
+    const target = active.isConnected ? active : key ? root.querySelector(`[data-focus-key="${CSS.escape(key)}"]`) : null;
+    if (!target || target === document.activeElement) return;
+    target.focus({ preventScroll: true });
+    try {
+      if (caret) target.setSelectionRange(...caret);
+    } catch {} // number inputs have no caret
+  };
+}
+
 export function visibleCount(view) {
   return view.comments.filter((c) => !c.retracted && !c.after_close && !c.hidden && !c.withheld?.length).length;
 }
@@ -86,7 +104,7 @@ export class ThreadView {
   render(view) {
     this.view = view;
     const t = this.host.t;
-    const focused = this.root.contains(document.activeElement) ? document.activeElement.dataset.focusKey : null;
+    const focusBack = keepFocus(this.root);
     const closed = view.closed;
     const list = h("ol", { class: "p2pc-thread" });
     const stack = [list];
@@ -113,10 +131,7 @@ export class ThreadView {
       closed ? h("p", { class: "p2pc-closed", role: "status", text: t("closed") }) : null,
     ];
     this.root.replaceChildren(...parts.filter(Boolean));
-    if (focused) {
-      const again = this.root.querySelector(`[data-focus-key="${CSS.escape(focused)}"]`);
-      if (again) again.focus();
-    }
+    focusBack();
   }
 
   comment(c, closed) {

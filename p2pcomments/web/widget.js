@@ -56,6 +56,7 @@ class Widget {
     this.outbox = new Outbox(this.gateways);
     this.view = null;
     this.reloading = null;
+    this.reloadAgain = null;
   }
 
   async start() {
@@ -94,16 +95,19 @@ class Widget {
     return this.gateways.get(`/api/page?${this.query()}`);
   }
 
+  // One load at a time; asked during one, it loads once more after it (which may predate a write).
   reload() {
-    if (!this.reloading) {
-      this.reloading = this.load().then((view) => {
-        this.view = view;
-        this.ui.render(this.view);
-        this.showState();
-        // The replies to the reader's own comments (issue 12), computed here: loaded when they have some.
-        if (view.comments.some((c) => c.author === this.key.keyText)) import("./replies.js").then((m) => m.showReplies(this));
-      }).finally(() => (this.reloading = null));
+    if (this.reloading) {
+      if (!this.reloadAgain) this.reloadAgain = this.reloading.catch(() => {}).then(() => ((this.reloadAgain = null), this.reload()));
+      return this.reloadAgain;
     }
+    this.reloading = this.load().then((view) => {
+      this.view = view;
+      this.ui.render(this.view);
+      this.showState();
+      // The replies to the reader's own comments (issue 12), computed here: loaded when they have some.
+      if (view.comments.some((c) => c.author === this.key.keyText)) import("./replies.js").then((m) => m.showReplies(this));
+    }).finally(() => (this.reloading = null));
     return this.reloading;
   }
 
