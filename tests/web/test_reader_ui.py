@@ -172,3 +172,24 @@ def test_a_live_update_keeps_the_keyboard_on_the_send_button(
     assert page.evaluate(focused) == "p2pc-form-comment:submit"
     page.keyboard.press("Enter")
     _article(page, "Typed before the update.").wait_for()
+
+
+def test_a_live_update_keeps_the_selection_in_the_comment_box(
+    page: Any, daemon: DaemonProcess, api: httpx.Client
+) -> None:
+    # Text selected in the comment box when a change re-renders the thread stays selected: what
+    # is typed next replaces it (as a paste or Playwright's fill would), nothing is appended.
+    thread = api.post("/api/threads", json={"title": "Selected while live"}).json()["id"]
+    page.goto(f"{daemon.url}/#/t/{thread}")
+    page.locator(".p2pc-count", has_text="0 comments").wait_for()
+    box = page.get_by_label("Write a comment")
+    box.fill("A first draft.")
+    box.evaluate("area => area.setSelectionRange(2, 7)")  # "first"
+    bundle = foreign_comment_bundle(thread, "Arrives while selected.")
+    imported = api.post(
+        "/api/import", content=bundle, headers={"Content-Type": "application/x-ndjson"}
+    )
+    assert imported.is_success, imported.text
+    _article(page, "Arrives while selected.").wait_for()  # the box was rendered again
+    page.keyboard.type("second")
+    assert page.get_by_label("Write a comment").input_value() == "A second draft."
