@@ -123,7 +123,8 @@ _NODE_ACTIONS: Final[tuple[Action, ...]] = (
         name="threads",
         method="GET",
         path="/api/threads",
-        summary="Every thread held here, newest activity first (with `url`: about that page).",
+        summary="The threads held here, newest activity first (with `url`: about that page),"
+        " all of them or a page at a time (`limit`, then `after` the previous page's `next`).",
         public=True,
         query=(
             Field(
@@ -131,6 +132,16 @@ _NODE_ACTIONS: Final[tuple[Action, ...]] = (
                 nullable=True,
                 description="Only threads about this page; URLs compare in their normal form"
                 " (SPEC §10.1), so tracking parameters, case and default ports don't matter.",
+            ),
+            Field(
+                name="limit",
+                nullable=True,
+                description="At most this many threads (1-1000); without it, all of them.",
+            ),
+            Field(
+                name="after",
+                nullable=True,
+                description="The threads after this cursor: the `next` of the previous page.",
             ),
         ),
         response="ThreadList",

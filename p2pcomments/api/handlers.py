@@ -81,9 +81,15 @@ async def statistics(node: Node) -> JSONObject:
     return result
 
 
-async def threads(node: Node, *, url: str | None = None) -> JSONObject:
-    listed = await node.read_threads(url=url)
-    return {"threads": [thread_summary_json(summary) for summary in listed]}
+async def threads(
+    node: Node, *, url: str | None = None, limit: str | None = None, after: str | None = None
+) -> JSONObject:
+    from p2pcomments.api.thread_paging import page_of, read_cursor, read_limit
+
+    size = None if limit is None else read_limit(limit)
+    place = None if after is None else read_cursor(after)
+    shown, cursor = page_of(await node.read_threads(url=url), limit=size, after=place)
+    return {"threads": [thread_summary_json(summary) for summary in shown], "next": cursor}
 
 
 async def thread(node: Node, *, thread: str) -> JSONObject:

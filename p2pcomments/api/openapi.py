@@ -265,7 +265,13 @@ _SCHEMAS: Final[dict[str, _S]] = {
         }
     ),
     "ThreadList": _object(
-        {"threads": {"type": "array", "items": {"$ref": "#/components/schemas/ThreadSummary"}}}
+        {
+            "threads": {"type": "array", "items": {"$ref": "#/components/schemas/ThreadSummary"}},
+            "next": _string(
+                "The cursor to the next page (give it as `after`); null after the last.",
+                nullable=True,
+            ),
+        }
     ),
     "Thread": _object(
         {

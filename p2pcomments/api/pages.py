@@ -1,4 +1,4 @@
-"""Read-only HTML pages: the thread list at ``/`` and one thread at ``/t/{thread}``.
+"""Read-only HTML pages: the thread list at ``/t/`` (a page at a time) and a thread at ``/t/{id}``.
 
 Server-rendered, no script. Every value from an operation goes through `html.escape`; links are
 only made of ``http``/``https`` URLs. Hidden comments and comments made after the thread was
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from html import escape
 from typing import TYPE_CHECKING, Final
+from urllib.parse import quote
 
 from p2pcomments.api.representations import completeness_json, short_key
 from p2pcomments.cli.render import describe_completeness
@@ -74,9 +75,16 @@ def _who(name: str | None, key: bytes) -> str:
     return escape(name) if name else f"<code>{escape(short_key(key))}</code>"
 
 
-def index_page(threads: Sequence[ThreadSummary]) -> str:
+def index_page(
+    threads: Sequence[ThreadSummary], *, first: bool = True, next_cursor: str | None = None
+) -> str:
+    """One page of the thread list (``first``: the newest); ``next_cursor`` links the next."""
     if not threads:
-        items = "<p>No threads yet. Start one with <code>p2pc thread new --title …</code>.</p>"
+        items = (
+            "<p>No threads yet. Start one with <code>p2pc thread new --title …</code>.</p>"
+            if first
+            else "<p>No older threads.</p>"
+        )
     else:
         rows = []
         for thread in threads:
@@ -89,7 +97,11 @@ def index_page(threads: Sequence[ThreadSummary]) -> str:
                 f"{_time(thread.last_activity_ms)}</div></li>"
             )
         items = "<ul>" + "".join(rows) + "</ul>"
-    return _document("p2pcomments", f"<h1>Threads</h1>{items}")
+    links = [] if first else ["<a href='/t/'>← Newest threads</a>"]
+    if next_cursor is not None:
+        links.append(f"<a rel='next' href='/t/?after={quote(next_cursor)}'>Older threads →</a>")
+    nav = f"<nav class='meta'>{' · '.join(links)}</nav>" if links else ""
+    return _document("p2pcomments", f"<h1>Threads</h1>{items}{nav}")
 
 
 def _versions(comment: CommentView) -> str:

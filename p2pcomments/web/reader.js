@@ -23,7 +23,7 @@ const WORDS = {
     saveRules: "Save rules", bans: "Banned authors", ban: "Ban", unban: "Unban", authorKey: "Author's key (key_…)",
     until: "Until (optional)", reason: "Reason (optional)", forever: "no end", approved: "Approved authors",
     approveAuthor: "Approve author", revoke: "Revoke", lists: "Recommended mute lists", listThread: "Mute list thread (thr_…)",
-    recommend: "Recommend", unrecommend: "Stop recommending", saved: "Saved.", ends: "until {date}",
+    recommend: "Recommend", unrecommend: "Stop recommending", saved: "Saved.", ends: "until {date}", more: "More threads",
   },
   fr: {
     threads: "Discussions", follows: "suivie", moderator: "modérateur", owner: "propriétaire",
@@ -40,6 +40,7 @@ const WORDS = {
     authorKey: "Clé de l’auteur (key_…)", until: "Jusqu’au (facultatif)", reason: "Raison (facultative)", forever: "sans fin",
     approved: "Auteurs approuvés", approveAuthor: "Approuver l’auteur", revoke: "Révoquer", lists: "Listes de sourdine recommandées",
     listThread: "Discussion de la liste (thr_…)", recommend: "Recommander", unrecommend: "Ne plus recommander", saved: "Enregistré.", ends: "jusqu’au {date}",
+    more: "Plus de discussions",
   },
 };
 const shared = translator(lang);
@@ -230,10 +231,31 @@ function live(path, onChange) {
   stop = () => (source.close(), clearTimeout(timer));
 }
 
-async function showList(current) {
-  const [{ threads }, follows, profile] = await Promise.all([
-    api("GET", "/api/threads"), api("GET", "/api/follows").catch(() => ({})), token ? api("GET", "/api/profile").catch(() => ({})) : null]);
-  if (current !== generation) return; // nothing awaited after this: the list never covers a thread opened meanwhile
+// The list shows the newest threads a page at a time ("More threads" shows one more page); a live
+// update reads again as many as are shown.
+const PAGE = 100;
+let listed = PAGE;
+let listAsked = 0; // as a thread's reloads: an answer older than one shown is dropped
+let listShown = 0;
+async function readThreads(count) {
+  const threads = [];
+  let next = null;
+  do {
+    const after = next ? `&after=${encodeURIComponent(next)}` : "";
+    const page = await api("GET", `/api/threads?limit=${Math.min(count - threads.length, 1000)}${after}`);
+    threads.push(...page.threads);
+    next = page.next;
+  } while (next && threads.length < count);
+  return { threads, next };
+}
+
+async function showList(current, focusAt = null) {
+  const serial = ++listAsked;
+  const [{ threads, next }, follows, profile] = await Promise.all([
+    readThreads(listed), api("GET", "/api/follows").catch(() => ({})), token ? api("GET", "/api/profile").catch(() => ({})) : null]);
+  // Nothing is awaited after this check: the list never covers a thread opened meanwhile.
+  if (current !== generation || serial < listShown) return;
+  listShown = serial;
   const followed = new Set(follows.threads || []);
   const sites = new Set(follows.sites || []);
   const list = h("ul", { class: "p2pc-threads" });
@@ -249,7 +271,13 @@ async function showList(current) {
         h("time", { text: new Date(thread.last_activity_ms).toLocaleString(lang) }),
         marks.length ? h("span", { text: marks.join(" · ") }) : null)));
   }
-  root.replaceChildren(nav(), h("h1", { text: t("threads") }), status, threads.length ? list : h("p", { text: t("noThread") }), token ? nameForm(profile) : null);
+  const more = next ? h("button", { type: "button", class: "p2pc-more", text: t("more"), onclick: () => {
+    const shown = list.children.length;
+    listed = shown + PAGE;
+    showList(current, shown).catch((e) => say(t("error", { message: e.message })));
+  } }) : null;
+  root.replaceChildren(nav(), h("h1", { text: t("threads") }), status, threads.length ? list : h("p", { text: t("noThread") }), more, token ? nameForm(profile) : null);
+  list.children[focusAt]?.querySelector("a").focus(); // the keyboard goes on at the first thread added
 }
 
 // The node's display name (a profile operation signed by its identity).

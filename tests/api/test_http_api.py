@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -368,9 +370,12 @@ def test_ctrl_c_stops_the_daemon_cleanly(tmp_path: Path) -> None:
     assert "durable" in ok(home, "show", thread)
 
 
-def test_a_long_list_renders_whole_off_the_loop(client: httpx.Client, writer: httpx.Client) -> None:
-    """A document with a top-level list of more than 500 entries, and a front page of more than
-    500 threads, are rendered in a worker thread (api.app): the same text, every entry there."""
+def test_a_long_list_renders_whole_off_the_loop_and_pages(
+    client: httpx.Client, writer: httpx.Client
+) -> None:
+    """A document with a top-level list of more than 500 entries is rendered in a worker thread
+    (api.app): the same text, every entry there. Paged, the list (``limit``, ``after``) and the
+    front page at /t/ (100 a page, "Older threads" links) hold every thread once, in order."""
     from nacl.signing import SigningKey
 
     from p2pcomments.api.bundle import encode_bundle
@@ -392,6 +397,35 @@ def test_a_long_list_renders_whole_off_the_loop(client: httpx.Client, writer: ht
     assert {
         format_id(TextKind.THREAD, t.id): f"Long list {n}" for n, t in enumerate(threads)
     }.items() <= listed.items()
-    page = client.get("/t/")
-    assert page.status_code == 200
-    assert all(f"Long list {n}</a>" in page.text for n in range(600))
+    order = [t["id"] for t in response.json()["threads"]]
+    assert response.json()["next"] is None
+
+    paged: list[str] = []
+    after: dict[str, str] = {}
+    for _ in range(10):
+        answer = client.get("/api/threads", params={"limit": "250", **after}).json()
+        paged += [t["id"] for t in answer["threads"]]
+        if answer["next"] is None:
+            break
+        after = {"after": answer["next"]}
+    assert paged == order
+
+    titles: list[str] = []
+    path = "/t/"
+    for _ in range(20):
+        page = client.get(path)
+        assert page.status_code == 200
+        titles += re.findall(r">(Long list \d+)</a>", page.text)
+        older = re.search(r"<a rel='next' href='([^']+)'>Older threads", page.text)
+        if older is None:
+            break
+        assert "Newest threads" in page.text or path == "/t/"
+        path = html.unescape(older.group(1))
+    assert sorted(titles) == sorted(f"Long list {n}" for n in range(600))
+    assert len(titles) == 600
+
+    for bad in ({"limit": "0"}, {"limit": "1001"}, {"limit": "ten"}, {"after": "yesterday"}):
+        _error(client.get("/api/threads", params=bad), 400, "bad-parameter")
+    refused = client.get("/t/", params={"after": "12.thr_nope"})
+    assert refused.status_code == 400
+    assert "after" in refused.text

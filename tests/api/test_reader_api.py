@@ -50,11 +50,12 @@ def test_threads_of_one_page_by_its_normal_url(writer: httpx.Client) -> None:
     found = writer.get("/api/threads", params={"url": "HTTPS://Blog.Example:443/a"}).json()
     assert [t["id"] for t in found["threads"]] == [post]
     assert writer.get("/api/threads", params={"url": "https://blog.example/z"}).json() == {
-        "threads": []
+        "threads": [],
+        "next": None,
     }
     assert len(writer.get("/api/threads").json()["threads"]) == 2
     message = _error(writer.get("/api/threads", params={"ulr": "x"}), 400, "unknown-parameter")
-    assert message == "unknown query parameter 'ulr': this endpoint takes url"
+    assert message == "unknown query parameter 'ulr': this endpoint takes url, limit, after"
     _error(writer.get("/api/threads?url=a&url=b"), 400, "repeated-parameter")
     _error(writer.get("/api/threads", params={"url": "blog.example/a"}), 400, "not-a-url")
     message = _error(

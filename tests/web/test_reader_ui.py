@@ -184,7 +184,9 @@ def test_a_live_update_keeps_the_selection_in_the_comment_box(
     page.locator(".p2pc-count", has_text="0 comments").wait_for()
     box = page.get_by_label("Write a comment")
     box.fill("A first draft.")
-    box.evaluate("area => area.setSelectionRange(2, 7)")  # "first"
+    # On the focused element in one step: a handle resolved before the stream's opening render
+    # would be one that render took out of the page.
+    page.evaluate("document.activeElement.setSelectionRange(2, 7)")  # "first"
     bundle = foreign_comment_bundle(thread, "Arrives while selected.")
     imported = api.post(
         "/api/import", content=bundle, headers={"Content-Type": "application/x-ndjson"}
@@ -193,3 +195,41 @@ def test_a_live_update_keeps_the_selection_in_the_comment_box(
     _article(page, "Arrives while selected.").wait_for()  # the box was rendered again
     page.keyboard.type("second")
     assert page.get_by_label("Write a comment").input_value() == "A second draft."
+
+
+def test_the_list_shows_a_page_at_a_time(
+    page: Any, daemon: DaemonProcess, api: httpx.Client
+) -> None:
+    # 130 old threads (listed last): the list shows the newest 100, "More threads" the rest, with
+    # the keyboard on the first thread added, and a live update keeps what is shown.
+    from nacl.signing import SigningKey
+
+    from p2pcomments.api.bundle import encode_bundle
+    from p2pcomments.core.ops import ThreadPayload, make_operation
+
+    key = SigningKey(b"\x52" * 32)
+    old = [
+        make_operation(
+            key, ThreadPayload(title=f"Old thread {n:03}"), timestamp_ms=1_600_000_000_000 + n
+        )
+        for n in range(130)
+    ]
+    imported = api.post("/api/import", content=encode_bundle([t.encoded for t in old]))
+    assert imported.json()["applied"] == 130
+    total = len(api.get("/api/threads").json()["threads"])
+    page.goto(f"{daemon.url}/")
+    items = page.locator(".p2pc-threads > li")
+    items.nth(99).wait_for()
+    assert items.count() == 100
+    page.get_by_role("button", name="More threads").click()
+    items.nth(total - 1).wait_for()
+    assert items.count() == total
+    assert page.get_by_role("button", name="More threads").count() == 0
+    first_added = "document.querySelectorAll('.p2pc-threads > li')[100]"
+    assert page.evaluate(f"document.activeElement.closest('li') === {first_added}") is True
+    api.post("/api/threads", json={"title": "Arrives while the list is long"})
+    page.locator("li", has_text="Arrives while the list is long").wait_for()
+    assert items.count() == total + 1
+    titles = items.locator("a").all_inner_texts()
+    assert titles[-1] == "Old thread 000"
+    assert len(set(titles)) == len(titles)
