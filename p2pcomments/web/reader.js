@@ -264,7 +264,7 @@ async function showList(current, focusAt = null) {
     if (followed.has(thread.id) || sites.has(thread.site)) marks.push(t("follows"));
     if (thread.closed) marks.push(t("closed"));
     list.append(h("li", {},
-      h("a", { href: `#/t/${thread.id}`, text: thread.title || thread.url || thread.id }),
+      h("a", { href: `#/t/${thread.id}`, "data-focus-key": thread.id, text: thread.title || thread.url || thread.id }),
       h("div", { class: "p2pc-meta" },
         h("span", { text: t("comments", { n: thread.comment_count }) }),
         h("bdi", { text: thread.owner_name || thread.owner.slice(0, 12) }),
@@ -276,8 +276,10 @@ async function showList(current, focusAt = null) {
     listed = shown + PAGE;
     showList(current, shown).catch((e) => say(t("error", { message: e.message })));
   } }) : null;
+  const focusBack = keepFocus(root); // a live update leaves the keyboard on the thread it was on
   root.replaceChildren(nav(), h("h1", { text: t("threads") }), status, threads.length ? list : h("p", { text: t("noThread") }), more, token ? nameForm(profile) : null);
-  list.children[focusAt]?.querySelector("a").focus(); // the keyboard goes on at the first thread added
+  focusBack();
+  list.children[focusAt]?.querySelector("a").focus(); // after "More threads": on the first one added
 }
 
 // The node's display name (a profile operation signed by its identity).

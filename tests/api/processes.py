@@ -206,6 +206,24 @@ def foreign_comment_bundle(thread_text: str, body: str = "a comment by someone e
     return encode_bundle([op.encoded])
 
 
+def old_threads_bundle(title: str, count: int, *, first_ms: int) -> tuple[bytes, list[str]]:
+    """A bundle of ``count`` threads by one fresh author, titled ``title.format(n)`` and written a
+    millisecond apart from ``first_ms``; with the threads' text ids, oldest first."""
+    from nacl.signing import SigningKey
+
+    from p2pcomments.api.bundle import encode_bundle
+    from p2pcomments.core.ops import ThreadPayload, make_operation
+    from p2pcomments.core.textform import TextKind, format_id
+
+    key = SigningKey.generate()
+    threads = [
+        make_operation(key, ThreadPayload(title=title.format(n)), timestamp_ms=first_ms + n)
+        for n in range(count)
+    ]
+    ids = [format_id(TextKind.THREAD, t.id) for t in threads]
+    return encode_bundle([t.encoded for t in threads]), ids
+
+
 def foreign_comment_id(bundle: bytes) -> str:
     from p2pcomments.api.bundle import decode_bundle
     from p2pcomments.core.ops import decode_operation

@@ -21,6 +21,7 @@ from .processes import (
     foreign_comment_bundle,
     foreign_comment_id,
     ok,
+    old_threads_bundle,
     run_p2pc,
     running_daemon,
 )
@@ -376,27 +377,13 @@ def test_a_long_list_renders_whole_off_the_loop_and_pages(
     """A document with a top-level list of more than 500 entries is rendered in a worker thread
     (api.app): the same text, every entry there. Paged, the list (``limit``, ``after``) and the
     front page at /t/ (100 a page, "Older threads" links) hold every thread once, in order."""
-    from nacl.signing import SigningKey
-
-    from p2pcomments.api.bundle import encode_bundle
-    from p2pcomments.core.ops import ThreadPayload, make_operation
-    from p2pcomments.core.textform import TextKind, format_id
-
-    key = SigningKey(b"\x31" * 32)
-    threads = [
-        make_operation(
-            key, ThreadPayload(title=f"Long list {n}"), timestamp_ms=1_700_000_000_000 + n
-        )
-        for n in range(600)
-    ]
-    imported = writer.post("/api/import", content=encode_bundle([t.encoded for t in threads]))
+    bundle, ids = old_threads_bundle("Long list {}", 600, first_ms=1_700_000_000_000)
+    imported = writer.post("/api/import", content=bundle)
     assert imported.json()["applied"] == 600
     response = client.get("/api/threads")
     assert response.headers["content-type"] == "application/json"
     listed = {t["id"]: t["title"] for t in response.json()["threads"]}
-    assert {
-        format_id(TextKind.THREAD, t.id): f"Long list {n}" for n, t in enumerate(threads)
-    }.items() <= listed.items()
+    assert {thread: f"Long list {n}" for n, thread in enumerate(ids)}.items() <= listed.items()
     order = [t["id"] for t in response.json()["threads"]]
     assert response.json()["next"] is None
 

@@ -12,7 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.processes import DaemonProcess, foreign_comment_bundle, ok, running_daemon
+from tests.api.processes import (
+    DaemonProcess,
+    foreign_comment_bundle,
+    ok,
+    old_threads_bundle,
+    running_daemon,
+)
 
 from .conftest import WAIT_MS, artifact
 
@@ -202,19 +208,8 @@ def test_the_list_shows_a_page_at_a_time(
 ) -> None:
     # 130 old threads (listed last): the list shows the newest 100, "More threads" the rest, with
     # the keyboard on the first thread added, and a live update keeps what is shown.
-    from nacl.signing import SigningKey
-
-    from p2pcomments.api.bundle import encode_bundle
-    from p2pcomments.core.ops import ThreadPayload, make_operation
-
-    key = SigningKey(b"\x52" * 32)
-    old = [
-        make_operation(
-            key, ThreadPayload(title=f"Old thread {n:03}"), timestamp_ms=1_600_000_000_000 + n
-        )
-        for n in range(130)
-    ]
-    imported = api.post("/api/import", content=encode_bundle([t.encoded for t in old]))
+    bundle, _ = old_threads_bundle("Old thread {:03}", 130, first_ms=1_600_000_000_000)
+    imported = api.post("/api/import", content=bundle)
     assert imported.json()["applied"] == 130
     total = len(api.get("/api/threads").json()["threads"])
     page.goto(f"{daemon.url}/")
@@ -227,9 +222,11 @@ def test_the_list_shows_a_page_at_a_time(
     assert page.get_by_role("button", name="More threads").count() == 0
     first_added = "document.querySelectorAll('.p2pc-threads > li')[100]"
     assert page.evaluate(f"document.activeElement.closest('li') === {first_added}") is True
+    on = page.evaluate("document.activeElement.textContent")
     api.post("/api/threads", json={"title": "Arrives while the list is long"})
     page.locator("li", has_text="Arrives while the list is long").wait_for()
     assert items.count() == total + 1
+    assert page.evaluate("document.activeElement.textContent") == on  # the keyboard stays there
     titles = items.locator("a").all_inner_texts()
     assert titles[-1] == "Old thread 000"
     assert len(set(titles)) == len(titles)
