@@ -4,12 +4,16 @@ moderation queue of every thread share.
 
 Rules:
 
-1. The threads are visited in the order asked, `_THREADS_AT_ONCE` at a time; those not in memory
-   are read, checked and built in worker threads (`Ingest._read_and_install`, one installed per
-   loop step), and ``make`` runs on one thread per step, so a walk over every thread of a
-   million operations holds the loop no longer than one thread's install or ``make`` (judging
-   eight pages of a pre-moderated site in one step took 25-52 ms: scripts/bench_loop.py
-   --scenario site-queue).
+1. The threads are visited in the order asked, a group at a time; those not in memory are read,
+   checked and built in worker threads (`Ingest._read_and_install`, one installed per loop
+   step), and ``make`` runs on one thread per step, so a walk over every thread of a million
+   operations holds the loop no longer than one thread's install or ``make`` (judging eight
+   pages of a pre-moderated site in one step took 25-52 ms: scripts/bench_loop.py
+   --scenario site-queue). A group is as many threads as hold about `_OPERATIONS_AT_ONCE`
+   operations, judged by the threads of the group before (8 at first, 1 to 64): the decode
+   threads idle between two groups (the last read of one, its ``make``s, rule 3), and groups
+   of 8 threads of 100 operations made an export of 100,000 operations 8.2-8.6 s, 32 of them
+   7.0-7.8 s (64: 7.2-7.3 s), while a group of huge threads stays small in memory.
 2. A group is pinned while ``make`` runs on it, then the cache drops its excess a slice per step
    (`EVICT_STEP`), so memory holds a few threads beyond the cache, not every one.
 3. After each group the walk collects the young generations itself (`gc.collect(1)`, a few
@@ -36,7 +40,9 @@ __all__ = ["ThreadWalk"]
 
 T = TypeVar("T")
 
-_THREADS_AT_ONCE: Final = 8  # threads read and pinned at once (rule 1)
+_OPERATIONS_AT_ONCE: Final = 3_200  # about as many operations read and pinned at once (rule 1)
+_FIRST_GROUP: Final = 8  # threads in the first group, before any is measured
+_MOST_AT_ONCE: Final = 64  # threads in a group at most, however small they are
 
 
 class ThreadWalk(Ingest):
@@ -49,12 +55,18 @@ class ThreadWalk(Ingest):
         threads at a time: those not in memory are read in worker threads first and let go
         after, so going through every thread of a store larger than memory holds a few at a
         time. ``make`` runs while its thread is in memory (`Node.thread_view` of it is cheap)."""
-        for offset in range(0, len(thread_ids), _THREADS_AT_ONCE):
-            async with self._threads_loaded(thread_ids[offset : offset + _THREADS_AT_ONCE]) as part:
+        offset = 0
+        group = _FIRST_GROUP
+        while offset < len(thread_ids):
+            async with self._threads_loaded(thread_ids[offset : offset + group]) as part:
+                offset += group
                 made = []
                 for state in part:  # one thread per step (rule 1)
                     made.append(make(state))
                     await trio.lowlevel.checkpoint()
+                held = sum(len(state.ops) for state in part)
+            if part:  # the next group's size (rule 1), from this one's threads
+                group = max(1, min(_MOST_AT_ONCE, _OPERATIONS_AT_ONCE * len(part) // max(1, held)))
             gc.collect(1)  # rule 3
             yield made
 
