@@ -9,30 +9,10 @@ import itertools
 from pathlib import Path
 
 import pytest
-from nacl.signing import SigningKey
 
-from p2pcomments.core.ops import CommentPayload, Operation, ThreadPayload, make_operation
 from p2pcomments.core.thread_state import ThreadState
 from p2pcomments.node import open_node, thread_walk
-
-OWNER = SigningKey(b"\x05" * 32)
-
-
-def _thread(index: int, comments: int) -> list[Operation]:
-    thread = make_operation(OWNER, ThreadPayload(title=f"T{index}"), timestamp_ms=1_000 + index)
-    ops = [thread]
-    for n in range(comments):
-        ops.append(
-            make_operation(
-                OWNER,
-                CommentPayload(body=f"{n}"),
-                timestamp_ms=2_000 + n,
-                thread=thread.id,
-                refs=(thread.id,),
-                deps=(ops[-1].id,),
-            )
-        )
-    return ops
+from tests.store.conftest import thread_with_comments
 
 
 @pytest.mark.trio
@@ -43,7 +23,10 @@ async def test_groups_follow_the_sizes_and_every_thread_comes_once_in_order(
     monkeypatch.setattr(thread_walk, "_MOST_AT_ONCE", 10)
     # 20 threads of one operation, then 12 of 60, then 20 of one again.
     sizes = [0] * 20 + [59] * 12 + [0] * 20
-    threads = [_thread(index, comments) for index, comments in enumerate(sizes)]
+    threads = [
+        thread_with_comments(comments, start_ms=1_000 * (index + 1), title=f"T{index}")
+        for index, comments in enumerate(sizes)
+    ]
     data_dir = tmp_path / "data"
     async with open_node(data_dir, create_identity=True) as node:
         await node.ingest([op.encoded for ops in threads for op in ops])
