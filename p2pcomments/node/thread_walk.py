@@ -10,10 +10,12 @@ Rules:
    operations holds the loop no longer than one thread's install or ``make`` (judging eight
    pages of a pre-moderated site in one step took 25-52 ms: scripts/bench_loop.py
    --scenario site-queue). A group is as many threads as hold about `_OPERATIONS_AT_ONCE`
-   operations, judged by the threads of the group before (8 at first, 1 to 64): the decode
-   threads idle between two groups (the last read of one, its ``make``s, rule 3), and groups
-   of 8 threads of 100 operations made an export of 100,000 operations 8.2-8.6 s, 32 of them
-   7.0-7.8 s (64: 7.2-7.3 s), while a group of huge threads stays small in memory.
+   operations, judged by the threads of the group before (8 at first, at most 64), and never
+   fewer than the decode threads, each of which reads a whole thread: they idle between two
+   groups (the last read of one, its ``make``s, rule 3), and groups of 8 threads of 100
+   operations made an export of 100,000 operations 8.2-8.6 s, 32 of them 7.0-7.8 s (64:
+   7.2-7.3 s), while a group of huge threads stays small in memory (one thread at a time, on
+   one decode thread, exported 24 threads of 2,500 in 5.4-6.3 s against 3.3-3.9 s).
 2. A group is pinned while ``make`` runs on it, then the cache drops its excess a slice per step
    (`EVICT_STEP`), so memory holds a few threads beyond the cache, not every one.
 3. After each group the walk collects the young generations itself (`gc.collect(1)`, a few
@@ -66,7 +68,8 @@ class ThreadWalk(Ingest):
                     await trio.lowlevel.checkpoint()
                 held = sum(len(state.ops) for state in part)
             if part:  # the next group's size (rule 1), from this one's threads
-                group = max(1, min(_MOST_AT_ONCE, _OPERATIONS_AT_ONCE * len(part) // max(1, held)))
+                fits = _OPERATIONS_AT_ONCE * len(part) // max(1, held)
+                group = max(self._decode_threads, min(_MOST_AT_ONCE, fits))
             gc.collect(1)  # rule 3
             yield made
 

@@ -1,7 +1,7 @@
 """Going through many threads a group at a time (`node.thread_walk`): every thread asked for, once,
 in the order asked, whatever their sizes; the groups sized by the operations of the threads
-before (many small threads: bigger groups; huge ones: one at a time), and memory let go after
-each group."""
+before (many small threads: bigger groups; huge ones: one per decode thread), and memory let
+go after each group."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ async def test_groups_follow_the_sizes_and_every_thread_comes_once_in_order(
     wanted = [ops[0].id for ops in threads]
     wanted.reverse()  # an order that is not the store's
 
-    async with open_node(data_dir, cache_operations=1) as node:
+    async with open_node(data_dir, cache_operations=1, decode_threads=2) as node:
+        decode_threads = 2
         groups: list[list[tuple[bytes, int]]] = []
 
         def make(state: ThreadState) -> tuple[bytes, int]:
@@ -52,6 +53,7 @@ async def test_groups_follow_the_sizes_and_every_thread_comes_once_in_order(
         shown += len(before)
         if all(size == 1 for _, size in before):  # 40 operations of small threads: 10 at most
             assert len(group) == min(10, len(wanted) - shown)
-        if all(size == 60 for _, size in before):  # huge ones: one at a time
-            assert len(group) == 1
-    assert [len(group) for group in groups if any(size == 60 for _, size in group)].count(1) >= 3
+        if all(size == 60 for _, size in before):  # huge ones: one per decode thread
+            assert len(group) == decode_threads
+    huge = [len(group) for group in groups if all(size == 60 for _, size in group)]
+    assert huge.count(decode_threads) >= 2
