@@ -322,10 +322,12 @@ def build_app(
     async def thread_page(request: Request) -> Response:
         try:
             thread_id = await read_id(node, request.path_params["thread"], TextKind.THREAD)
-            view = node.thread_view(thread_id)
+            async with node.loading([thread_id]):  # a cold thread is read off the loop
+                view = node.thread_view(thread_id)
+                completeness = node.thread_completeness(thread_id)
         except P2PCommentsError as error:
             return HTMLResponse(pages.error_page(error.message), status_code=error.http_status)
-        return HTMLResponse(pages.thread_page(view, node.thread_completeness(thread_id)))
+        return HTMLResponse(pages.thread_page(view, completeness))
 
     if gateway is not None:
         public: list[BaseRoute] = [

@@ -7,8 +7,11 @@ only translate: ids from text, results to JSON. What is allowed is for the Node 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Final
+
+import trio
 
 from p2pcomments.api.bundle import decode_bundle, encode_bundle, stream_bundle
 from p2pcomments.api.errors import BadRequest, UnprocessableRequest
@@ -38,9 +41,13 @@ from p2pcomments.follows import Follows
 from p2pcomments.net.interface import NetworkService, peer_id_of_data_dir
 
 if TYPE_CHECKING:
+    from p2pcomments.core.completeness import ThreadCompleteness
+    from p2pcomments.core.rules import CommentRules, ThreadRules
+    from p2pcomments.core.thread_state import ThreadView
     from p2pcomments.node import Node
 
 _KEY: Final = frozenset({TextKind.KEY})
+_COMMENTS_INLINE: Final = 500  # a thread of more comments is made into JSON off the loop
 
 
 async def _thread(node: Node, text: str) -> bytes:
@@ -94,9 +101,30 @@ async def threads(
 
 async def thread(node: Node, *, thread: str) -> JSONObject:
     thread_id = await _thread(node, thread)
-    result = thread_json(node.thread_view(thread_id), node.thread_completeness(thread_id))
-    result["deps"] = _deps(node, node.replica.thread(thread_id).causal_deps())
-    return annotate_thread(node, thread_id, result)
+    async with node.loading([thread_id]):  # a cold thread is read off the loop
+        view = node.thread_view(thread_id)
+        completeness = node.thread_completeness(thread_id)
+        deps = _deps(node, node.replica.thread(thread_id).causal_deps())
+        rules = node.thread_rules(thread_id)
+        verdicts = node.comment_rules(thread_id)
+    made = functools.partial(_thread_document, view, completeness, deps, rules, verdicts)
+    if len(view.comments) <= _COMMENTS_INLINE:
+        return made()
+    # What is read of the node is read above, on the loop; the JSON is made of it alone. For
+    # 10,000 comments that took 0.6 s (and the view 0.18 s): off the loop, the loop is free.
+    return await trio.to_thread.run_sync(made)
+
+
+def _thread_document(
+    view: ThreadView,
+    completeness: ThreadCompleteness,
+    deps: list[str],
+    rules: ThreadRules,
+    verdicts: Mapping[bytes, CommentRules],
+) -> JSONObject:
+    document = thread_json(view, completeness)
+    document["deps"] = deps
+    return annotate_thread(document, view, rules, verdicts)
 
 
 def _deps(node: Node, deps: tuple[bytes, ...]) -> list[str]:
@@ -114,9 +142,10 @@ def page_threads(*, url: str, owner: str, alias: list[str]) -> frozenset[bytes]:
 
 
 async def page(node: Node, *, url: str, owner: str, alias: list[str]) -> JSONObject:
-    view = node.page_view(url, _key(owner), aliases=alias)
-    result = page_json(view, [op for op in map(node.get_operation, view.canonical.deps) if op])
-    return annotate_page(node, result)
+    async with node.loading(list(page_threads(url=url, owner=owner, alias=alias))):
+        view = node.page_view(url, _key(owner), aliases=alias)
+        deps = [op for op in map(node.get_operation, view.canonical.deps) if op]
+        return annotate_page(node, page_json(view, deps))
 
 
 async def submit_operations(node: Node, *, operations: list[bytes]) -> JSONObject:
@@ -129,7 +158,8 @@ async def submit_operations(node: Node, *, operations: list[bytes]) -> JSONObjec
 async def get_comment(node: Node, *, comment: str) -> JSONObject:
     comment_id = await _comment(node, comment)
     thread_id, _ = node.resolve(comment_id)
-    view = node.thread_view(thread_id)
+    async with node.loading([thread_id]):
+        view = node.thread_view(thread_id)
     for row in view.comments:
         if row.id == comment_id:
             return annotate_comment(node, thread_id, comment_json(row, thread_id))
@@ -147,7 +177,9 @@ async def export(node: Node) -> AsyncIterator[bytes]:
 
 
 async def export_thread(node: Node, *, thread: str) -> bytes:
-    return encode_bundle(node.export_operations(await _thread(node, thread)))
+    thread_id = await _thread(node, thread)
+    async with node.loading([thread_id]):
+        return encode_bundle(node.export_operations(thread_id))
 
 
 # -- writes --------------------------------------------------------------------------------------

@@ -87,7 +87,8 @@ def feed_routes(node: Node) -> list[Route]:
 
     async def thread(request: Request) -> Response:
         thread_id = await read_id(node, _feed_name(request, "thread"), TextKind.THREAD)
-        view = node.thread_view(thread_id)
+        async with node.loading([thread_id]):  # a cold thread is read off the loop
+            view = node.thread_view(thread_id)
         return _atom(thread_feed(view, base_url=_base_url(request), self_url=_self_url(request)))
 
     async def site(request: Request) -> Response:

@@ -14,7 +14,10 @@ from p2pcomments.core.ops import Operation, ReplyGate, ThreadMode
 from p2pcomments.core.textform import TextKind, format_id, parse_id
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from p2pcomments.core.rules import CommentRules, RuleSet, ThreadRules
+    from p2pcomments.core.thread_state import ThreadView
     from p2pcomments.node import Node
 
 __all__ = [
@@ -234,13 +237,19 @@ def comment_rules_json(verdict: CommentRules) -> JSONObject:
     }
 
 
-def annotate_thread(node: Node, thread_id: bytes, document: JSONObject) -> JSONObject:
-    """Adds to a thread's JSON (GET /api/threads/{thread}) the rules in force and, per comment,
-    ``withheld``, ``muted`` and ``reports`` (SPEC §11.3; not in the digest)."""
-    document["rules"] = thread_rules_json(node.thread_rules(thread_id))
-    verdicts = node.comment_rules(thread_id)
-    for comment in document.get("comments", ()):
-        verdict = verdicts.get(parse_id(comment["id"]))
+def annotate_thread(
+    document: JSONObject,
+    view: ThreadView,
+    rules: ThreadRules,
+    verdicts: Mapping[bytes, CommentRules],
+) -> JSONObject:
+    """Adds to a thread's JSON (GET /api/threads/{thread}, made of ``view`` by `thread_json`)
+    the rules in force and, per comment, ``withheld``, ``muted`` and ``reports`` (SPEC §11.3;
+    not in the digest), from ``Node.thread_rules`` and ``Node.comment_rules``. Pure: a big
+    thread's is made off the loop."""
+    document["rules"] = thread_rules_json(rules)
+    for row, comment in zip(view.comments, document["comments"], strict=True):
+        verdict = verdicts.get(row.id)
         if verdict is not None:
             comment.update(comment_rules_json(verdict))
     return document

@@ -142,7 +142,7 @@ def _load(store: OpStore, cache_operations: int, decode_threads: int) -> Loaded:
     Blocks: run it in a worker thread.
     """
     started = time.perf_counter()
-    source = StoreThreads(store)
+    source = StoreThreads(store, threads=decode_threads)
     replica = Replica(
         source,
         held_threads=store.held_thread_ids(),

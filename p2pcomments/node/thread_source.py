@@ -11,11 +11,13 @@ Rules:
    A thread's signatures are checked together, in one call that lets go of the GIL once
    (`core.ops.authentic_all`), so threads loading side by side in worker threads do not queue
    for the GIL after every check. What opening reads at once (profiles, pending operations:
-   `decode_stored`) is checked in parts on the decode threads side by side.
+   `decode_stored`) and a huge thread (`_SPLIT_AT` operations or more a part: a popular post's
+   10,000 comments) are checked in parts side by side, one per decode thread.
 2. Blocking reads on the calling thread, any thread (each has its own store connection): ingest
-   reads the threads a batch needs in worker threads (`node.ingest` rule 4); a read that loads
-   one thread (about a hundred operations: a few milliseconds, scripts/bench_scale.py) stays
-   on the event loop.
+   reads the threads a batch needs in worker threads (`node.ingest` rule 4), and a server the
+   threads it is about to show (`node.thread_walk` rule 4); any other read that loads one
+   thread (about a hundred operations: a few milliseconds, scripts/bench_scale.py) stays on
+   the event loop.
 """
 
 from __future__ import annotations
@@ -48,15 +50,23 @@ def decode_stored(
     order, and how many did not (each logged). Many are checked in ``threads`` parts side by
     side, each in one call that lets go of the GIL (opening a store with 20,000 profiles spent
     1.7-2.4 s checking them on one thread)."""
+    ops, damaged = _decode_in_parts(store, raws, threads)
+    return ops, len(damaged)
+
+
+def _decode_in_parts(
+    store: OpStore, raws: list[bytes], threads: int
+) -> tuple[list[Operation], list[bytes]]:
+    """`_decode_checked` of ``raws``, in up to ``threads`` parts side by side when they are
+    many (at least `_SPLIT_AT` a part), in order."""
     size = max(_SPLIT_AT, -(-len(raws) // max(1, threads)))
     parts = [raws[start : start + size] for start in range(0, len(raws), size)]
     if len(parts) <= 1:
-        ops, damaged = _decode_checked(store, raws)
-        return ops, len(damaged)
+        return _decode_checked(store, raws)
     with ThreadPoolExecutor(len(parts) - 1) as pool:
         later = [pool.submit(_decode_checked, store, part) for part in parts[1:]]
         done = [_decode_checked(store, parts[0]), *(future.result() for future in later)]
-    return [op for ops, _ in done for op in ops], sum(len(damaged) for _, damaged in done)
+    return [op for ops, _ in done for op in ops], [raw for _, bad in done for raw in bad]
 
 
 def _decode_checked(store: OpStore, raws: list[bytes]) -> tuple[list[Operation], list[bytes]]:
@@ -83,8 +93,9 @@ def _decode_checked(store: OpStore, raws: list[bytes]) -> tuple[list[Operation],
 class StoreThreads:
     """Rules 1-2, over one `OpStore`."""
 
-    def __init__(self, store: OpStore) -> None:
+    def __init__(self, store: OpStore, *, threads: int = 1) -> None:
         self._store = store
+        self._threads = threads  # a huge thread's signatures are checked in this many parts
         self._damaged: set[bytes] = set()  # the bytes of stored operations found damaged
 
     @property
@@ -101,7 +112,7 @@ class StoreThreads:
             # change since would change the digest, and then every signature is checked). The
             # store has checked that each hashes to its id.
             return [load_stored_operation(raw, op_id) for op_id, raw in rows]
-        ops, damaged = _decode_checked(self._store, [raw for _, raw in rows])
+        ops, damaged = _decode_in_parts(self._store, [raw for _, raw in rows], self._threads)
         self._damaged.update(damaged)
         return ops
 

@@ -27,7 +27,7 @@ from p2pcomments.node import open_node, thread_source
 from p2pcomments.store.data_dir import database_path
 from p2pcomments.store.schema import APPLICATION_ID, MIGRATIONS
 
-from .conftest import FakeClock
+from .conftest import FakeClock, count_loads
 
 KEY = SigningKey(b"\x01" * 32)
 
@@ -160,6 +160,37 @@ async def test_many_profiles_checked_in_parts_at_open_keep_their_order_and_lose_
         ops, damaged = thread_source.decode_stored(node.store, rows, threads=3)
     assert damaged == 2
     assert [op.encoded for op in ops] == [raw for raw in rows if raw not in damaged_bytes]
+
+
+@pytest.mark.trio
+async def test_a_huge_thread_is_checked_in_parts_off_the_loop_in_order(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread of more than two parts' worth (`thread_source._SPLIT_AT`), read for a server
+    (`Node.loading`): read in a worker thread, its signatures checked in parts side by side,
+    every good operation loaded and a damaged one in a later part left out and counted."""
+    monkeypatch.setattr(thread_source, "_SPLIT_AT", 20)
+    ops = _thread_with_comments("Popular", 70, 1_000)
+    async with open_node(data_dir, create_identity=True) as node:
+        await node.ingest([op.encoded for op in ops])
+    victim = ops[60]
+    with sqlite3.connect(database_path(data_dir)) as connection:
+        connection.execute(
+            "UPDATE ops SET raw = ? WHERE id = ?", (_signature_flipped(victim.encoded), victim.id)
+        )
+    async with open_node(data_dir, decode_threads=2, cache_operations=1) as node:
+        loads = count_loads(node)
+        async with node.loading([ops[0].id, b"\x77" * 32]):  # one not held: skipped
+            assert loads == [ops[0].id]
+            assert threading.get_ident() not in loads.readers
+            assert node.replica.in_memory(ops[0].id) is not None
+            view = node.thread_view(ops[0].id)
+        # The damaged comment is not loaded, nor the ten after it that depend on it.
+        assert node.statistics().unloadable == 1 + 10
+        assert node.get_operation(victim.id) is None
+        shown = [comment.body for comment in view.comments]
+        assert shown[:59] == [op.payload.body for op in ops[1:60]]  # type: ignore[union-attr]
+        assert victim.payload.body not in shown  # type: ignore[union-attr]
 
 
 def _signature_flipped(encoded: bytes) -> bytes:
