@@ -16,8 +16,12 @@ author (pre-moderated, 18 of the 20 commenters approved) and ``n / 100`` page th
 comments, reopened so that most pages are on disk only; timed, the moderation queue and the
 reports of every thread (`Node.moderation_queue`, `Node.reports`), with the same step timer.
 
+``popular-thread`` is one post with ``n / 10`` comments (10,000 at the default), reopened cold;
+timed, what the daemon does for ``GET /api/threads/{id}`` (`api.handlers.thread`) twice, cold
+then warm, with the same step timer; the reference beside each is that request's wall time.
+
 Usage: .venv/bin/python scripts/bench_loop.py [--n 100000]
-       [--scenario catch-up 1%-sketch site-queue]
+       [--scenario catch-up 1%-sketch site-queue popular-thread]
 """
 
 from __future__ import annotations
@@ -40,9 +44,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_store import make_ops
 
-from p2pcomments.core.ops import CommentPayload, ThreadMode, make_operation, page_thread
+from p2pcomments.core.ops import (
+    CommentPayload,
+    ThreadMode,
+    ThreadPayload,
+    make_operation,
+    page_thread,
+)
 from p2pcomments.core.reconcile import SortedItems
 from p2pcomments.core.sync_protocol import SyncLimits, SyncSession
+from p2pcomments.core.textform import TextKind, format_id
 from p2pcomments.daemon import freeze_survivors, tune_gc
 from p2pcomments.net.sync_running import SyncRunner, _snapshot
 from p2pcomments.net.sync_slots import ReplicaOps
@@ -282,6 +293,56 @@ async def run_site_queue(directory: Path, n: int) -> tuple[StepTimer, float, int
         return timer, elapsed, len(waiting), len(node.threads())
 
 
+async def run_popular_thread(directory: Path, n: int) -> list[tuple[str, StepTimer, float, int]]:
+    """GET of one thread of ``n`` comments (replies to the post and to the comment before,
+    by 50 authors), cold then warm: (which, step timer, seconds, comments shown) each."""
+    from p2pcomments.api import handlers  # the daemon's own handler of the request
+
+    data_dir = directory / "popular-thread"
+    authors = [SigningKey(bytes([0x60 + i]) * 32) for i in range(50)]
+    post = make_operation(authors[0], ThreadPayload(title="Popular"), timestamp_ms=1_000_000)
+    encoded = [post.encoded]
+    head = post.id
+    for number in range(n):
+        comment = make_operation(
+            authors[number % len(authors)],
+            CommentPayload(body=f"comment {number} " + "y" * 200),
+            timestamp_ms=2_000_000 + number,
+            thread=post.id,
+            refs=(post.id if number % 3 == 0 else head,),
+            deps=frozenset({head}),
+        )
+        encoded.append(comment.encoded)
+        head = comment.id
+    async with open_node(data_dir, create_identity=True) as node:  # set-up, not timed
+        for start in range(0, len(encoded), INGEST_BATCH):
+            await node.ingest(encoded[start : start + INGEST_BATCH], source="bench")
+    results = []
+    async with open_node(data_dir) as node:
+        tune_gc()
+        for which in ("cold", "warm"):
+            timer = StepTimer()
+            trio.lowlevel.add_instrument(timer)
+            gc.callbacks.append(timer.on_gc)
+            shown: dict[str, int] = {}
+
+            async def get(shown: dict[str, int] = shown) -> None:
+                document = await handlers.thread(node, thread=format_id(TextKind.THREAD, post.id))
+                shown["comments"] = len(document["comments"])
+
+            started = time.perf_counter()
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(get)
+                elapsed = time.perf_counter() - started
+                await trio.lowlevel.checkpoint()  # the request's last step ends
+            finally:
+                trio.lowlevel.remove_instrument(timer)
+                gc.callbacks.remove(timer.on_gc)
+            results.append((which, timer, elapsed, shown["comments"]))
+    return results
+
+
 def print_steps(timer: StepTimer) -> None:
     worst = sorted(timer.longest.items(), key=lambda item: -item[1])
     print(
@@ -309,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--scenario",
         nargs="+",
         default=["catch-up", "1%-sketch"],
-        choices=["catch-up", "1%-sketch", "site-queue"],
+        choices=["catch-up", "1%-sketch", "site-queue", "popular-thread"],
     )
     parser.add_argument(
         "--inline", action="store_true", help="keep the O(items) work on the loop (as before)"
@@ -326,7 +387,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             f" {timer.steps:,} task steps"
         )
         print_steps(timer)
-    syncs = [scenario for scenario in args.scenario if scenario != "site-queue"]
+    if "popular-thread" in args.scenario:
+        with tempfile.TemporaryDirectory(prefix="p2pc-bench-loop-") as temporary:
+            results = trio.run(run_popular_thread, Path(temporary), max(1, args.n // 10))
+        for which, timer, elapsed, comments in results:
+            print(
+                f"popular-thread, {which}: GET /api/threads/{{id}} of {comments:,} comments"
+                f" in {elapsed:.2f} s (reference), {timer.steps:,} task steps"
+            )
+            print_steps(timer)
+    syncs = [s for s in args.scenario if s not in ("site-queue", "popular-thread")]
     if not syncs:
         return
     print(f"making {args.n:,} signed operations (not timed)...", flush=True)

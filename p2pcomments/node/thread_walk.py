@@ -27,8 +27,8 @@ Rules:
 4. A server about to show threads (the API, the HTML pages, the feeds) has them read, checked
    and built off the loop first (`Node.loading`), as a walk does; they stay in memory while it
    shows them. Otherwise the first show of a thread loads it on the loop (`node.thread_source`
-   rule 2): a few milliseconds for a hundred comments, 0.9-1.0 s for a popular post's 10,000,
-   during which the daemon answers nobody.
+   rule 2): a few milliseconds for a hundred comments; for a popular post's 10,000 the daemon
+   answered nobody for 1.6 s (scripts/bench_loop.py --scenario popular-thread).
 """
 
 from __future__ import annotations
