@@ -258,7 +258,7 @@ def annotate_thread(
 def annotate_page(node: Node, document: JSONObject) -> JSONObject:
     """`annotate_thread` for a page (GET /api/page): its comments, each by its own thread's
     rules, and the canonical thread's rules (none while the node does not hold it)."""
-    verdicts: dict[bytes, dict[bytes, CommentRules]] = {}
+    verdicts: dict[bytes, Mapping[bytes, CommentRules]] = {}
     thread_id = parse_id(document["id"])
     held = thread_id in node.replica.threads
     document["rules"] = thread_rules_json(node.thread_rules(thread_id)) if held else None

@@ -74,6 +74,9 @@ def page_view(
 ) -> PageView:
     """The page of ``url`` owned by ``owner`` with its ``aliases`` as ``replica`` holds it.
     Raises `PageUrlError` for a URL (canonical or alias) that can't name a page."""
+    # The replica's own names are versioned: a big thread's view is then kept (thread_state
+    # rule 11); names given by the caller are not.
+    version = replica.names_version if names is None else None
     names = replica.names() if names is None else names
     canonical_url = normalise_page_url(url)
     seen = {canonical_url}
@@ -83,8 +86,8 @@ def page_view(
         if normal not in seen:
             seen.add(normal)
             alias_urls.append(normal)
-    canonical = _page_thread(replica, owner, canonical_url, names)
-    others = tuple(_page_thread(replica, owner, alias, names) for alias in alias_urls)
+    canonical = _page_thread(replica, owner, canonical_url, names, version)
+    others = tuple(_page_thread(replica, owner, alias, names, version) for alias in alias_urls)
     return PageView(
         owner=owner,
         canonical=canonical,
@@ -93,7 +96,9 @@ def page_view(
     )
 
 
-def _page_thread(replica: Replica, owner: bytes, url: str, names: dict[bytes, str]) -> PageThread:
+def _page_thread(
+    replica: Replica, owner: bytes, url: str, names: dict[bytes, str], version: int | None
+) -> PageThread:
     op = page_thread(owner, url)
     state = replica.threads.get(op.id)
     if state is None:
@@ -101,7 +106,11 @@ def _page_thread(replica: Replica, owner: bytes, url: str, names: dict[bytes, st
             url=url, operation=op, exists=False, view=ThreadState(op).view(names), deps=()
         )
     return PageThread(
-        url=url, operation=op, exists=True, view=state.view(names), deps=state.causal_deps()
+        url=url,
+        operation=op,
+        exists=True,
+        view=state.view(names, names_version=version),
+        deps=state.causal_deps(),
     )
 
 

@@ -335,6 +335,7 @@ class Replica:
         self.unloadable: dict[bytes, str] = {}  # op id → why it did not load with its thread
         self.threads: Mapping[bytes, ThreadState] = ThreadMap(self)
         self.profiles: dict[bytes, Operation] = {}  # author → winning profile operation
+        self.names_version = 0  # changes whenever `names` would (`ThreadState.view` rule 11)
         self._profile_ops: dict[bytes, Operation] = {}  # every applied profile operation by id
         # op id → thread id, for the applied thread ops of the threads in memory
         self._thread_of: dict[bytes, bytes] = {}
@@ -628,7 +629,7 @@ class Replica:
         return {author: op.payload.name for author, op in self.profiles.items()}  # type: ignore[union-attr]
 
     def view(self, thread_id: bytes) -> ThreadView:
-        return self.thread(thread_id).view(self.names())
+        return self.thread(thread_id).view(self.names(), names_version=self.names_version)
 
     @property
     def pending(self) -> dict[bytes, frozenset[bytes]]:
@@ -759,6 +760,7 @@ class Replica:
             current = self.profiles.get(op.author)
             if current is None or (op.timestamp_ms, op_id) > (current.timestamp_ms, current.id):
                 self.profiles[op.author] = op
+                self.names_version += 1
             # Anything that waited on a profile waited in vain: a profile belongs to no thread.
             return ApplyResult(outcome=Applied(op_id=op_id), released=self._release(op_id))
         rejected = self._rejected.get(op_id)

@@ -24,7 +24,7 @@ Rules:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import chain
 from typing import Final
@@ -194,11 +194,14 @@ class RuleWrites(LocalWrites, ThreadWalk):
         self._thread_state(thread_id)  # NotFound
         return self.replica.rules(thread_id, self.muted_keys())
 
-    def comment_rules(self, thread_id: bytes) -> dict[bytes, CommentRules]:
-        """What the rules say of each comment of the thread (comment id → `CommentRules`)."""
+    def comment_rules(self, thread_id: bytes) -> Mapping[bytes, CommentRules]:
+        """What the rules say of each comment of the thread (comment id → `CommentRules`); a
+        big thread's is kept and shared between callers (read it, don't change it)."""
         state = self._thread_state(thread_id)
         rules = self.thread_rules(thread_id)
-        return judge_thread(state, rules)
+        # A function of the thread's operations and the rules alone (core.rules is pure): kept
+        # by a big thread while neither changes (thread_state rule 11).
+        return state.kept("verdicts", rules, lambda: judge_thread(state, rules))
 
     async def moderation_queue(self, thread_id: bytes | None = None) -> list[QueueEntry]:
         """Comments waiting for a moderator (rule 3), oldest first: of one thread, or of every

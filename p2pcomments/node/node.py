@@ -74,7 +74,9 @@ class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
 
     def thread_view(self, thread_id: bytes) -> ThreadView:
         """The thread as shown. Raises `NotFound` for a thread not held here."""
-        return self._thread_state(thread_id).view(self.replica.names())
+        replica = self.replica
+        state = self._thread_state(thread_id)
+        return state.view(replica.names(), names_version=replica.names_version)
 
     def thread_completeness(self, thread_id: bytes) -> ThreadCompleteness:
         """How complete the thread is here: operations verified, pending (and what each waits
