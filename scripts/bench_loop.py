@@ -16,9 +16,11 @@ author (pre-moderated, 18 of the 20 commenters approved) and ``n / 100`` page th
 comments, reopened so that most pages are on disk only; timed, the moderation queue and the
 reports of every thread (`Node.moderation_queue`, `Node.reports`), with the same step timer.
 
-``popular-thread`` is one post with ``n / 10`` comments (10,000 at the default), reopened cold;
-timed, what the daemon does for ``GET /api/threads/{id}`` (`api.handlers.thread`) twice, cold
-then warm, with the same step timer; the reference beside each is that request's wall time.
+``popular-thread`` is one post (a page thread) with ``n / 10`` comments (10,000 at the
+default), reopened cold; timed, what the daemon does for ``GET /api/threads/{id}``
+(`api.handlers.thread`) twice, cold then warm, then for the widget's ``GET /api/page``
+(`api.handlers.page`), with the same step timer; the reference beside each is that request's
+wall time.
 
 Usage: .venv/bin/python scripts/bench_loop.py [--n 100000]
        [--scenario catch-up 1%-sketch site-queue popular-thread]
@@ -47,7 +49,6 @@ from bench_store import make_ops
 from p2pcomments.core.ops import (
     CommentPayload,
     ThreadMode,
-    ThreadPayload,
     make_operation,
     page_thread,
 )
@@ -300,7 +301,8 @@ async def run_popular_thread(directory: Path, n: int) -> list[tuple[str, StepTim
 
     data_dir = directory / "popular-thread"
     authors = [SigningKey(bytes([0x60 + i]) * 32) for i in range(50)]
-    post = make_operation(authors[0], ThreadPayload(title="Popular"), timestamp_ms=1_000_000)
+    owner, url = bytes(authors[0].verify_key), "https://blog.example/popular"
+    post = page_thread(owner, url)
     encoded = [post.encoded]
     head = post.id
     for number in range(n):
@@ -320,14 +322,18 @@ async def run_popular_thread(directory: Path, n: int) -> list[tuple[str, StepTim
     results = []
     async with open_node(data_dir) as node:
         tune_gc()
-        for which in ("cold", "warm"):
+        for which in ("thread, cold", "thread, warm", "page, warm"):
             timer = StepTimer()
             trio.lowlevel.add_instrument(timer)
             gc.callbacks.append(timer.on_gc)
             shown: dict[str, int] = {}
 
-            async def get(shown: dict[str, int] = shown) -> None:
-                document = await handlers.thread(node, thread=format_id(TextKind.THREAD, post.id))
+            async def get(shown: dict[str, int] = shown, which: str = which) -> None:
+                if which.startswith("page"):
+                    document = await handlers.page(node, url=url, owner=owner.hex(), alias=[])
+                else:
+                    thread = format_id(TextKind.THREAD, post.id)
+                    document = await handlers.thread(node, thread=thread)
                 shown["comments"] = len(document["comments"])
 
             started = time.perf_counter()
@@ -391,8 +397,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="p2pc-bench-loop-") as temporary:
             results = trio.run(run_popular_thread, Path(temporary), max(1, args.n // 10))
         for which, timer, elapsed, comments in results:
+            what = "/api/page?url=" if which.startswith("page") else "/api/threads/{id}"
             print(
-                f"popular-thread, {which}: GET /api/threads/{{id}} of {comments:,} comments"
+                f"popular-thread, {which}: GET {what} of {comments:,} comments"
                 f" in {elapsed:.2f} s (reference), {timer.steps:,} task steps"
             )
             print_steps(timer)

@@ -42,6 +42,8 @@ from p2pcomments.net.interface import NetworkService, peer_id_of_data_dir
 
 if TYPE_CHECKING:
     from p2pcomments.core.completeness import ThreadCompleteness
+    from p2pcomments.core.ops import Operation
+    from p2pcomments.core.page_view import PageView
     from p2pcomments.core.rules import CommentRules, ThreadRules
     from p2pcomments.core.thread_state import ThreadView
     from p2pcomments.node import Node
@@ -143,10 +145,27 @@ def page_threads(*, url: str, owner: str, alias: list[str]) -> frozenset[bytes]:
 
 
 async def page(node: Node, *, url: str, owner: str, alias: list[str]) -> JSONObject:
-    async with node.loading(list(page_threads(url=url, owner=owner, alias=alias))):
+    threads = page_threads(url=url, owner=owner, alias=alias)
+    async with node.loading(list(threads)):  # cold threads are read off the loop
         view = node.page_view(url, _key(owner), aliases=alias)
         deps = [op for op in map(node.get_operation, view.canonical.deps) if op]
-        return annotate_page(node, page_json(view, deps))
+        held = [thread_id for thread_id in threads if thread_id in node.replica.threads]
+        canonical = view.canonical.operation.id
+        rules = node.thread_rules(canonical) if canonical in held else None
+        verdicts = {thread_id: node.comment_rules(thread_id) for thread_id in held}
+    made = functools.partial(_page_document, view, deps, rules, verdicts)
+    if len(view.comments) <= _COMMENTS_INLINE:
+        return made()
+    return await trio.to_thread.run_sync(made)  # as `thread`'s
+
+
+def _page_document(
+    view: PageView,
+    deps: list[Operation],
+    rules: ThreadRules | None,
+    verdicts: Mapping[bytes, Mapping[bytes, CommentRules]],
+) -> JSONObject:
+    return annotate_page(page_json(view, deps), view, rules, verdicts)
 
 
 async def submit_operations(node: Node, *, operations: list[bytes]) -> JSONObject:

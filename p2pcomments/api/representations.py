@@ -263,6 +263,13 @@ def completeness_json(completeness: ThreadCompleteness, digest: bytes) -> JSONOb
 def thread_json(view: ThreadView, completeness: ThreadCompleteness | None = None) -> JSONObject:
     """The whole thread: header and every comment in display order, each with its depth, and
     (when given) how complete it is here."""
+    result = _thread_header(view, completeness)
+    result["comments"] = [comment_json(comment, view.id) for comment in view.comments]
+    return result
+
+
+def _thread_header(view: ThreadView, completeness: ThreadCompleteness | None) -> JSONObject:
+    """`thread_json` but its comments."""
     digest = view.digest()
     return {
         "id": _text_form(TextKind.THREAD, view.id),
@@ -278,7 +285,6 @@ def thread_json(view: ThreadView, completeness: ThreadCompleteness | None = None
         "comment_count": len(view.comments),
         "digest": digest.hex(),
         "completeness": None if completeness is None else completeness_json(completeness, digest),
-        "comments": [comment_json(comment, view.id) for comment in view.comments],
     }
 
 
@@ -412,7 +418,7 @@ def page_json(page: PageView, deps: Sequence[Operation]) -> JSONObject:
     thread exists here, its bytes (to send before a first comment), ``deps`` (the canonical
     thread's heads, for a new operation) and the aliases."""
     canonical = page.canonical
-    result = thread_json(canonical.view)
+    result = _thread_header(canonical.view, None)
     comments = []
     for item in page.comments:
         row = comment_json(item.comment, item.thread_id)

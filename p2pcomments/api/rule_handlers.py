@@ -16,6 +16,7 @@ from p2pcomments.core.textform import TextKind, format_id, parse_id
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from p2pcomments.core.page_view import PageView
     from p2pcomments.core.rules import CommentRules, RuleSet, ThreadRules
     from p2pcomments.core.thread_state import ThreadView
     from p2pcomments.node import Node
@@ -255,18 +256,19 @@ def annotate_thread(
     return document
 
 
-def annotate_page(node: Node, document: JSONObject) -> JSONObject:
-    """`annotate_thread` for a page (GET /api/page): its comments, each by its own thread's
-    rules, and the canonical thread's rules (none while the node does not hold it)."""
-    verdicts: dict[bytes, Mapping[bytes, CommentRules]] = {}
-    thread_id = parse_id(document["id"])
-    held = thread_id in node.replica.threads
-    document["rules"] = thread_rules_json(node.thread_rules(thread_id)) if held else None
-    for comment in document.get("comments", ()):
-        where = parse_id(comment["thread"])
-        if where not in verdicts:
-            verdicts[where] = node.comment_rules(where)
-        verdict = verdicts[where].get(parse_id(comment["id"]))
+def annotate_page(
+    document: JSONObject,
+    page: PageView,
+    rules: ThreadRules | None,
+    verdicts: Mapping[bytes, Mapping[bytes, CommentRules]],
+) -> JSONObject:
+    """`annotate_thread` for a page (GET /api/page, made of ``page`` by `page_json`): its
+    comments, each by its own thread's rules (``verdicts`` by thread, from
+    ``Node.comment_rules``), and the canonical thread's rules (None while the node does not
+    hold it). Pure: a big page's is made off the loop."""
+    document["rules"] = None if rules is None else thread_rules_json(rules)
+    for item, comment in zip(page.comments, document["comments"], strict=True):
+        verdict = verdicts.get(item.thread_id, {}).get(item.comment.id)
         if verdict is not None:
             comment.update(comment_rules_json(verdict))
     return document
