@@ -327,7 +327,10 @@ def build_app(
                 completeness = node.thread_completeness(thread_id)
         except P2PCommentsError as error:
             return HTMLResponse(pages.error_page(error.message), status_code=error.http_status)
-        return HTMLResponse(pages.thread_page(view, completeness))
+        if len(view.comments) <= _LONG_LIST:
+            return HTMLResponse(pages.thread_page(view, completeness))
+        # Made of the view alone (as the thread's JSON: api.handlers.thread): off the loop.
+        return HTMLResponse(await trio.to_thread.run_sync(pages.thread_page, view, completeness))
 
     if gateway is not None:
         public: list[BaseRoute] = [
