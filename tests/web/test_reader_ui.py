@@ -53,6 +53,23 @@ def _article(page: Any, text: str) -> Any:
     return page.locator("article", has_text=text).last
 
 
+def _open_new_thread(page: Any, daemon: DaemonProcess, api: httpx.Client, title: str) -> str:
+    """A new thread titled ``title``, opened in ``page`` (shown empty); its text id."""
+    thread: str = api.post("/api/threads", json={"title": title}).json()["id"]
+    page.goto(f"{daemon.url}/#/t/{thread}")
+    page.locator(".p2pc-count", has_text="0 comments").wait_for()
+    return thread
+
+
+def _comment_from_elsewhere(api: httpx.Client, thread: str, body: str) -> None:
+    """A comment by another author on ``thread``, arriving as an import (a live change)."""
+    bundle = foreign_comment_bundle(thread, body)
+    imported = api.post(
+        "/api/import", content=bundle, headers={"Content-Type": "application/x-ndjson"}
+    )
+    assert imported.is_success, imported.text
+
+
 def test_threads_and_writing(page: Any, daemon: DaemonProcess, api: httpx.Client) -> None:
     thread = api.post("/api/threads", json={"title": "Gardening notes"}).json()["id"]
     page.goto(f"{daemon.url}/")
@@ -91,11 +108,7 @@ def test_threads_and_writing(page: Any, daemon: DaemonProcess, api: httpx.Client
 
     # Live: a comment by someone else arrives without a reload, with no edit/delete for us.
     page.evaluate("window.__sameDocument = true")
-    bundle = foreign_comment_bundle(thread, "A visitor's comment.")
-    imported = api.post(
-        "/api/import", content=bundle, headers={"Content-Type": "application/x-ndjson"}
-    )
-    assert imported.is_success, imported.text
+    _comment_from_elsewhere(api, thread, "A visitor's comment.")
     visitor = _article(page, "A visitor's comment.")
     visitor.wait_for()
     assert page.evaluate("window.__sameDocument") is True
@@ -160,17 +173,11 @@ def test_a_live_update_keeps_the_keyboard_on_the_send_button(
 ) -> None:
     # A change arriving while a keyboard user is on Send re-renders the thread (and the stream's
     # opening does too, 100 ms after it connects): Enter must still send what was typed.
-    thread = api.post("/api/threads", json={"title": "Live while typing"}).json()["id"]
-    page.goto(f"{daemon.url}/#/t/{thread}")
-    page.locator(".p2pc-count", has_text="0 comments").wait_for()
+    thread = _open_new_thread(page, daemon, api, "Live while typing")
     page.get_by_label("Write a comment").focus()
     page.keyboard.type("Typed before the update.")
     page.keyboard.press("Tab")
-    bundle = foreign_comment_bundle(thread, "Arrives meanwhile.")
-    imported = api.post(
-        "/api/import", content=bundle, headers={"Content-Type": "application/x-ndjson"}
-    )
-    assert imported.is_success, imported.text
+    _comment_from_elsewhere(api, thread, "Arrives meanwhile.")
     _article(page, "Arrives meanwhile.").wait_for()  # the thread was rendered again
     focused = (
         "document.activeElement.closest('form')?.className + ':' + document.activeElement.type"
@@ -185,19 +192,13 @@ def test_a_live_update_keeps_the_selection_in_the_comment_box(
 ) -> None:
     # Text selected in the comment box when a change re-renders the thread stays selected: what
     # is typed next replaces it (as a paste or Playwright's fill would), nothing is appended.
-    thread = api.post("/api/threads", json={"title": "Selected while live"}).json()["id"]
-    page.goto(f"{daemon.url}/#/t/{thread}")
-    page.locator(".p2pc-count", has_text="0 comments").wait_for()
+    thread = _open_new_thread(page, daemon, api, "Selected while live")
     box = page.get_by_label("Write a comment")
     box.fill("A first draft.")
     # On the focused element in one step: a handle resolved before the stream's opening render
     # would be one that render took out of the page.
     page.evaluate("document.activeElement.setSelectionRange(2, 7)")  # "first"
-    bundle = foreign_comment_bundle(thread, "Arrives while selected.")
-    imported = api.post(
-        "/api/import", content=bundle, headers={"Content-Type": "application/x-ndjson"}
-    )
-    assert imported.is_success, imported.text
+    _comment_from_elsewhere(api, thread, "Arrives while selected.")
     _article(page, "Arrives while selected.").wait_for()  # the box was rendered again
     page.keyboard.type("second")
     assert page.get_by_label("Write a comment").input_value() == "A second draft."
