@@ -18,7 +18,7 @@ Rules:
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from p2pcomments.core.ops import Operation, page_thread
@@ -70,14 +70,14 @@ def page_view(
     url: str,
     aliases: Sequence[str] = (),
     *,
-    names: dict[bytes, str] | None = None,
+    names: Mapping[bytes, str] | None = None,
 ) -> PageView:
     """The page of ``url`` owned by ``owner`` with its ``aliases`` as ``replica`` holds it.
     Raises `PageUrlError` for a URL (canonical or alias) that can't name a page."""
     # The replica's own names are versioned: a big thread's view is then kept (thread_state
     # rule 11); names given by the caller are not.
     version = replica.names_version if names is None else None
-    names = replica.names() if names is None else names
+    shown = replica.names() if names is None else names
     canonical_url = normalise_page_url(url)
     seen = {canonical_url}
     alias_urls = []
@@ -86,8 +86,8 @@ def page_view(
         if normal not in seen:
             seen.add(normal)
             alias_urls.append(normal)
-    canonical = _page_thread(replica, owner, canonical_url, names, version)
-    others = tuple(_page_thread(replica, owner, alias, names, version) for alias in alias_urls)
+    canonical = _page_thread(replica, owner, canonical_url, shown, version)
+    others = tuple(_page_thread(replica, owner, alias, shown, version) for alias in alias_urls)
     return PageView(
         owner=owner,
         canonical=canonical,
@@ -97,7 +97,7 @@ def page_view(
 
 
 def _page_thread(
-    replica: Replica, owner: bytes, url: str, names: dict[bytes, str], version: int | None
+    replica: Replica, owner: bytes, url: str, names: Mapping[bytes, str], version: int | None
 ) -> PageThread:
     op = page_thread(owner, url)
     state = replica.threads.get(op.id)

@@ -41,6 +41,7 @@ from collections import OrderedDict
 from collections.abc import Collection, ItemsView, Iterable, Iterator, Mapping, ValuesView
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Protocol
 
 from p2pcomments.core.ops import (
@@ -336,6 +337,7 @@ class Replica:
         self.threads: Mapping[bytes, ThreadState] = ThreadMap(self)
         self.profiles: dict[bytes, Operation] = {}  # author → winning profile operation
         self.names_version = 0  # changes whenever `names` would (`ThreadState.view` rule 11)
+        self._names: tuple[int, Mapping[bytes, str]] = (0, MappingProxyType({}))
         self._profile_ops: dict[bytes, Operation] = {}  # every applied profile operation by id
         # op id → thread id, for the applied thread ops of the threads in memory
         self._thread_of: dict[bytes, bytes] = {}
@@ -625,8 +627,18 @@ class Replica:
         """The thread an applied operation belongs to."""
         return self._applied_thread(op_id)
 
-    def names(self) -> dict[bytes, str]:
-        return {author: op.payload.name for author, op in self.profiles.items()}  # type: ignore[union-attr]
+    def names(self) -> Mapping[bytes, str]:
+        """Display names by author key, from the profiles held. The same mapping is given again
+        while they stay the same (`names_version`): a view or one name asked of 20,000 profiles
+        no longer copies them all. It is never changed, a new one is made once they change, so
+        a worker thread may read it while the loop takes in profiles (`Node.loading`)."""
+        version, names = self._names
+        if version != self.names_version:
+            names = MappingProxyType(
+                {author: op.payload.name for author, op in self.profiles.items()}  # type: ignore[union-attr]
+            )
+            self._names = (self.names_version, names)
+        return names
 
     def view(self, thread_id: bytes) -> ThreadView:
         return self.thread(thread_id).view(self.names(), names_version=self.names_version)

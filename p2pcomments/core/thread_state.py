@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import insort
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
@@ -724,7 +724,7 @@ class ThreadState:
     # -- the view ------------------------------------------------------------------------------
 
     def view(
-        self, names: dict[bytes, str] | None = None, *, names_version: int | None = None
+        self, names: Mapping[bytes, str] | None = None, *, names_version: int | None = None
     ) -> ThreadView:
         """The thread as shown, with display names from ``names`` (author key → name). With
         ``names_version`` (it changes whenever ``names`` does), a big thread's view is kept and
@@ -748,7 +748,7 @@ class ThreadState:
         self._kept[name] = (len(self.ops), version, value)
         return value
 
-    def _view(self, names: dict[bytes, str]) -> ThreadView:
+    def _view(self, names: Mapping[bytes, str]) -> ThreadView:
         reactions: dict[bytes, dict[str, list[bytes]]] = {}
         for target, by_author in self._reactions.items():
             for author, op in by_author.items():
@@ -780,7 +780,7 @@ class ThreadState:
         self,
         entry: _Comment,
         depth: int,
-        names: dict[bytes, str],
+        names: Mapping[bytes, str],
         reactions: dict[str, list[bytes]],
     ) -> CommentView:
         op = entry.op

@@ -27,7 +27,7 @@ Rules:
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 from xml.sax.saxutils import escape
 
@@ -210,7 +210,7 @@ def _body_html(body: str) -> str:
     return "\n".join(out)
 
 
-def _comment_xml(comment: CommentView, number: int, parent: int, names: dict[bytes, str]) -> str:
+def _comment_xml(comment: CommentView, number: int, parent: int, names: Mapping[bytes, str]) -> str:
     provenance = comment.provenance
     if provenance is not None:
         author = provenance.author_name
@@ -272,7 +272,7 @@ async def stream_wxr(node: Node, *, now_ms: int | None = None) -> AsyncIterator[
     yield _WXR_TAIL
 
 
-def _wxr_item(node: Node, post_id: int, thread: bytes, names: dict[bytes, str]) -> str:
+def _wxr_item(node: Node, post_id: int, thread: bytes, names: Mapping[bytes, str]) -> str:
     """One thread's ``<item>``, or nothing for a thread without a URL (rule 2)."""
     view = node.thread_view(thread)
     if view.url is None:

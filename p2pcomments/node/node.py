@@ -127,7 +127,7 @@ class Node(RuleWrites, LocalWrites, WebPages, Ingest, InboxReads, Following):
             return self.threads(url=url)
         wanted = None if url is None else normalise_page_url(url)
         listings = await read_current_listings(self.replica, self.store)
-        names = self.replica.names()  # a new dict: the loop may take in profiles meanwhile
+        names = self.replica.names()  # never changed: the loop may take in profiles meanwhile
         return await trio.to_thread.run_sync(_summaries, listings, names, wanted)
 
     def thread_summary(self, thread_id: bytes) -> ThreadSummary:

@@ -182,6 +182,20 @@ def test_profile_timestamp_tie_broken_by_id() -> None:
         assert replica.profiles[bytes(ALICE.verify_key)] == winner
 
 
+def test_names_are_one_unchanging_mapping_until_a_profile_wins() -> None:
+    replica = Replica()
+    replica.merge([make_operation(ALICE, ProfilePayload(name="Alice"), timestamp_ms=5)])
+    names = replica.names()
+    assert replica.names() is names  # asked again: not copied again
+    with pytest.raises(TypeError):
+        names[bytes(BOB.verify_key)] = "Bob"  # type: ignore[index]
+    replica.merge([make_operation(ALICE, ProfilePayload(name="older"), timestamp_ms=4)])
+    assert replica.names() is names  # a losing profile changes no name
+    replica.merge([make_operation(ALICE, ProfilePayload(name="Alicia"), timestamp_ms=6)])
+    assert replica.names() == {bytes(ALICE.verify_key): "Alicia"}
+    assert names == {bytes(ALICE.verify_key): "Alice"}  # what a reader held stays as it was
+
+
 def test_profiles_need_no_thread() -> None:
     replica = Replica()
     profile = make_operation(BOB, ProfilePayload(name="Bob"), timestamp_ms=1)
