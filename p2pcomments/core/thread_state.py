@@ -733,11 +733,16 @@ class ThreadState:
             return self._view(names or {})
         return self.kept("view", names_version, lambda: self._view(names or {}))
 
+    @property
+    def keeps_views(self) -> bool:
+        """Whether it is big enough to keep its view and what `kept` makes (rule 11)."""
+        return len(self._comments) > _KEPT_ABOVE
+
     def kept(self, name: str, version: object, make: Callable[[], T]) -> T:
         """``make()``, kept under ``name`` by a big thread (rule 11) and given again while its
         operations and ``version`` (compared with ``==``) stay the same. ``make`` must be a
         function of the operations and of what ``version`` stands for alone."""
-        if len(self._comments) <= _KEPT_ABOVE:
+        if not self.keeps_views:
             return make()
         kept = self._kept.get(name) if self._kept is not None else None
         if kept is not None and kept[0] == len(self.ops) and kept[1] == version:

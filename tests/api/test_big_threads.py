@@ -4,15 +4,23 @@ verdicts included, as one made inline."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import trio
+from nacl.signing import SigningKey
 
 from p2pcomments.api import handlers
-from p2pcomments.core.ops import ThreadMode
+from p2pcomments.core import thread_state
+from p2pcomments.core.ops import CommentPayload, ProfilePayload, ThreadMode, make_operation
 from p2pcomments.core.textform import TextKind, format_id
-from p2pcomments.node import open_node
+from p2pcomments.node import moderation, open_node
+
+T = TypeVar("T")
 
 
 def _made_in_workers(monkeypatch: pytest.MonkeyPatch) -> list[object]:
@@ -73,3 +81,68 @@ async def test_a_big_page_is_the_same_document_made_off_the_loop(
     reported = next(c for c in inline["comments"] if c["body"] == "comment 5")
     assert [report["reason"] for report in reported["reports"]] == ["off topic"]
     assert inline["rules"] is not None
+
+
+@pytest.mark.trio
+async def test_a_cold_big_thread_is_shown_from_a_view_and_verdicts_made_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Node.loading` makes a big thread's view and the rules' verdicts in the worker thread
+    that read it (thread_walk rule 5): the loop only takes them, and the page is the one a warm
+    node shows, its site's rules, a reader's name and pre-moderation included."""
+    monkeypatch.setattr(thread_state, "_KEPT_ABOVE", 5)
+    url, reader = "https://blog.example.org/popular", SigningKey(b"\x07" * 32)
+    async with open_node(tmp_path / "data", create_identity=True) as node:
+        site = await node.ensure_site_thread("blog.example.org")
+        await node.set_mode(site.id, ThreadMode.PRE_MODERATED)
+        page = await node.ensure_page_thread(url, node.author)
+        now_ms = int(time.time() * 1000)  # after the site's mode: held for a moderator
+        ops = [make_operation(reader, ProfilePayload(name="A Reader"), timestamp_ms=now_ms)]
+        ops += [
+            make_operation(
+                reader,
+                CommentPayload(body=f"comment {n}"),
+                timestamp_ms=now_ms + n,
+                thread=page.id,
+                refs=(page.id,),
+                deps=frozenset({page.id}),
+            )
+            for n in range(12)
+        ]
+        await node.ingest([op.encoded for op in ops])
+        await node.approve_comment(ops[4].id)
+        await node.comment(page.id, "the owner's own")
+        owner, thread = node.author.hex(), format_id(TextKind.THREAD, page.id)
+        warm_page = await handlers.page(node, url=url, owner=owner, alias=[])
+        warm_thread = await handlers.thread(node, thread=thread)
+
+    made_on: list[str] = []
+    view, judge = thread_state.ThreadState._view, moderation.judge_thread
+
+    def where(make: Callable[..., T]) -> Callable[..., T]:
+        def recorded(*args: object) -> T:
+            made_on.append(
+                "loop" if threading.current_thread() is threading.main_thread() else "worker"
+            )
+            return make(*args)
+
+        return recorded
+
+    monkeypatch.setattr(thread_state.ThreadState, "_view", where(view))
+    monkeypatch.setattr(moderation, "judge_thread", where(judge))
+    async with open_node(tmp_path / "data") as node:  # the page thread is not in memory
+        assert node.replica.in_memory(page.id) is None
+        cold_page = await handlers.page(node, url=url, owner=owner, alias=[])
+        assert made_on == ["worker", "worker"]  # one view, one set of verdicts
+        cold_thread = await handlers.thread(node, thread=thread)
+    assert made_on == ["worker", "worker"]  # the thread's document took them as they were
+    for document in (cold_thread, warm_thread):  # the node's open time
+        del document["completeness"]["rejections_since_ms"]
+    assert cold_thread == warm_thread
+    assert cold_page == warm_page
+    assert warm_page["rules"]["site"]["mode"] == "pre-moderated"
+    names = {c["author_name"] for c in warm_page["comments"]}
+    assert "A Reader" in names
+    withheld = [c["body"] for c in warm_page["comments"] if c["withheld"] == ["pre-moderated"]]
+    assert len(withheld) == 11
+    assert "comment 3" not in withheld  # approved: shown
