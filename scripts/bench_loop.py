@@ -19,8 +19,8 @@ reports of every thread (`Node.moderation_queue`, `Node.reports`), with the same
 ``popular-thread`` is one post (a page thread) with ``n / 10`` comments (10,000 at the
 default), reopened cold; timed, what the daemon does for ``GET /api/threads/{id}``
 (`api.handlers.thread`) twice, cold then warm, then for the widget's ``GET /api/page``
-(`api.handlers.page`), with the same step timer; the reference beside each is that request's
-wall time.
+(`api.handlers.page`), warm and again after one more comment (each widget reloads then), with
+the same step timer; the reference beside each is that request's wall time.
 
 Usage: .venv/bin/python scripts/bench_loop.py [--n 100000]
        [--scenario catch-up 1%-sketch site-queue popular-thread]
@@ -322,7 +322,17 @@ async def run_popular_thread(directory: Path, n: int) -> list[tuple[str, StepTim
     results = []
     async with open_node(data_dir) as node:
         tune_gc()
-        for which in ("thread, cold", "thread, warm", "page, warm"):
+        for which in ("thread, cold", "thread, warm", "page, warm", "page, after a comment"):
+            if which.endswith("after a comment"):  # a reader writes: every widget reloads
+                comment = make_operation(
+                    authors[1],
+                    CommentPayload(body="one more"),
+                    timestamp_ms=2_000_000 + n,
+                    thread=post.id,
+                    refs=(post.id,),
+                    deps=frozenset({head}),
+                )
+                await node.ingest([comment.encoded], source="bench")
             timer = StepTimer()
             trio.lowlevel.add_instrument(timer)
             gc.callbacks.append(timer.on_gc)

@@ -228,12 +228,6 @@ class ThreadLoad:
         # load; operations read, its thread operation included)
         self.built: tuple[ThreadState | None, dict[bytes, str], int] | None = None
 
-    @property
-    def state(self) -> ThreadState | None:
-        """The thread's state once read (None before, or if its thread operation is damaged).
-        Until it is installed, nothing but whoever holds this load can reach it."""
-        return None if self.built is None else self.built[0]
-
     def read(self, source: ThreadSource) -> None:
         """Read the thread's operations (from the second tier, else the source) and build its
         state, applying them in causal order whatever order they came in."""
@@ -245,17 +239,6 @@ class ThreadLoad:
             }
         self.spare = None
         self.built = _build_thread(self.thread_id, ops)
-
-
-def _site_thread_id(state: ThreadState) -> bytes | None:
-    """`Replica.site_thread_of` a thread's state."""
-    payload = state.payload
-    if payload.site is None or is_site_thread(state.thread_op):
-        return None
-    try:
-        return site_thread(state.owner, payload.site).id
-    except PageUrlError:  # a site that is not a host in normal form: no site rules
-        return None
 
 
 def _build_thread(
@@ -686,7 +669,14 @@ class Replica:
         thread without a site."""
         if thread_id in self._site_of:
             return self._site_of[thread_id]
-        site_id = _site_thread_id(self.thread(thread_id))
+        state = self.thread(thread_id)
+        payload = state.payload
+        site_id: bytes | None = None
+        if payload.site is not None and not is_site_thread(state.thread_op):
+            try:
+                site_id = site_thread(state.owner, payload.site).id
+            except PageUrlError:  # a site that is not a host in normal form: no site rules
+                site_id = None
         self._site_of[thread_id] = site_id
         return site_id
 
@@ -705,16 +695,8 @@ class Replica:
     def rules(self, thread_id: bytes, muted: Iterable[bytes] = ()) -> ThreadRules:
         """The rules in force for a thread held here: its own and its site thread's, if held."""
         site_id = self.site_thread_of(self.thread(thread_id).id)
-        return thread_rules(self.rule_set(thread_id), self._site_rules(site_id), muted)
-
-    def rules_of(self, state: ThreadState, muted: Iterable[bytes] = ()) -> ThreadRules:
-        """`rules` of a thread's state, also one read (`ThreadLoad`) and not yet installed:
-        what they will be once it is, while no rule operation arrives meanwhile."""
-        own = RuleSet.of(state.id, state.owner, state.moderators, state.rule_operations)
-        return thread_rules(own, self._site_rules(_site_thread_id(state)), muted)
-
-    def _site_rules(self, site_id: bytes | None) -> RuleSet | None:
-        return self.rule_set(site_id) if site_id is not None and site_id in self._held else None
+        site = self.rule_set(site_id) if site_id is not None and site_id in self._held else None
+        return thread_rules(self.rule_set(thread_id), site, muted)
 
     def admission(self, op: Operation) -> str | None:
         """``"unpaid"`` if ``op`` lacks the proof of work its thread's rules held here require

@@ -43,6 +43,11 @@ Rules (protocol/SPEC.md §5-§6 states them for other implementations):
    (`Replica.names_version`). Making the view of 10,000 comments takes ~180 ms, and a popular
    post is shown again and again between two changes. `kept` does the same for what else is a
    function of the operations and something the caller names (the rules' verdicts).
+12. A state may be read in another thread while its own only reads it or applies to it: what
+   that thread made of it (a view, say: rule 11) is kept only if nothing was applied meanwhile
+   (`keep`, asked on the state's own thread once it is made), since a state changes only by an
+   operation applied and its operations only grow. (Made under an apply, it may be anything, an
+   exception included: the caller drops it.)
 """
 
 from __future__ import annotations
@@ -67,7 +72,15 @@ from p2pcomments.core.ops import (
 )
 from p2pcomments.errors import AuthorizationError, InvalidOperation
 
-__all__ = ["CommentView", "EditView", "ReactionView", "ThreadListing", "ThreadState", "ThreadView"]
+__all__ = [
+    "KEPT_VIEW",
+    "CommentView",
+    "EditView",
+    "ReactionView",
+    "ThreadListing",
+    "ThreadState",
+    "ThreadView",
+]
 
 _SUPPRESSIBLE: Final = frozenset({Kind.COMMENT, Kind.EDIT, Kind.REACT})
 _EMPTY: Final[frozenset[bytes]] = frozenset()
@@ -79,6 +92,7 @@ _HEIGHT_BITS: Final = 48  # height and edit mask share one int: mask << _HEIGHT_
 _HEIGHT_MASK: Final = (1 << _HEIGHT_BITS) - 1
 T = TypeVar("T")
 _KEPT_ABOVE: Final = 500  # comments: a bigger thread keeps its view (rule 11)
+KEPT_VIEW: Final = "view"  # the name a big thread keeps its view under (`kept`, rule 11)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -731,7 +745,7 @@ class ThreadState:
         given again while neither changes (rule 11)."""
         if names_version is None:
             return self._view(names or {})
-        return self.kept("view", names_version, lambda: self._view(names or {}))
+        return self.kept(KEPT_VIEW, names_version, lambda: self._view(names or {}))
 
     @property
     def keeps_views(self) -> bool:
@@ -748,10 +762,24 @@ class ThreadState:
         if kept is not None and kept[0] == len(self.ops) and kept[1] == version:
             return kept[2]  # type: ignore[return-value]
         value = make()
+        self.keep(name, version, value, made_at=len(self.ops))
+        return value
+
+    def is_kept(self, name: str, version: object) -> bool:
+        """Whether `kept` would give ``name`` at ``version`` as kept, without making it."""
+        kept = self._kept.get(name) if self._kept is not None else None
+        return kept is not None and kept[0] == len(self.ops) and kept[1] == version
+
+    def keep(self, name: str, version: object, value: object, *, made_at: int) -> bool:
+        """Keep ``value`` as `kept` would have made it, made (elsewhere: rule 12) of this state
+        as it was when it held ``made_at`` operations (`len`); False, and nothing kept, if
+        operations were applied since or it is not big enough to keep anything."""
+        if made_at != len(self.ops) or not self.keeps_views:
+            return False
         if self._kept is None:
             self._kept = {}
-        self._kept[name] = (len(self.ops), version, value)
-        return value
+        self._kept[name] = (made_at, version, value)
+        return True
 
     def _view(self, names: Mapping[bytes, str]) -> ThreadView:
         reactions: dict[bytes, dict[str, list[bytes]]] = {}

@@ -286,23 +286,15 @@ class Ingest(NodeState):
                     replica.abandon_load(load)
             yield
 
-    async def _read_and_install(
-        self,
-        loads: list[ThreadLoad],
-        prepare: Callable[[ThreadLoad], Callable[[], None] | None] | None = None,
-    ) -> None:
+    async def _read_and_install(self, loads: list[ThreadLoad]) -> None:
         """Read ``loads`` in worker threads, at most one per decode thread at a time, and
-        install each on the loop as it is read, in order, one per step. ``prepare(load)``, on
-        the loop once a thread is read, may give more to do with it in a worker thread before
-        it is installed (then nothing but that work touches it)."""
+        install each on the loop as it is read, in order, one per step."""
         read = [trio.Event() for _ in loads]
 
         async def read_one(index: int) -> None:
-            load = loads[index]
-            await trio.to_thread.run_sync(load.read, self._source, limiter=self._decode_limiter)
-            more = None if prepare is None else prepare(load)
-            if more is not None:
-                await trio.to_thread.run_sync(more, limiter=self._decode_limiter)
+            await trio.to_thread.run_sync(
+                loads[index].read, self._source, limiter=self._decode_limiter
+            )
             read[index].set()
 
         async with trio.open_nursery() as nursery:

@@ -39,7 +39,7 @@ from p2pcomments.core.ops import (
     ThreadMode,
     site_thread,
 )
-from p2pcomments.core.replica import Applied, Duplicate, ThreadLoad
+from p2pcomments.core.replica import Applied, Duplicate
 from p2pcomments.core.rules import CommentRules, ThreadRules, judge_thread
 from p2pcomments.core.thread_state import ThreadState
 from p2pcomments.mutes import MuteList, Mutes
@@ -70,10 +70,7 @@ class ReportEntry:
     verdict: CommentRules
 
 
-def _kept_verdicts(state: ThreadState, rules: ThreadRules) -> Mapping[bytes, CommentRules]:
-    # A function of the thread's operations and the rules alone (core.rules is pure): kept by
-    # a big thread while neither changes (thread_state rule 11).
-    return state.kept("verdicts", rules, lambda: judge_thread(state, rules))
+_KEPT_VERDICTS: Final = "verdicts"  # the name a big thread keeps them under
 
 
 def _oldest(entry: QueueEntry) -> tuple[int, bytes]:
@@ -203,22 +200,18 @@ class RuleWrites(LocalWrites, ThreadWalk):
     def comment_rules(self, thread_id: bytes) -> Mapping[bytes, CommentRules]:
         """What the rules say of each comment of the thread (comment id → `CommentRules`); a
         big thread's is kept and shared between callers (read it, don't change it)."""
-        return _kept_verdicts(self._thread_state(thread_id), self.thread_rules(thread_id))
+        state = self._thread_state(thread_id)
+        rules = self.thread_rules(thread_id)
+        # A function of the thread's operations and the rules alone (core.rules is pure): kept
+        # by a big thread while neither changes (thread_state rule 11), made off the loop for a
+        # server (`_to_show`).
+        return state.kept(_KEPT_VERDICTS, rules, lambda: judge_thread(state, rules))
 
-    def _shown_ahead(self, load: ThreadLoad) -> Callable[[], None] | None:
-        """`ThreadWalk._shown_ahead`: a big thread's view and verdicts, made from the names
-        and rules as they are now (the state they will be asked of once it is installed)."""
-        state = load.state
-        if state is None or not state.keeps_views:
-            return None
-        rules = self.replica.rules_of(state, self.muted_keys())
-        names, version = self.replica.names(), self.replica.names_version
-
-        def make() -> None:
-            state.view(names, names_version=version)
-            _kept_verdicts(state, rules)
-
-        return make
+    def _to_show(self, state: ThreadState) -> list[tuple[str, object, Callable[[], object]]]:
+        """`ThreadWalk._to_show`, and the rules' verdicts on each comment (`comment_rules`)."""
+        rules = self.thread_rules(state.id)
+        verdicts = (_KEPT_VERDICTS, rules, functools.partial(judge_thread, state, rules))
+        return [*super()._to_show(state), verdicts]
 
     async def moderation_queue(self, thread_id: bytes | None = None) -> list[QueueEntry]:
         """Comments waiting for a moderator (rule 3), oldest first: of one thread, or of every

@@ -29,26 +29,27 @@ Rules:
    shows them. Otherwise the first show of a thread loads it on the loop (`node.thread_source`
    rule 2): a few milliseconds for a hundred comments; for a popular post's 10,000 the daemon
    answered nobody for 1.6 s (scripts/bench_loop.py --scenario popular-thread).
-5. What a server shows of a big thread it loads (`core.thread_state` rule 11: its view and the
-   rules' verdicts) is made in the worker thread that read it, before it is installed, while
-   nothing else can reach it, from the names and rules read on the loop just before; showing it
-   then takes them as made (each is kept with what it was made from, so a profile or a rule
-   that arrives meanwhile only makes it again). The first show of a cold 10,000-comment post
-   held the loop 97-103 ms for them, now 0.9-1.0 ms (scripts/bench_loop.py --scenario
-   popular-thread, the same wall time).
+5. What a server shows of a big thread (`core.thread_state` rule 11: its view and the rules'
+   verdicts), when it is not kept as it stands, is made in a worker thread too, from the names
+   and the rules read on the loop, and kept only if nothing was applied to the thread meanwhile
+   (`core.thread_state` rule 12; else it is made on the loop when shown, as before). Making them
+   held the loop 94-97 ms for the first show of a cold 10,000-comment post and 101-105 ms for
+   the first page after each new comment (every widget on the page reloads then); now the
+   longest steps are 0.9-1.0 ms and 8.2-9.0 ms (scripts/bench_loop.py --scenario
+   popular-thread).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Final, TypeVar
 
 import trio
 
-from p2pcomments.core.replica import ThreadLoad
-from p2pcomments.core.thread_state import ThreadState
+from p2pcomments.core.thread_state import KEPT_VIEW, ThreadState
 from p2pcomments.node.ingest import EVICT_STEP, Ingest
 
 __all__ = ["ThreadWalk"]
@@ -91,24 +92,45 @@ class ThreadWalk(Ingest):
         """While the block runs, the threads of ``thread_ids`` held here are in memory: those
         that were not are read, checked and built in worker threads first (rule 4). Threads not
         held are skipped (showing them raises `NotFound` as before)."""
-        async with self._threads_loaded(thread_ids, prepare=self._shown_ahead):
+        async with self._threads_loaded(thread_ids) as states:
+            for state in states:
+                if state.keeps_views:
+                    await self._make_shown(state)
             yield
 
-    def _shown_ahead(self, load: ThreadLoad) -> Callable[[], None] | None:
-        """Rule 5: what a server shows of the thread ``load`` has read, to make in a worker
-        thread before it is installed, or None (`RuleWrites` makes a big thread's view and
-        the rules' verdicts)."""
-        return None
+    def _to_show(self, state: ThreadState) -> list[tuple[str, object, Callable[[], object]]]:
+        """What a server shows of a big thread, as `ThreadState.kept` keeps it: (name, version,
+        make), ``make`` a function of the thread's operations and of the version alone, safe to
+        run in a worker thread (rule 5). `RuleWrites` adds the rules' verdicts."""
+        replica = self.replica
+        view = functools.partial(state.view, replica.names())
+        return [(KEPT_VIEW, replica.names_version, view)]
+
+    async def _make_shown(self, state: ThreadState) -> None:
+        """Rule 5: what `_to_show` lists and ``state`` does not keep as it stands, made in a
+        worker thread and kept if nothing was applied to it meanwhile."""
+        wanted = [item for item in self._to_show(state) if not state.is_kept(item[0], item[1])]
+        if not wanted:
+            return
+        made_at = len(state)
+        try:
+            made = await trio.to_thread.run_sync(
+                lambda: [make() for _, _, make in wanted], limiter=self._decode_limiter
+            )
+        except Exception:
+            if len(state) == made_at:  # made of a state nothing changed: a real error
+                raise
+            return  # made while the loop applied to it: dropped, made on the loop when shown
+        for (name, version, _), value in zip(wanted, made, strict=True):
+            state.keep(name, version, value, made_at=made_at)
 
     @contextlib.asynccontextmanager
     async def _threads_loaded(
-        self,
-        thread_ids: Sequence[bytes],
-        prepare: Callable[[ThreadLoad], Callable[[], None] | None] | None = None,
+        self, thread_ids: Sequence[bytes]
     ) -> AsyncIterator[list[ThreadState]]:
         """The threads of ``thread_ids`` held here, in memory while the block runs (pinned),
-        those not in memory read in worker threads first (``prepare``: `_read_and_install`'s);
-        then the cache drops its excess a slice per step."""
+        those not in memory read in worker threads first; then the cache drops its excess a
+        slice per step."""
         replica = self.replica
         try:
             with contextlib.ExitStack() as pins:
@@ -119,7 +141,7 @@ class ThreadWalk(Ingest):
                         with contextlib.suppress(ValueError):  # being loaded already: below
                             loads.append(replica.claim_load(thread_id))
                 try:
-                    await self._read_and_install(loads, prepare)
+                    await self._read_and_install(loads)
                 finally:
                     for load in loads:
                         replica.abandon_load(load)

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import pytest
 import trio
+import trio.testing
 from nacl.signing import SigningKey
 
 from p2pcomments.api import handlers
@@ -146,3 +147,46 @@ async def test_a_cold_big_thread_is_shown_from_a_view_and_verdicts_made_off_the_
     withheld = [c["body"] for c in warm_page["comments"] if c["withheld"] == ["pre-moderated"]]
     assert len(withheld) == 11
     assert "comment 3" not in withheld  # approved: shown
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("breaks", [False, True], ids=["stale", "broken"])
+async def test_a_view_made_while_a_comment_arrives_is_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, breaks: bool
+) -> None:
+    """thread_walk rule 5: the loop applies a comment while the worker thread makes the view;
+    what the worker made (stale, or an exception from reading a state that changed under it) is
+    dropped, and the view shown, made on the loop, has the comment."""
+    monkeypatch.setattr(thread_state, "_KEPT_ABOVE", 5)
+    applied, made_on = threading.Event(), []
+    view = thread_state.ThreadState._view
+
+    def made_late(state: thread_state.ThreadState, names: object) -> object:
+        if threading.current_thread() is threading.main_thread():
+            made_on.append("loop")
+        else:
+            made_on.append("worker")
+            assert applied.wait(10)
+            if breaks:
+                raise RuntimeError("dictionary changed size during iteration")
+        return view(state, names)  # type: ignore[arg-type]
+
+    async with open_node(tmp_path / "data", create_identity=True) as node:
+        thread = await node.create_thread("Popular")
+        for n in range(8):
+            await node.comment(thread.id, f"comment {n}")
+        monkeypatch.setattr(thread_state.ThreadState, "_view", made_late)
+        shown: dict[str, object] = {}
+
+        async def show() -> None:
+            shown.update(await handlers.thread(node, thread=format_id(TextKind.THREAD, thread.id)))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(show)
+            await trio.testing.wait_all_tasks_blocked()  # the worker waits for the comment
+            await node.comment(thread.id, "arrived meanwhile")
+            applied.set()
+    assert made_on == ["worker", "loop"]
+    bodies = [comment["body"] for comment in shown["comments"]]  # type: ignore[attr-defined]
+    assert bodies[-1] == "arrived meanwhile"
+    assert len(bodies) == 9
