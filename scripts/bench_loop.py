@@ -19,8 +19,9 @@ reports of every thread (`Node.moderation_queue`, `Node.reports`), with the same
 ``popular-thread`` is one post (a page thread) with ``n / 10`` comments (10,000 at the
 default), reopened cold; timed, what the daemon does for ``GET /api/threads/{id}``
 (`api.handlers.thread`) twice, cold then warm, then for the widget's ``GET /api/page``
-(`api.handlers.page`), warm and again after one more comment (each widget reloads then), with
-the same step timer; the reference beside each is that request's wall time.
+(`api.handlers.page`), warm and again after one more comment (each widget reloads then), and
+`READERS` widgets reloading it at once after another through the API app (JSON rendering
+included), with the same step timer; the reference beside each is its wall time (and CPU).
 
 Usage: .venv/bin/python scripts/bench_loop.py [--n 100000]
        [--scenario catch-up 1%-sketch site-queue popular-thread]
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import sys
 import tempfile
 import time
@@ -38,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import trio
 import trio.lowlevel
 from nacl.signing import SigningKey
@@ -46,6 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_store import make_ops
 
+from p2pcomments.api.app import build_app
+from p2pcomments.api.rendered import RenderedJSON
 from p2pcomments.core.ops import (
     CommentPayload,
     ThreadMode,
@@ -65,6 +70,7 @@ if TYPE_CHECKING:
 
 TARGET_MS = 50.0
 INGEST_BATCH = 5_000  # net.sync_running._MAX_INGEST_BATCH
+READERS = 20  # widgets open on the popular post, reloading at once after a comment
 INGEST_AHEAD = 8  # net.sync_running._INGEST_AHEAD
 INGEST_CALLS_IN_FLIGHT = 2  # net.sync_running._INGEST_CALLS_IN_FLIGHT
 
@@ -294,9 +300,12 @@ async def run_site_queue(directory: Path, n: int) -> tuple[StepTimer, float, int
         return timer, elapsed, len(waiting), len(node.threads())
 
 
-async def run_popular_thread(directory: Path, n: int) -> list[tuple[str, StepTimer, float, int]]:
+async def run_popular_thread(
+    directory: Path, n: int
+) -> list[tuple[str, StepTimer, float, float, int]]:
     """GET of one thread of ``n`` comments (replies to the post and to the comment before,
-    by 50 authors), cold then warm: (which, step timer, seconds, comments shown) each."""
+    by 50 authors), cold then warm, then its page: (which, step timer, seconds, CPU seconds,
+    comments shown) each."""
     from p2pcomments.api import handlers  # the daemon's own handler of the request
 
     data_dir = directory / "popular-thread"
@@ -322,12 +331,14 @@ async def run_popular_thread(directory: Path, n: int) -> list[tuple[str, StepTim
     results = []
     async with open_node(data_dir) as node:
         tune_gc()
-        for which in ("thread, cold", "thread, warm", "page, warm", "page, after a comment"):
+        app = build_app(node, token="bench", closing=trio.Event())
+        scenarios = ("thread, cold", "thread, warm", "page, warm", "page, after a comment")
+        for which in (*scenarios, f"page, {READERS} readers after a comment"):
             if which.endswith("after a comment"):  # a reader writes: every widget reloads
                 comment = make_operation(
                     authors[1],
                     CommentPayload(body="one more"),
-                    timestamp_ms=2_000_000 + n,
+                    timestamp_ms=2_000_000 + n + len(results),
                     thread=post.id,
                     refs=(post.id,),
                     deps=frozenset({head}),
@@ -337,16 +348,25 @@ async def run_popular_thread(directory: Path, n: int) -> list[tuple[str, StepTim
             trio.lowlevel.add_instrument(timer)
             gc.callbacks.append(timer.on_gc)
             shown: dict[str, int] = {}
+            pages: list[bytes] = []  # what the readers got, read once the timer is off
 
-            async def get(shown: dict[str, int] = shown, which: str = which) -> None:
+            async def get(
+                shown: dict[str, int] = shown, which: str = which, pages: list[bytes] = pages
+            ) -> None:
+                if "readers" in which:  # through the API app, as the daemon serves them
+                    pages.extend(await _readers(app, {"url": url, "owner": owner.hex()}))
+                    return
                 if which.startswith("page"):
                     document = await handlers.page(node, url=url, owner=owner.hex(), alias=[])
+                    if isinstance(document, RenderedJSON):  # a big page comes rendered
+                        pages.append(document.body)
+                        return
                 else:
                     thread = format_id(TextKind.THREAD, post.id)
                     document = await handlers.thread(node, thread=thread)
                 shown["comments"] = len(document["comments"])
 
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(get)
@@ -355,8 +375,30 @@ async def run_popular_thread(directory: Path, n: int) -> list[tuple[str, StepTim
             finally:
                 trio.lowlevel.remove_instrument(timer)
                 gc.callbacks.remove(timer.on_gc)
-            results.append((which, timer, elapsed, shown["comments"]))
+            cpu = time.process_time() - cpu_started
+            if pages:
+                assert len(set(pages)) == 1, "every reader is shown the same page"
+                shown["comments"] = len(json.loads(pages[0])["comments"])
+            results.append((which, timer, elapsed, cpu, shown["comments"]))
     return results
+
+
+async def _readers(app: object, query: dict[str, str]) -> list[bytes]:
+    """`READERS` widgets reloading the page at once through the API app (its JSON rendering
+    included); returns what each got."""
+    bodies: list[bytes] = []
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+
+        async def reload() -> None:
+            response = await client.get("/api/page", params=query)
+            response.raise_for_status()
+            bodies.append(response.content)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(READERS):
+                nursery.start_soon(reload)
+    return bodies
 
 
 def print_steps(timer: StepTimer) -> None:
@@ -406,11 +448,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if "popular-thread" in args.scenario:
         with tempfile.TemporaryDirectory(prefix="p2pc-bench-loop-") as temporary:
             results = trio.run(run_popular_thread, Path(temporary), max(1, args.n // 10))
-        for which, timer, elapsed, comments in results:
+        for which, timer, elapsed, cpu, comments in results:
             what = "/api/page?url=" if which.startswith("page") else "/api/threads/{id}"
             print(
                 f"popular-thread, {which}: GET {what} of {comments:,} comments"
-                f" in {elapsed:.2f} s (reference), {timer.steps:,} task steps"
+                f" in {elapsed:.2f} s (reference), CPU {cpu:.2f} s, {timer.steps:,} task steps"
             )
             print_steps(timer)
     syncs = [s for s in args.scenario if s not in ("site-queue", "popular-thread")]

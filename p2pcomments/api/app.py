@@ -51,6 +51,7 @@ from p2pcomments.api.gateway import GatewayGuard, GatewayLimits
 from p2pcomments.api.ids import read_id
 from p2pcomments.api.inbox_routes import feed_routes, inbox_routes
 from p2pcomments.api.openapi import openapi_document
+from p2pcomments.api.rendered import RenderedJSON
 from p2pcomments.api.representations import change_json
 from p2pcomments.api.request_body import parse_fields, parse_query
 from p2pcomments.api.web_routes import web_routes
@@ -268,6 +269,10 @@ def build_app(
                 # Streamed (GET /api/export, /api/export/wxr): a failure midway ends the response
                 # without its last chunk, which a client reads as an incomplete body.
                 return StreamingResponse(result, status_code=action.status, media_type=media_type)
+            if isinstance(result, RenderedJSON):  # a big page, rendered once for every reader
+                return Response(
+                    result.body, status_code=action.status, media_type="application/json"
+                )
             if not isinstance(result, dict | list):  # streamed JSON (GET /api/export/json)
                 return StreamingResponse(
                     result, status_code=action.status, media_type="application/json"

@@ -8,6 +8,7 @@ only translate: ids from text, results to JSON. What is allowed is for the Node 
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Final
 
@@ -18,6 +19,7 @@ from p2pcomments.api.errors import BadRequest, UnprocessableRequest
 from p2pcomments.api.ids import read_id
 from p2pcomments.api.inbox_handlers import inbox as inbox
 from p2pcomments.api.inbox_handlers import inbox_mark_read as inbox_mark_read
+from p2pcomments.api.rendered import RenderedDocuments, RenderedJSON
 from p2pcomments.api.representations import (
     JSONObject,
     comment_json,
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from p2pcomments.node import Node
 
 _KEY: Final = frozenset({TextKind.KEY})
+_RENDERED: weakref.WeakKeyDictionary[Node, RenderedDocuments] = weakref.WeakKeyDictionary()
 _COMMENTS_INLINE: Final = 500  # a thread of more comments is made into JSON off the loop
 
 
@@ -149,18 +152,29 @@ def page_threads(*, url: str, owner: str, alias: list[str]) -> frozenset[bytes]:
     return frozenset(page_thread(owner_key, page_url).id for page_url in (url, *alias))
 
 
-async def page(node: Node, *, url: str, owner: str, alias: list[str]) -> JSONObject:
+async def page(node: Node, *, url: str, owner: str, alias: list[str]) -> JSONObject | RenderedJSON:
     threads = page_threads(url=url, owner=owner, alias=alias)
     async with node.loading(list(threads)):  # cold threads are read off the loop
+        held = [thread_id for thread_id in threads if thread_id in node.replica.threads]
+        states = [node.replica.thread(thread_id) for thread_id in held]
+        # What the document is made of, read in this same step: its threads' operations, the
+        # names and each thread's rules (api.rendered rule 1).
+        version = (
+            [(state.id, len(state)) for state in states],
+            node.replica.names_version,
+            [node.thread_rules(thread_id) for thread_id in held],
+        )
         view = node.page_view(url, _key(owner), aliases=alias)
         deps = [op for op in map(node.get_operation, view.canonical.deps) if op]
-        held = [thread_id for thread_id in threads if thread_id in node.replica.threads]
         canonical = view.canonical.operation.id
         rules = node.thread_rules(canonical) if canonical in held else None
         verdicts = {thread_id: node.comment_rules(thread_id) for thread_id in held}
-    return await _made_of(
-        len(view.comments), functools.partial(_page_document, view, deps, rules, verdicts)
-    )
+    make = functools.partial(_page_document, view, deps, rules, verdicts)
+    if len(view.comments) <= _COMMENTS_INLINE:
+        return make()
+    # Every widget on a popular post reloads it after each comment: one render for them all.
+    rendered = _RENDERED.setdefault(node, RenderedDocuments())
+    return await rendered.render(("page", url, owner, tuple(alias)), version, make)
 
 
 def _page_document(
@@ -272,7 +286,7 @@ async def retitle(node: Node, *, thread: str, title: str) -> JSONObject:
     return operation_json(await node.retitle(await _thread(node, thread), title))
 
 
-async def ensure_page_thread(node: Node, *, url: str, owner: str) -> JSONObject:
+async def ensure_page_thread(node: Node, *, url: str, owner: str) -> JSONObject | RenderedJSON:
     owner_key = _key(owner)
     await node.ensure_page_thread(url, owner_key)
     return await page(node, url=url, owner=owner, alias=[])

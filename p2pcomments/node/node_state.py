@@ -82,6 +82,7 @@ class NodeState:
         self._decode_threads = decode_threads
         self._decode_limiter = trio.CapacityLimiter(decode_threads)
         self._apply_order = ApplyOrder()  # `ingest` rule 5
+        self._showing: dict[bytes, trio.Event] = {}  # `thread_walk` rule 5: one make a thread
         self._changes = ChangeFeed()
         self._rejected = 0
         # Per thread, what was rejected since open, and why (`core.completeness` rule 2).

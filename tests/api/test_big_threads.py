@@ -4,6 +4,7 @@ verdicts included, as one made inline."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -15,13 +16,19 @@ import trio
 import trio.testing
 from nacl.signing import SigningKey
 
-from p2pcomments.api import handlers
+from p2pcomments.api import handlers, rendered
+from p2pcomments.api.rendered import RenderedJSON
 from p2pcomments.core import thread_state
 from p2pcomments.core.ops import CommentPayload, ProfilePayload, ThreadMode, make_operation
 from p2pcomments.core.textform import TextKind, format_id
 from p2pcomments.node import moderation, open_node
 
 T = TypeVar("T")
+
+
+def _json(document: object) -> object:
+    """A handler's document: a big page comes rendered (`api.rendered`)."""
+    return json.loads(document.body) if isinstance(document, RenderedJSON) else document
 
 
 def _made_in_workers(monkeypatch: pytest.MonkeyPatch) -> list[object]:
@@ -72,11 +79,11 @@ async def test_a_big_page_is_the_same_document_made_off_the_loop(
         await node.report(comments[5].id, "off topic")
         owner = node.author.hex()
 
-        inline = await handlers.page(node, url=url, owner=owner, alias=[])
+        inline = _json(await handlers.page(node, url=url, owner=owner, alias=[]))
         made_in_workers = _made_in_workers(monkeypatch)
-        off_loop = await handlers.page(node, url=url, owner=owner, alias=[])
+        off_loop = _json(await handlers.page(node, url=url, owner=owner, alias=[]))
 
-    assert handlers._page_document in made_in_workers
+    assert rendered._render in made_in_workers  # made and rendered there (api.rendered)
     assert off_loop == inline
     assert len(inline["comments"]) == 12
     reported = next(c for c in inline["comments"] if c["body"] == "comment 5")
@@ -114,7 +121,7 @@ async def test_a_cold_big_thread_is_shown_from_a_view_and_verdicts_made_off_the_
         await node.approve_comment(ops[4].id)
         await node.comment(page.id, "the owner's own")
         owner, thread = node.author.hex(), format_id(TextKind.THREAD, page.id)
-        warm_page = await handlers.page(node, url=url, owner=owner, alias=[])
+        warm_page = _json(await handlers.page(node, url=url, owner=owner, alias=[]))
         warm_thread = await handlers.thread(node, thread=thread)
 
     made_on: list[str] = []
@@ -133,7 +140,7 @@ async def test_a_cold_big_thread_is_shown_from_a_view_and_verdicts_made_off_the_
     monkeypatch.setattr(moderation, "judge_thread", where(judge))
     async with open_node(tmp_path / "data") as node:  # the page thread is not in memory
         assert node.replica.in_memory(page.id) is None
-        cold_page = await handlers.page(node, url=url, owner=owner, alias=[])
+        cold_page = _json(await handlers.page(node, url=url, owner=owner, alias=[]))
         assert made_on == ["worker", "worker"]  # one view, one set of verdicts
         cold_thread = await handlers.thread(node, thread=thread)
     assert made_on == ["worker", "worker"]  # the thread's document took them as they were

@@ -1,0 +1,160 @@
+"""`api.rendered`: a big page is rendered once per version and given to every reader, and never
+given once anything it is made of has changed."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+import trio.testing
+from nacl.signing import SigningKey
+
+from p2pcomments.api import handlers
+from p2pcomments.api.app import build_app
+from p2pcomments.api.rendered import RenderedDocuments
+from p2pcomments.core.ops import CommentPayload, ProfilePayload, make_operation
+from p2pcomments.node import open_node
+
+
+class _Counted:
+    """A document maker that counts its calls and can be held until released."""
+
+    def __init__(self, document: object, *, fails: bool = False) -> None:
+        self.document, self.fails, self.calls = document, fails, 0
+        self.release = threading.Event()
+        self.release.set()
+
+    def __call__(self) -> object:
+        self.calls += 1
+        assert self.release.wait(10)
+        if self.fails:
+            raise RuntimeError("could not make it")
+        return self.document
+
+
+@pytest.mark.trio
+async def test_one_render_per_version() -> None:
+    documents = RenderedDocuments()
+    make = _Counted({"comments": [1, 2, 3]})
+    first = await documents.render("page", 1, make)
+    assert json.loads(first.body) == {"comments": [1, 2, 3]}
+    assert await documents.render("page", 1, make) is first
+    assert make.calls == 1
+    again = await documents.render("page", 2, make)  # something it is made of changed
+    assert make.calls == 2
+    assert again is not first
+    assert await documents.render("other page", 2, make) is not again  # keys are apart
+
+
+@pytest.mark.trio
+async def test_readers_at_once_wait_for_one_render() -> None:
+    documents, make = RenderedDocuments(), _Counted({"x": 1})
+    make.release.clear()
+    got: list[object] = []
+
+    async def reader() -> None:
+        got.append(await documents.render("page", 7, make))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(5):
+            nursery.start_soon(reader)
+        await trio.testing.wait_all_tasks_blocked()
+        make.release.set()
+    assert make.calls == 1
+    assert len(got) == 5
+    assert all(document is got[0] for document in got)
+
+
+@pytest.mark.trio
+async def test_when_a_render_fails_each_waiting_reader_renders_its_own() -> None:
+    documents, failing = RenderedDocuments(), _Counted({}, fails=True)
+    failing.release.clear()
+    working = _Counted({"y": 2})
+    results: list[object] = []
+
+    async def first() -> None:
+        with pytest.raises(RuntimeError, match="could not make it"):
+            await documents.render("page", 1, failing)
+
+    async def second() -> None:
+        results.append(await documents.render("page", 1, working))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(first)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(second)
+        await trio.testing.wait_all_tasks_blocked()  # waits for the first's render
+        assert working.calls == 0
+        failing.release.set()
+    assert working.calls == 1
+    assert json.loads(results[0].body) == {"y": 2}  # type: ignore[attr-defined]
+
+
+@pytest.mark.trio
+async def test_kept_documents_stay_within_their_bytes() -> None:
+    documents = RenderedDocuments(max_bytes=100)
+    page = _Counted({"text": "x" * 40})  # 51 bytes rendered
+    for key in ("a", "b", "c"):
+        await documents.render(key, 1, page)
+    assert page.calls == 3
+    await documents.render("c", 1, page)  # kept: the newest
+    await documents.render("a", 1, page)  # dropped for "c": made again
+    assert page.calls == 4
+    huge = _Counted({"text": "x" * 200})
+    await documents.render("huge", 1, huge)
+    await documents.render("huge", 1, huge)  # bigger than the bound: never kept
+    assert huge.calls == 2
+
+
+@pytest.mark.trio
+async def test_a_big_page_changes_for_a_comment_a_name_and_a_mute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the API app: readers get the same bytes while nothing changes; a new comment, a
+    new display name and the node's own mutes each give a new page."""
+    monkeypatch.setattr(handlers, "_COMMENTS_INLINE", 5)
+    url, reader = "https://blog.example/popular", SigningKey(b"\x09" * 32)
+    async with open_node(tmp_path / "data", create_identity=True) as node:
+        page = await node.ensure_page_thread(url, node.author)
+        for n in range(8):
+            await node.comment(page.id, f"comment {n}")
+        app = build_app(node, token="t", closing=trio.Event())
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+
+            async def shown() -> bytes:
+                response = await client.get(
+                    "/api/page", params={"url": url, "owner": node.author.hex()}
+                )
+                assert response.status_code == 200
+                assert response.headers["content-type"] == "application/json"
+                return response.content
+
+            first = await shown()
+            assert await shown() == first
+            comment = make_operation(
+                reader,
+                CommentPayload(body="from a reader"),
+                timestamp_ms=node.replica.thread(page.id).last_activity_ms + 1,
+                thread=page.id,
+                refs=(page.id,),
+                deps=frozenset(node.replica.thread(page.id).causal_deps()),
+            )
+            await node.ingest([comment.encoded])
+            with_comment = json.loads(await shown())
+            assert with_comment["comments"][-1]["body"] == "from a reader"
+            assert with_comment["comments"][-1]["author_name"] is None
+            await node.ingest(
+                [make_operation(reader, ProfilePayload(name="Ree"), timestamp_ms=1).encoded]
+            )
+            named = json.loads(await shown())
+            assert named["comments"][-1]["author_name"] == "Ree"
+            assert named["comments"][-1]["muted"] is False
+            node.mute(bytes(reader.verify_key))
+            muted = json.loads(await shown())
+            assert muted["comments"][-1]["muted"] is True
+            assert json.loads(first)["comment_count"] == 8
