@@ -70,6 +70,7 @@ if TYPE_CHECKING:
 
 TARGET_MS = 50.0
 INGEST_BATCH = 5_000  # net.sync_running._MAX_INGEST_BATCH
+TICK = 0.001  # seconds between the ticker's wake-ups (`_tick`)
 READERS = 20  # widgets open on the popular post, reloading at once after a comment
 INGEST_AHEAD = 8  # net.sync_running._INGEST_AHEAD
 INGEST_CALLS_IN_FLIGHT = 2  # net.sync_running._INGEST_CALLS_IN_FLIGHT
@@ -85,6 +86,7 @@ class StepTimer(trio.abc.Instrument):
     _started: float | None = None  # None: the step running when it was added
     _cpu_started: float = 0.0
 
+    late: float | None = None  # the most a `_tick` woke late, where one ran
     gc_longest: float = 0.0
     gc_longest_by_generation: dict[int, float] = field(default_factory=dict)
     gc_collections: dict[int, int] = field(default_factory=dict)
@@ -369,8 +371,10 @@ async def run_popular_thread(
             started, cpu_started = time.perf_counter(), time.process_time()
             try:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(get)
-                elapsed = time.perf_counter() - started
+                    nursery.start_soon(_tick, timer)
+                    await get()
+                    elapsed = time.perf_counter() - started
+                    nursery.cancel_scope.cancel()
                 await trio.lowlevel.checkpoint()  # the request's last step ends
             finally:
                 trio.lowlevel.remove_instrument(timer)
@@ -381,6 +385,15 @@ async def run_popular_thread(
                 shown["comments"] = len(json.loads(pages[0])["comments"])
             results.append((which, timer, elapsed, cpu, shown["comments"]))
     return results
+
+
+async def _tick(timer: StepTimer) -> None:
+    """Wake every `TICK` seconds and note how late: a worker thread holding the GIL (the C JSON
+    encoder does for a whole call) keeps the loop from running without any step showing it."""
+    while True:
+        before = time.perf_counter()
+        await trio.sleep(TICK)
+        timer.late = max(timer.late or 0.0, time.perf_counter() - before - TICK)
 
 
 async def _readers(app: object, query: dict[str, str]) -> list[bytes]:
@@ -409,6 +422,11 @@ def print_steps(timer: StepTimer) -> None:
     )
     for name, seconds in worst[1:5]:
         print(f"    then {seconds * 1000:8.1f} ms in {name}")
+    if timer.late is not None:
+        print(
+            f"  the loop woke a {TICK * 1000:.0f} ms ticker at most {timer.late * 1000:.1f} ms late"
+            " (worker threads holding the GIL included)"
+        )
     print(f"  longest cyclic-GC collection inside a step: {timer.gc_longest * 1000:.1f} ms")
     for generation, seconds in sorted(timer.gc_longest_by_generation.items()):
         print(

@@ -154,16 +154,15 @@ def page_threads(*, url: str, owner: str, alias: list[str]) -> frozenset[bytes]:
 
 async def page(node: Node, *, url: str, owner: str, alias: list[str]) -> JSONObject | RenderedJSON:
     threads = page_threads(url=url, owner=owner, alias=alias)
+    # Every widget on a popular post reloads it after each comment: one render for them all,
+    # found before anything is made of the page.
+    rendered, key = _RENDERED.setdefault(node, RenderedDocuments()), (url, owner, tuple(alias))
     async with node.loading(list(threads)):  # cold threads are read off the loop
         held = [thread_id for thread_id in threads if thread_id in node.replica.threads]
-        states = [node.replica.thread(thread_id) for thread_id in held]
-        # What the document is made of, read in this same step: its threads' operations, the
-        # names and each thread's rules (api.rendered rule 1).
-        version = (
-            [(state.id, len(state)) for state in states],
-            node.replica.names_version,
-            [node.thread_rules(thread_id) for thread_id in held],
-        )
+        ready = await rendered.ready(key, _page_version(node, held))
+        if ready is not None:
+            return ready
+        version = _page_version(node, held)  # again: waiting for a render lets changes in
         view = node.page_view(url, _key(owner), aliases=alias)
         deps = [op for op in map(node.get_operation, view.canonical.deps) if op]
         canonical = view.canonical.operation.id
@@ -172,9 +171,17 @@ async def page(node: Node, *, url: str, owner: str, alias: list[str]) -> JSONObj
     make = functools.partial(_page_document, view, deps, rules, verdicts)
     if len(view.comments) <= _COMMENTS_INLINE:
         return make()
-    # Every widget on a popular post reloads it after each comment: one render for them all.
-    rendered = _RENDERED.setdefault(node, RenderedDocuments())
-    return await rendered.render(("page", url, owner, tuple(alias)), version, make)
+    return await rendered.render(key, version, make)
+
+
+def _page_version(node: Node, held: list[bytes]) -> object:
+    """What a page's document is made of (api.rendered rule 1): its threads' operations, the
+    names and each thread's rules, read in the step that makes it."""
+    return (
+        [(thread_id, len(node.replica.thread(thread_id))) for thread_id in held],
+        node.replica.names_version,
+        [node.thread_rules(thread_id) for thread_id in held],
+    )
 
 
 def _page_document(

@@ -5,29 +5,34 @@ Rules:
 
 1. Every widget open on a page reloads it after each change (`GET /api/page`): for a post of
    10,000 comments, 20 readers reloading at once cost 3.1 s of CPU for one new comment, now
-   0.40-0.43 s (scripts/bench_loop.py --scenario popular-thread). A document is rendered here (in a worker
-   thread, as `JSONResponse` renders it) once per ``version``: whatever the caller reads on the
-   loop, in the same step as what it makes the document of, that changes whenever the document
-   would (compared with ``==``).
+   0.40-0.43 s (scripts/bench_loop.py --scenario popular-thread). A document is rendered here
+   (in a worker thread) once per ``version``: whatever the caller reads on the loop, in the same
+   step as what it makes the document of, that changes whenever the document would (compared
+   with ``==``).
 2. Readers asking for a document being rendered at their version wait for it rather than render
    it again; if that render fails, each renders its own.
 3. At most `MAX_BYTES` of documents are kept, the least recently given dropped first; a document
    bigger than that is rendered for its reader and not kept.
+4. `render_json` gives the bytes `JSONResponse` would, a long list a slice at a time: the C
+   encoder holds the GIL for a whole call, so one call for a page of 10,000 comments, though
+   in a worker thread, held the loop for as long (scripts/bench_loop.py --scenario
+   popular-thread, the readers' longest step).
 """
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Final
 
 import trio
-from starlette.responses import JSONResponse
 
-__all__ = ["MAX_BYTES", "RenderedDocuments", "RenderedJSON"]
+__all__ = ["MAX_BYTES", "RenderedDocuments", "RenderedJSON", "render_json"]
 
 MAX_BYTES: Final = 64 * 1024 * 1024  # ~10 pages of 10,000 comments
+_SLICE: Final = 256  # list items rendered in one call of the C encoder (rule 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +42,31 @@ class RenderedJSON:
     body: bytes
 
 
+def render_json(document: dict[str, Any] | list[Any]) -> bytes:
+    """``document`` as `JSONResponse` renders it, byte for byte, its long lists (the document
+    itself, or its top-level values) a slice at a time (rule 4)."""
+    if isinstance(document, list):
+        return _list(document).encode("utf-8")
+    members = [
+        f"{_dumps(key)}:{_list(value) if isinstance(value, list) else _dumps(value)}"
+        for key, value in document.items()
+    ]
+    return ("{" + ",".join(members) + "}").encode("utf-8")
+
+
+def _list(items: list[Any]) -> str:
+    slices = (_dumps(items[start : start + _SLICE])[1:-1] for start in range(0, len(items), _SLICE))
+    return "[" + ",".join(slices) + "]"
+
+
+def _dumps(value: object) -> str:  # `JSONResponse.render`'s settings
+    return json.dumps(
+        value, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    )
+
+
 def _render(make: Callable[[], Any]) -> RenderedJSON:
-    return RenderedJSON(bytes(JSONResponse(make()).body))
+    return RenderedJSON(render_json(make()))
 
 
 class RenderedDocuments:
@@ -51,9 +79,9 @@ class RenderedDocuments:
         self._kept: OrderedDict[Hashable, tuple[object, RenderedJSON]] = OrderedDict()
         self._rendering: dict[Hashable, tuple[object, trio.Event]] = {}
 
-    async def render(self, key: Hashable, version: object, make: Callable[[], Any]) -> RenderedJSON:
-        """The document ``make()`` (a pure function of what was read with ``version``: it runs
-        in a worker thread) rendered, or the one kept for ``key`` at an equal ``version``."""
+    async def ready(self, key: Hashable, version: object) -> RenderedJSON | None:
+        """The document kept for ``key`` at an equal ``version``, once rendered if it is being
+        rendered (rule 2); None if there is none (then `render` it: no checkpoint was taken)."""
         while True:
             kept = self._kept.get(key)
             if kept is not None and kept[0] == version:
@@ -61,8 +89,15 @@ class RenderedDocuments:
                 return kept[1]
             rendering = self._rendering.get(key)
             if rendering is None or rendering[0] != version:
-                break
-            await rendering[1].wait()  # rule 2: then it is kept, or it failed and we render
+                return None
+            await rendering[1].wait()  # then it is kept, or it failed and the caller renders
+
+    async def render(self, key: Hashable, version: object, make: Callable[[], Any]) -> RenderedJSON:
+        """The document ``make()`` (a pure function of what was read with ``version``: it runs
+        in a worker thread) rendered, or the one kept for ``key`` at an equal ``version``."""
+        ready = await self.ready(key, version)
+        if ready is not None:
+            return ready
         done = trio.Event()
         self._rendering[key] = (version, done)
         try:

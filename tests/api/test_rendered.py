@@ -11,13 +11,17 @@ import httpx
 import pytest
 import trio
 import trio.testing
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from nacl.signing import SigningKey
+from starlette.responses import JSONResponse
 
 from p2pcomments.api import handlers
 from p2pcomments.api.app import build_app
-from p2pcomments.api.rendered import RenderedDocuments
+from p2pcomments.api.rendered import RenderedDocuments, render_json
 from p2pcomments.core.ops import CommentPayload, ProfilePayload, make_operation
 from p2pcomments.node import open_node
+from tests.core.strategies import budget
 
 
 class _Counted:
@@ -34,6 +38,39 @@ class _Counted:
         if self.fails:
             raise RuntimeError("could not make it")
         return self.document
+
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(exclude_categories=("Cs",)))  # JSON text is UTF-8: no surrogates
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=budget(0.5))
+@example(document={"comments": [{"n": n, "body": "é" * (n % 3)} for n in range(1000)], "x": 1})
+@example(document=[[n] for n in range(513)])
+@example(document={"empty": [], "one": [None]})
+@given(
+    document=st.dictionaries(
+        st.text(max_size=8), _VALUES | st.lists(_VALUES, max_size=700), max_size=6
+    )
+    | st.lists(_VALUES, max_size=700)
+)
+def test_rendering_in_slices_gives_what_jsonresponse_gives(
+    document: dict[str, object] | list[object],
+) -> None:
+    """Rule 4, for documents whose top-level lists span several slices or none."""
+    assert render_json(document) == JSONResponse(document).body
 
 
 @pytest.mark.trio
