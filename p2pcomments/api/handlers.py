@@ -159,17 +159,21 @@ async def page(node: Node, *, url: str, owner: str, alias: list[str]) -> JSONObj
     rendered, key = _RENDERED.setdefault(node, RenderedDocuments()), (url, owner, tuple(alias))
     async with node.loading(list(threads)):  # cold threads are read off the loop
         held = [thread_id for thread_id in threads if thread_id in node.replica.threads]
-        ready = await rendered.ready(key, _page_version(node, held))
-        if ready is not None:
-            return ready
-        version = _page_version(node, held)  # again: waiting for a render lets changes in
+        # Fewer operations than `_COMMENTS_INLINE` hold fewer comments: never rendered here.
+        big = sum(len(node.replica.thread(thread_id)) for thread_id in held) > _COMMENTS_INLINE
+        version: object = None
+        if big:
+            ready = await rendered.ready(key, _page_version(node, held))
+            if ready is not None:
+                return ready
+            version = _page_version(node, held)  # again: waiting for a render lets changes in
         view = node.page_view(url, _key(owner), aliases=alias)
         deps = [op for op in map(node.get_operation, view.canonical.deps) if op]
         canonical = view.canonical.operation.id
         rules = node.thread_rules(canonical) if canonical in held else None
         verdicts = {thread_id: node.comment_rules(thread_id) for thread_id in held}
     make = functools.partial(_page_document, view, deps, rules, verdicts)
-    if len(view.comments) <= _COMMENTS_INLINE:
+    if not big or len(view.comments) <= _COMMENTS_INLINE:
         return make()
     return await rendered.render(key, version, make)
 
