@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import gzip
 import json
 import sys
 import tempfile
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
 TARGET_MS = 50.0
 INGEST_BATCH = 5_000  # net.sync_running._MAX_INGEST_BATCH
 TICK = 0.001  # seconds between the ticker's wake-ups (`_tick`)
+GZIP_MAGIC = b"\x1f\x8b"
 READERS = 20  # widgets open on the popular post, reloading at once after a comment
 INGEST_AHEAD = 8  # net.sync_running._INGEST_AHEAD
 INGEST_CALLS_IN_FLIGHT = 2  # net.sync_running._INGEST_CALLS_IN_FLIGHT
@@ -304,10 +306,10 @@ async def run_site_queue(directory: Path, n: int) -> tuple[StepTimer, float, int
 
 async def run_popular_thread(
     directory: Path, n: int
-) -> list[tuple[str, StepTimer, float, float, int]]:
+) -> list[tuple[str, StepTimer, float, float, int, int | None]]:
     """GET of one thread of ``n`` comments (replies to the post and to the comment before,
     by 50 authors), cold then warm, then its page: (which, step timer, seconds, CPU seconds,
-    comments shown) each."""
+    comments shown, bytes sent to each reader or None) each."""
     from p2pcomments.api import handlers  # the daemon's own handler of the request
 
     data_dir = directory / "popular-thread"
@@ -382,8 +384,12 @@ async def run_popular_thread(
             cpu = time.process_time() - cpu_started
             if pages:
                 assert len(set(pages)) == 1, "every reader is shown the same page"
-                shown["comments"] = len(json.loads(pages[0])["comments"])
-            results.append((which, timer, elapsed, cpu, shown["comments"]))
+                sent = pages[0]
+                shown["sent"] = len(sent)
+                if sent[:2] == GZIP_MAGIC:
+                    sent = gzip.decompress(sent)
+                shown["comments"] = len(json.loads(sent)["comments"])
+            results.append((which, timer, elapsed, cpu, shown["comments"], shown.get("sent")))
     return results
 
 
@@ -398,15 +404,17 @@ async def _tick(timer: StepTimer) -> None:
 
 async def _readers(app: object, query: dict[str, str]) -> list[bytes]:
     """`READERS` widgets reloading the page at once through the API app (its JSON rendering
-    included); returns what each got."""
+    included), asking for gzip as browsers do; returns what each got, as sent (the decoding is
+    the readers' CPU, not the daemon's)."""
     bodies: list[bytes] = []
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
 
         async def reload() -> None:
-            response = await client.get("/api/page", params=query)
-            response.raise_for_status()
-            bodies.append(response.content)
+            headers = {"accept-encoding": "gzip"}
+            async with client.stream("GET", "/api/page", params=query, headers=headers) as got:
+                got.raise_for_status()
+                bodies.append(b"".join([part async for part in got.aiter_raw()]))
 
         async with trio.open_nursery() as nursery:
             for _ in range(READERS):
@@ -466,11 +474,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if "popular-thread" in args.scenario:
         with tempfile.TemporaryDirectory(prefix="p2pc-bench-loop-") as temporary:
             results = trio.run(run_popular_thread, Path(temporary), max(1, args.n // 10))
-        for which, timer, elapsed, cpu, comments in results:
+        for which, timer, elapsed, cpu, comments, sent in results:
             what = "/api/page?url=" if which.startswith("page") else "/api/threads/{id}"
             print(
                 f"popular-thread, {which}: GET {what} of {comments:,} comments"
                 f" in {elapsed:.2f} s (reference), CPU {cpu:.2f} s, {timer.steps:,} task steps"
+                + ("" if sent is None else f", {sent / 1e6:.2f} MB sent to each")
             )
             print_steps(timer)
     syncs = [s for s in args.scenario if s not in ("site-queue", "popular-thread")]

@@ -50,7 +50,7 @@ from p2pcomments.api.gateway import GatewayGuard, GatewayLimits
 from p2pcomments.api.ids import read_id
 from p2pcomments.api.inbox_routes import feed_routes, inbox_routes
 from p2pcomments.api.openapi import openapi_document
-from p2pcomments.api.rendered import RenderedJSON, render_json
+from p2pcomments.api.rendered import RenderedJSON, accepts_gzip, render_json
 from p2pcomments.api.representations import change_json
 from p2pcomments.api.request_body import parse_fields, parse_query
 from p2pcomments.api.web_routes import web_routes
@@ -269,8 +269,13 @@ def build_app(
                 # without its last chunk, which a client reads as an incomplete body.
                 return StreamingResponse(result, status_code=action.status, media_type=media_type)
             if isinstance(result, RenderedJSON):  # a big page, rendered once for every reader
+                gzipped = accepts_gzip(request.headers.get("accept-encoding", ""))
                 return Response(
-                    result.body, status_code=action.status, media_type="application/json"
+                    result.gzipped if gzipped else result.body,
+                    status_code=action.status,
+                    media_type="application/json",
+                    headers={"Vary": "Accept-Encoding"}
+                    | ({"Content-Encoding": "gzip"} if gzipped else {}),
                 )
             if not isinstance(result, dict | list):  # streamed JSON (GET /api/export/json)
                 return StreamingResponse(

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 
 from p2pcomments.api import handlers
 from p2pcomments.api.app import build_app
-from p2pcomments.api.rendered import RenderedDocuments, render_json
+from p2pcomments.api.rendered import RenderedDocuments, accepts_gzip, render_json
 from p2pcomments.core.ops import CommentPayload, ProfilePayload, make_operation
 from p2pcomments.node import open_node
 from tests.core.strategies import budget
@@ -195,3 +195,49 @@ async def test_a_big_page_changes_for_a_comment_a_name_and_a_mute(
             muted = json.loads(await shown())
             assert muted["comments"][-1]["muted"] is True
             assert json.loads(first)["comment_count"] == 8
+
+
+@pytest.mark.parametrize(
+    ("header", "takes"),
+    [
+        ("gzip, deflate, br", True),
+        ("br;q=1.0, GZIP;q=0.5", True),
+        ("x-gzip", True),
+        ("*", True),
+        ("gzip;q=0", False),
+        ("*, gzip;q=0", False),  # named beats the wildcard
+        ("identity", False),
+        ("", False),
+        ("gzip;q=nonsense", False),
+    ],
+)
+def test_accept_encoding_is_read_as_rfc_9110_says(header: str, takes: bool) -> None:
+    assert accepts_gzip(header) is takes
+
+
+@pytest.mark.trio
+async def test_a_big_page_goes_gzipped_to_readers_who_take_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handlers, "_COMMENTS_INLINE", 5)
+    url = "https://blog.example/popular"
+    async with open_node(tmp_path / "data", create_identity=True) as node:
+        page = await node.ensure_page_thread(url, node.author)
+        for n in range(8):
+            await node.comment(page.id, f"comment {n} " + "words " * 20)
+        app = build_app(node, token="t", closing=trio.Event())
+        transport = httpx.ASGITransport(app=app)
+        query = {"url": url, "owner": node.author.hex()}
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            plain = await client.get(
+                "/api/page", params=query, headers={"accept-encoding": "identity"}
+            )
+            zipped = await client.get(
+                "/api/page", params=query, headers={"accept-encoding": "gzip"}
+            )
+    assert "content-encoding" not in plain.headers
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert plain.headers["vary"] == zipped.headers["vary"] == "Accept-Encoding"
+    assert zipped.content == plain.content  # httpx undoes the gzip, as a browser does
+    assert int(zipped.headers["content-length"]) < len(plain.content) / 4
+    assert len(json.loads(plain.content)["comments"]) == 8
