@@ -48,7 +48,7 @@ from nacl.signing import SigningKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_store import make_ops
+from bench_store import make_ops, prose_bodies
 
 from p2pcomments.api.app import build_app
 from p2pcomments.api.rendered import RenderedJSON
@@ -318,10 +318,11 @@ async def run_popular_thread(
     post = page_thread(owner, url)
     encoded = [post.encoded]
     head = post.id
+    prose = prose_bodies()
     for number in range(n):
         comment = make_operation(
             authors[number % len(authors)],
-            CommentPayload(body=f"comment {number} " + "y" * 200),
+            CommentPayload(body=f"comment {number} " + prose[number % len(prose)]),
             timestamp_ms=2_000_000 + number,
             thread=post.id,
             refs=(post.id if number % 3 == 0 else head,),

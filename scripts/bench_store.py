@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import html
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -54,6 +56,10 @@ WORDS = [
     *("reopen", "profile", "replica", "pending", "applied", "durable"),
 ]
 RENDER_THREAD_COMMENTS = 1000
+PROSE_SOURCE = (
+    Path(__file__).resolve().parents[2]
+    / "shared/fixtures/imports/wordpress-importer-theme-unit-test-data.xml"
+)
 
 
 def make_body(rng: random.Random, size: int) -> str:
@@ -64,6 +70,19 @@ def make_body(rng: random.Random, size: int) -> str:
         words.append(word)
         length += len(word) + 1
     return " ".join(words)[:size].strip()
+
+
+def prose_bodies() -> list[str]:
+    """Comment bodies of ~200 characters cut from real prose (the WordPress theme test data in
+    ../shared/fixtures, its markup dropped), so the pages compress as text does; repeated
+    filler where it is absent."""
+    try:
+        text = PROSE_SOURCE.read_text(encoding="utf-8")
+    except OSError:
+        return ["y" * 200]
+    words = html.unescape(re.sub(r"<[^>]*>|\[[^\]]*\]|\s+", " ", text)).split()
+    cuts = (" ".join(words[start : start + 32])[:200] for start in range(0, len(words) - 32, 32))
+    return [cut for cut in cuts if sum(c.isdigit() for c in cut) < 4]  # not its lists of ids
 
 
 def make_ops(n: int, threads: int, body_bytes: int, seed: int = 7) -> tuple[list[Operation], bytes]:
