@@ -8,8 +8,10 @@ second task that hands them to `Node.ingest` in batches of up to 5,000 (`_MAX_IN
 The item snapshot is read from the store in a worker thread, as the runner does. Scenarios:
 ``catch-up`` (the initiator holds nothing: every operation crosses) and ``1% sketch`` (it lacks
 1% of them: coded symbols find the difference). A trio `Instrument` times every task step (the
-run between two checkpoints) while the sync runs and prints the longest, by task; the reference
-beside it is the sync's own wall time in the same run.
+run between two checkpoints) while the sync runs and prints the longest, by task; a task waking
+every millisecond says how late the loop got to it (which also counts the time worker threads
+held the GIL between steps, which no step shows); the reference beside them is the sync's own
+wall time in the same run.
 
 ``site-queue`` is a blog that pre-moderates its whole site: one site thread of this node's
 author (pre-moderated, 18 of the 20 commenters approved) and ``n / 100`` page threads of 100
@@ -225,6 +227,7 @@ async def run_scenario(
             )
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(freeze_survivors)  # as the daemon runs it
+                nursery.start_soon(_tick, timer)
                 async with trio.open_nursery() as sync:
                     sync.start_soon(drive, initiator, session_i, to_responder, from_responder)
                     sync.start_soon(drive, responder, session_r, to_initiator, from_initiator)
@@ -294,6 +297,7 @@ async def run_site_queue(directory: Path, n: int) -> tuple[StepTimer, float, int
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(freeze_survivors)  # as the daemon runs it
+                nursery.start_soon(_tick, timer)
                 waiting = await node.moderation_queue()
                 await node.reports()
                 nursery.cancel_scope.cancel()

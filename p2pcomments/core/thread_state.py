@@ -758,9 +758,8 @@ class ThreadState:
         function of the operations and of what ``version`` stands for alone."""
         if not self.keeps_views:
             return make()
-        kept = self._kept.get(name) if self._kept is not None else None
-        if kept is not None and kept[0] == len(self.ops) and kept[1] == version:
-            return kept[2]  # type: ignore[return-value]
+        if self.is_kept(name, version):
+            return self._kept[name][2]  # type: ignore[index, return-value]
         value = make()
         self.keep(name, version, value, made_at=len(self.ops))
         return value
