@@ -82,6 +82,20 @@ def _long(document: dict[str, Any] | list[Any]) -> bool:
     return any(isinstance(value, list) and len(value) > _LONG_LIST for value in values)
 
 
+def _rendered_response(request: Request, rendered: RenderedJSON, status: int) -> Response:
+    """A document of `api.rendered`: 304 to a reader holding it as it stands, else gzipped to
+    one whose Accept-Encoding takes it (its rules 5-6)."""
+    headers = {"ETag": rendered.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+    if rendered.matches(request.headers.get("if-none-match", "")):
+        return Response(status_code=304, headers=headers)
+    if accepts_gzip(request.headers.get("accept-encoding", "")):
+        headers["Content-Encoding"] = "gzip"
+        body = rendered.gzipped
+    else:
+        body = rendered.body
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
 def _error_response(
     status: int, code: str, message: str, extra: dict[str, Any] | None = None
 ) -> JSONResponse:
@@ -269,14 +283,7 @@ def build_app(
                 # without its last chunk, which a client reads as an incomplete body.
                 return StreamingResponse(result, status_code=action.status, media_type=media_type)
             if isinstance(result, RenderedJSON):  # a big page, rendered once for every reader
-                gzipped = accepts_gzip(request.headers.get("accept-encoding", ""))
-                return Response(
-                    result.gzipped if gzipped else result.body,
-                    status_code=action.status,
-                    media_type="application/json",
-                    headers={"Vary": "Accept-Encoding"}
-                    | ({"Content-Encoding": "gzip"} if gzipped else {}),
-                )
+                return _rendered_response(request, result, action.status)
             if not isinstance(result, dict | list):  # streamed JSON (GET /api/export/json)
                 return StreamingResponse(
                     result, status_code=action.status, media_type="application/json"

@@ -20,11 +20,15 @@ Rules:
 5. A rendered document is also kept gzipped (once, in the same worker thread: zlib lets go of
    the GIL), for the readers whose Accept-Encoding takes it: a page of 10,000 comments is
    11.3 MB of JSON, 2.0 MB gzipped, sent to every reader after each comment.
+6. It carries a weak ETag (a digest of its JSON), and readers are told to ask again each time
+   (``Cache-Control: no-cache``): a reader whose browser holds the page as it stands is
+   answered 304 and nothing else, however often it comes back to the post.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -47,10 +51,17 @@ class RenderedJSON:
 
     body: bytes
     gzipped: bytes
+    etag: str  # weak (rule 6): the same for both encodings
 
     @property
     def size(self) -> int:
         return len(self.body) + len(self.gzipped)
+
+    def matches(self, if_none_match: str) -> bool:
+        """Whether an If-None-Match header names this document (RFC 9110 13.1.2: weak
+        comparison, or ``*``)."""
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return "*" in tags or self.etag.removeprefix("W/") in tags
 
 
 def render_json(document: dict[str, Any] | list[Any]) -> bytes:
@@ -84,7 +95,8 @@ def _dumps(value: object) -> str:  # `JSONResponse.render`'s settings
 
 def _render(make: Callable[[], Any]) -> RenderedJSON:
     body = render_json(make())
-    return RenderedJSON(body, gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0))
+    gzipped = gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0)
+    return RenderedJSON(body, gzipped, f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"')
 
 
 def accepts_gzip(accept_encoding: str) -> bool:

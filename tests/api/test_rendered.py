@@ -241,3 +241,40 @@ async def test_a_big_page_goes_gzipped_to_readers_who_take_it(
     assert zipped.content == plain.content  # httpx undoes the gzip, as a browser does
     assert int(zipped.headers["content-length"]) < len(plain.content) / 4
     assert len(json.loads(plain.content)["comments"]) == 8
+
+
+@pytest.mark.trio
+async def test_a_reader_holding_the_page_as_it_stands_is_answered_304(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handlers, "_COMMENTS_INLINE", 5)
+    url = "https://blog.example/popular"
+    async with open_node(tmp_path / "data", create_identity=True) as node:
+        page = await node.ensure_page_thread(url, node.author)
+        for n in range(8):
+            await node.comment(page.id, f"comment {n}")
+        app = build_app(node, token="t", closing=trio.Event())
+        transport = httpx.ASGITransport(app=app)
+        query = {"url": url, "owner": node.author.hex()}
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            first = await client.get("/api/page", params=query)
+            etag = first.headers["etag"]
+            assert etag.startswith('W/"')
+            assert first.headers["cache-control"] == "no-cache"
+            for asked in (etag, etag.removeprefix("W/"), f'"other", {etag}', "*"):
+                again = await client.get(
+                    "/api/page", params=query, headers={"if-none-match": asked}
+                )
+                assert again.status_code == 304, asked
+                assert again.content == b""
+                assert again.headers["etag"] == etag
+            stale = await client.get(
+                "/api/page", params=query, headers={"if-none-match": '"other"'}
+            )
+            assert stale.status_code == 200
+            assert stale.content == first.content
+            await node.comment(page.id, "one more")
+            changed = await client.get("/api/page", params=query, headers={"if-none-match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+    assert json.loads(changed.content)["comments"][-1]["body"] == "one more"
