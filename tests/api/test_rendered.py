@@ -3,8 +3,10 @@ given once anything it is made of has changed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -20,7 +22,7 @@ from p2pcomments.api import handlers
 from p2pcomments.api.app import build_app
 from p2pcomments.api.rendered import RenderedDocuments, accepts_gzip, render_json
 from p2pcomments.core.ops import CommentPayload, ProfilePayload, make_operation
-from p2pcomments.node import open_node
+from p2pcomments.node import Node, open_node
 from tests.core.strategies import budget
 
 
@@ -147,54 +149,64 @@ async def test_kept_documents_stay_within_their_bytes() -> None:
     assert huge.calls == 2
 
 
+_URL = "https://blog.example/popular"
+
+
+@contextlib.asynccontextmanager
+async def _big_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[Node, bytes, httpx.AsyncClient, dict[str, str]]]:
+    """A node holding a page of 8 comments (big for the handlers here: more than 5) and a client
+    of its API app: (node, the page thread's id, client, the page's query)."""
+    monkeypatch.setattr(handlers, "_COMMENTS_INLINE", 5)
+    async with open_node(tmp_path / "data", create_identity=True) as node:
+        page = await node.ensure_page_thread(_URL, node.author)
+        for n in range(8):
+            await node.comment(page.id, f"comment {n} " + "words " * 20)
+        transport = httpx.ASGITransport(app=build_app(node, token="t", closing=trio.Event()))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            yield node, page.id, client, {"url": _URL, "owner": node.author.hex()}
+
+
 @pytest.mark.trio
 async def test_a_big_page_changes_for_a_comment_a_name_and_a_mute(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Through the API app: readers get the same bytes while nothing changes; a new comment, a
     new display name and the node's own mutes each give a new page."""
-    monkeypatch.setattr(handlers, "_COMMENTS_INLINE", 5)
-    url, reader = "https://blog.example/popular", SigningKey(b"\x09" * 32)
-    async with open_node(tmp_path / "data", create_identity=True) as node:
-        page = await node.ensure_page_thread(url, node.author)
-        for n in range(8):
-            await node.comment(page.id, f"comment {n}")
-        app = build_app(node, token="t", closing=trio.Event())
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+    reader = SigningKey(b"\x09" * 32)
+    async with _big_page(tmp_path, monkeypatch) as (node, page_id, client, query):
 
-            async def shown() -> bytes:
-                response = await client.get(
-                    "/api/page", params={"url": url, "owner": node.author.hex()}
-                )
-                assert response.status_code == 200
-                assert response.headers["content-type"] == "application/json"
-                return response.content
+        async def shown() -> bytes:
+            response = await client.get("/api/page", params=query)
+            assert response.status_code == 200
+            assert response.headers["content-type"] == "application/json"
+            return response.content
 
-            first = await shown()
-            assert await shown() == first
-            comment = make_operation(
-                reader,
-                CommentPayload(body="from a reader"),
-                timestamp_ms=node.replica.thread(page.id).last_activity_ms + 1,
-                thread=page.id,
-                refs=(page.id,),
-                deps=frozenset(node.replica.thread(page.id).causal_deps()),
-            )
-            await node.ingest([comment.encoded])
-            with_comment = json.loads(await shown())
-            assert with_comment["comments"][-1]["body"] == "from a reader"
-            assert with_comment["comments"][-1]["author_name"] is None
-            await node.ingest(
-                [make_operation(reader, ProfilePayload(name="Ree"), timestamp_ms=1).encoded]
-            )
-            named = json.loads(await shown())
-            assert named["comments"][-1]["author_name"] == "Ree"
-            assert named["comments"][-1]["muted"] is False
-            node.mute(bytes(reader.verify_key))
-            muted = json.loads(await shown())
-            assert muted["comments"][-1]["muted"] is True
-            assert json.loads(first)["comment_count"] == 8
+        first = await shown()
+        assert await shown() == first
+        comment = make_operation(
+            reader,
+            CommentPayload(body="from a reader"),
+            timestamp_ms=node.replica.thread(page_id).last_activity_ms + 1,
+            thread=page_id,
+            refs=(page_id,),
+            deps=frozenset(node.replica.thread(page_id).causal_deps()),
+        )
+        await node.ingest([comment.encoded])
+        with_comment = json.loads(await shown())
+        assert with_comment["comments"][-1]["body"] == "from a reader"
+        assert with_comment["comments"][-1]["author_name"] is None
+        await node.ingest(
+            [make_operation(reader, ProfilePayload(name="Ree"), timestamp_ms=1).encoded]
+        )
+        named = json.loads(await shown())
+        assert named["comments"][-1]["author_name"] == "Ree"
+        assert named["comments"][-1]["muted"] is False
+        node.mute(bytes(reader.verify_key))
+        muted = json.loads(await shown())
+        assert muted["comments"][-1]["muted"] is True
+        assert json.loads(first)["comment_count"] == 8
 
 
 @pytest.mark.parametrize(
@@ -219,22 +231,9 @@ def test_accept_encoding_is_read_as_rfc_9110_says(header: str, takes: bool) -> N
 async def test_a_big_page_goes_gzipped_to_readers_who_take_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(handlers, "_COMMENTS_INLINE", 5)
-    url = "https://blog.example/popular"
-    async with open_node(tmp_path / "data", create_identity=True) as node:
-        page = await node.ensure_page_thread(url, node.author)
-        for n in range(8):
-            await node.comment(page.id, f"comment {n} " + "words " * 20)
-        app = build_app(node, token="t", closing=trio.Event())
-        transport = httpx.ASGITransport(app=app)
-        query = {"url": url, "owner": node.author.hex()}
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-            plain = await client.get(
-                "/api/page", params=query, headers={"accept-encoding": "identity"}
-            )
-            zipped = await client.get(
-                "/api/page", params=query, headers={"accept-encoding": "gzip"}
-            )
+    async with _big_page(tmp_path, monkeypatch) as (_, _, client, query):
+        plain = await client.get("/api/page", params=query, headers={"accept-encoding": "identity"})
+        zipped = await client.get("/api/page", params=query, headers={"accept-encoding": "gzip"})
     assert "content-encoding" not in plain.headers
     assert zipped.headers["content-encoding"] == "gzip"
     assert plain.headers["vary"] == zipped.headers["vary"] == "Accept-Encoding"
@@ -247,34 +246,21 @@ async def test_a_big_page_goes_gzipped_to_readers_who_take_it(
 async def test_a_reader_holding_the_page_as_it_stands_is_answered_304(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(handlers, "_COMMENTS_INLINE", 5)
-    url = "https://blog.example/popular"
-    async with open_node(tmp_path / "data", create_identity=True) as node:
-        page = await node.ensure_page_thread(url, node.author)
-        for n in range(8):
-            await node.comment(page.id, f"comment {n}")
-        app = build_app(node, token="t", closing=trio.Event())
-        transport = httpx.ASGITransport(app=app)
-        query = {"url": url, "owner": node.author.hex()}
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-            first = await client.get("/api/page", params=query)
-            etag = first.headers["etag"]
-            assert etag.startswith('W/"')
-            assert first.headers["cache-control"] == "no-cache"
-            for asked in (etag, etag.removeprefix("W/"), f'"other", {etag}', "*"):
-                again = await client.get(
-                    "/api/page", params=query, headers={"if-none-match": asked}
-                )
-                assert again.status_code == 304, asked
-                assert again.content == b""
-                assert again.headers["etag"] == etag
-            stale = await client.get(
-                "/api/page", params=query, headers={"if-none-match": '"other"'}
-            )
-            assert stale.status_code == 200
-            assert stale.content == first.content
-            await node.comment(page.id, "one more")
-            changed = await client.get("/api/page", params=query, headers={"if-none-match": etag})
+    async with _big_page(tmp_path, monkeypatch) as (node, page_id, client, query):
+        first = await client.get("/api/page", params=query)
+        etag = first.headers["etag"]
+        assert etag.startswith('W/"')
+        assert first.headers["cache-control"] == "no-cache"
+        for asked in (etag, etag.removeprefix("W/"), f'"other", {etag}', "*"):
+            again = await client.get("/api/page", params=query, headers={"if-none-match": asked})
+            assert again.status_code == 304, asked
+            assert again.content == b""
+            assert again.headers["etag"] == etag
+        stale = await client.get("/api/page", params=query, headers={"if-none-match": '"other"'})
+        assert stale.status_code == 200
+        assert stale.content == first.content
+        await node.comment(page_id, "one more")
+        changed = await client.get("/api/page", params=query, headers={"if-none-match": etag})
     assert changed.status_code == 200
     assert changed.headers["etag"] != etag
     assert json.loads(changed.content)["comments"][-1]["body"] == "one more"
