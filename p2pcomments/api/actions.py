@@ -494,7 +494,9 @@ _WEB_ACTIONS: Final[tuple[Action, ...]] = (  # issue 9: web pages and the public
         method="GET",
         path="/api/page",
         summary="A web page's thread (SPEC §10): its id, whether it exists yet, and its comments"
-        " merged with its aliases'; a page nobody commented on yet is an empty thread.",
+        " merged with its aliases'; a page nobody commented on yet is an empty thread. A page"
+        " of more than 500 comments comes with a weak ETag (If-None-Match that names it: 304),"
+        " gzipped to a reader whose Accept-Encoding takes it.",
         query=_PAGE_QUERY,
         response="Page",
         public=True,
