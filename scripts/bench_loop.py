@@ -367,13 +367,13 @@ async def run_popular_thread(
                     return
                 if which.startswith("page"):
                     document = await handlers.page(node, url=url, owner=owner.hex(), alias=[])
-                    if isinstance(document, RenderedJSON):  # a big page comes rendered
-                        pages.append(document.body)
-                        return
                 else:
                     thread = format_id(TextKind.THREAD, post.id)
                     document = await handlers.thread(node, thread=thread)
-                shown["comments"] = len(document["comments"])
+                if isinstance(document, RenderedJSON):  # a big one comes rendered
+                    pages.append(document.body)
+                else:
+                    shown["comments"] = len(document["comments"])
 
             started, cpu_started = time.perf_counter(), time.process_time()
             try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Final
 
 import trio
@@ -104,16 +104,49 @@ async def threads(
     return {"threads": [thread_summary_json(summary) for summary in shown], "next": cursor}
 
 
-async def thread(node: Node, *, thread: str) -> JSONObject:
+async def thread(node: Node, *, thread: str) -> JSONObject | RenderedJSON:
     thread_id = await _thread(node, thread)
+    key = ("thread", thread_id)
     async with node.loading([thread_id]):  # a cold thread is read off the loop
+        completeness = node.thread_completeness(thread_id)  # NotFound for a thread not held
+        # Fewer operations than `_COMMENTS_INLINE` hold fewer comments: never rendered here.
+        big = len(node.replica.thread(thread_id)) > _COMMENTS_INLINE
+        if big:
+            ready, version = await _ready(node, key, lambda: _thread_version(node, thread_id))
+            if ready is not None:
+                return ready
+            completeness = node.thread_completeness(thread_id)  # as `version` read it
         view = node.thread_view(thread_id)
-        completeness = node.thread_completeness(thread_id)
         deps = _deps(node, node.replica.thread(thread_id).causal_deps())
         rules = node.thread_rules(thread_id)
         verdicts = node.comment_rules(thread_id)
     made = functools.partial(_thread_document, view, completeness, deps, rules, verdicts)
-    return await _made_of(len(view.comments), made)
+    if not big or len(view.comments) <= _COMMENTS_INLINE:
+        return await _made_of(len(view.comments), made)
+    return await _rendered(node).render(key, version, made)
+
+
+def _thread_version(node: Node, thread_id: bytes) -> object:
+    """What a thread's document is made of (api.rendered rule 1): the names, its rules and its
+    completeness (its operations counted, those waiting, rejections)."""
+    return (
+        node.replica.names_version,
+        node.thread_rules(thread_id),
+        node.thread_completeness(thread_id),
+    )
+
+
+def _rendered(node: Node) -> RenderedDocuments:
+    return _RENDERED.setdefault(node, RenderedDocuments())
+
+
+async def _ready(
+    node: Node, key: Hashable, version_of: Callable[[], object]
+) -> tuple[RenderedJSON | None, object]:
+    """The document kept for ``key`` as things stand (`RenderedDocuments.ready`), or None and
+    the version to render it at: read again, as waiting for a render lets changes in."""
+    ready = await _rendered(node).ready(key, version_of())
+    return ready, None if ready is not None else version_of()
 
 
 async def _made_of(comments: int, make: Callable[[], JSONObject]) -> JSONObject:
@@ -156,17 +189,15 @@ async def page(node: Node, *, url: str, owner: str, alias: list[str]) -> JSONObj
     threads = page_threads(url=url, owner=owner, alias=alias)
     # Every widget on a popular post reloads it after each comment: one render for them all,
     # found before anything is made of the page.
-    rendered, key = _RENDERED.setdefault(node, RenderedDocuments()), (url, owner, tuple(alias))
+    key = ("page", url, owner, tuple(alias))
     async with node.loading(list(threads)):  # cold threads are read off the loop
         held = [thread_id for thread_id in threads if thread_id in node.replica.threads]
         # Fewer operations than `_COMMENTS_INLINE` hold fewer comments: never rendered here.
         big = sum(len(node.replica.thread(thread_id)) for thread_id in held) > _COMMENTS_INLINE
-        version: object = None
         if big:
-            ready = await rendered.ready(key, _page_version(node, held))
+            ready, version = await _ready(node, key, lambda: _page_version(node, held))
             if ready is not None:
                 return ready
-            version = _page_version(node, held)  # again: waiting for a render lets changes in
         view = node.page_view(url, _key(owner), aliases=alias)
         deps = [op for op in map(node.get_operation, view.canonical.deps) if op]
         canonical = view.canonical.operation.id
@@ -175,7 +206,7 @@ async def page(node: Node, *, url: str, owner: str, alias: list[str]) -> JSONObj
     make = functools.partial(_page_document, view, deps, rules, verdicts)
     if not big or len(view.comments) <= _COMMENTS_INLINE:
         return make()
-    return await rendered.render(key, version, make)
+    return await _rendered(node).render(key, version, make)
 
 
 def _page_version(node: Node, held: list[bytes]) -> object:

@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 
 def _json(document: object) -> object:
-    """A handler's document: a big page comes rendered (`api.rendered`)."""
+    """A handler's document: a big thread or page comes rendered (`api.rendered`)."""
     return json.loads(document.body) if isinstance(document, RenderedJSON) else document
 
 
@@ -57,11 +57,11 @@ async def test_a_big_thread_is_the_same_document_made_off_the_loop(
         await node.set_mode(thread.id, ThreadMode.PRE_MODERATED)
         text = format_id(TextKind.THREAD, thread.id)
 
-        inline = await handlers.thread(node, thread=text)
+        inline = _json(await handlers.thread(node, thread=text))
         made_in_workers = _made_in_workers(monkeypatch)
-        off_loop = await handlers.thread(node, thread=text)
+        off_loop = _json(await handlers.thread(node, thread=text))
 
-    assert handlers._thread_document in made_in_workers
+    assert rendered._render in made_in_workers  # made and rendered there (api.rendered)
     assert off_loop == inline
     reported = next(c for c in inline["comments"] if c["body"] == "comment 3")
     assert [report["reason"] for report in reported["reports"]] == ["spam"]
@@ -122,7 +122,7 @@ async def test_a_cold_big_thread_is_shown_from_a_view_and_verdicts_made_off_the_
         await node.comment(page.id, "the owner's own")
         owner, thread = node.author.hex(), format_id(TextKind.THREAD, page.id)
         warm_page = _json(await handlers.page(node, url=url, owner=owner, alias=[]))
-        warm_thread = await handlers.thread(node, thread=thread)
+        warm_thread = _json(await handlers.thread(node, thread=thread))
 
     made_on: list[str] = []
     view, judge = thread_state.ThreadState._view, moderation.judge_thread
@@ -142,7 +142,7 @@ async def test_a_cold_big_thread_is_shown_from_a_view_and_verdicts_made_off_the_
         assert node.replica.in_memory(page.id) is None
         cold_page = _json(await handlers.page(node, url=url, owner=owner, alias=[]))
         assert made_on == ["worker", "worker"]  # one view, one set of verdicts
-        cold_thread = await handlers.thread(node, thread=thread)
+        cold_thread = _json(await handlers.thread(node, thread=thread))
     assert made_on == ["worker", "worker"]  # the thread's document took them as they were
     for document in (cold_thread, warm_thread):  # the node's open time
         del document["completeness"]["rejections_since_ms"]
@@ -186,7 +186,9 @@ async def test_a_view_made_while_a_comment_arrives_is_dropped(
         shown: dict[str, object] = {}
 
         async def show() -> None:
-            shown.update(await handlers.thread(node, thread=format_id(TextKind.THREAD, thread.id)))
+            shown.update(
+                _json(await handlers.thread(node, thread=format_id(TextKind.THREAD, thread.id)))
+            )
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(show)

@@ -22,6 +22,7 @@ from p2pcomments.api import handlers
 from p2pcomments.api.app import build_app
 from p2pcomments.api.rendered import RenderedDocuments, accepts_gzip, render_json
 from p2pcomments.core.ops import CommentPayload, ProfilePayload, make_operation
+from p2pcomments.core.textform import TextKind, format_id
 from p2pcomments.node import Node, open_node
 from tests.core.strategies import budget
 
@@ -264,3 +265,33 @@ async def test_a_reader_holding_the_page_as_it_stands_is_answered_304(
     assert changed.status_code == 200
     assert changed.headers["etag"] != etag
     assert json.loads(changed.content)["comments"][-1]["body"] == "one more"
+
+
+@pytest.mark.trio
+async def test_a_big_threads_document_changes_with_what_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GET /api/threads/{id} of a big thread is rendered once too, and its completeness is part
+    of what it is made of: an operation that arrives and waits (for a parent not held) gives a
+    new document though the thread's own operations did not change."""
+    async with _big_page(tmp_path, monkeypatch) as (node, page_id, client, _):
+        path = f"/api/threads/{format_id(TextKind.THREAD, page_id)}"
+        first = await client.get(path)
+        assert (await client.get(path)).content == first.content
+        assert first.headers["etag"] == (await client.get(path)).headers["etag"]
+        waiting = make_operation(
+            SigningKey(b"\x0a" * 32),
+            CommentPayload(body="a reply to a comment not held here"),
+            timestamp_ms=node.replica.thread(page_id).last_activity_ms + 1,
+            thread=page_id,
+            refs=(b"\x01" * 32,),
+            deps=frozenset({b"\x01" * 32}),
+        )
+        await node.ingest([waiting.encoded])
+        second = json.loads((await client.get(path)).content)
+        await node.comment(page_id, "one more")
+        third = json.loads((await client.get(path)).content)
+    assert json.loads(first.content)["completeness"]["pending"] == 0
+    assert second["completeness"]["pending"] == 1
+    assert len(second["comments"]) == 8
+    assert third["comments"][-1]["body"] == "one more"
