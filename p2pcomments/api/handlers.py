@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 _KEY: Final = frozenset({TextKind.KEY})
 _RENDERED: weakref.WeakKeyDictionary[Node, RenderedDocuments] = weakref.WeakKeyDictionary()
-_COMMENTS_INLINE: Final = 500  # a thread of more comments is made into JSON off the loop
+_COMMENTS_INLINE: Final = 500  # a thread or page of more is made and rendered off the loop, once
 
 
 async def _thread(node: Node, text: str) -> bytes:
@@ -122,7 +122,7 @@ async def thread(node: Node, *, thread: str) -> JSONObject | RenderedJSON:
         verdicts = node.comment_rules(thread_id)
     made = functools.partial(_thread_document, view, completeness, deps, rules, verdicts)
     if not big or len(view.comments) <= _COMMENTS_INLINE:
-        return await _made_of(len(view.comments), made)
+        return made()
     return await _rendered(node).render(key, version, made)
 
 
@@ -147,16 +147,6 @@ async def _ready(
     the version to render it at: read again, as waiting for a render lets changes in."""
     ready = await _rendered(node).ready(key, version_of())
     return ready, None if ready is not None else version_of()
-
-
-async def _made_of(comments: int, make: Callable[[], JSONObject]) -> JSONObject:
-    """``make()``, a document made only of what was read of the node on the loop: in a worker
-    thread past `_COMMENTS_INLINE` comments (the hop costs more than a small one). With the
-    view and verdicts kept (`core.thread_state` rule 11), a warm GET of 10,000 comments held the
-    loop 0.6 ms, 0.52-0.70 s before (scripts/bench_loop.py --scenario popular-thread)."""
-    if comments <= _COMMENTS_INLINE:
-        return make()
-    return await trio.to_thread.run_sync(make)
 
 
 def _thread_document(
@@ -370,8 +360,6 @@ async def _import_export(
 ) -> JSONObject:
     import tempfile
     from pathlib import Path
-
-    import trio
 
     from p2pcomments.importers import ImportOptions
     from p2pcomments.importers import import_export as run_import

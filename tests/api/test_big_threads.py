@@ -42,7 +42,7 @@ def _made_in_workers(monkeypatch: pytest.MonkeyPatch) -> list[object]:
         return await run_sync(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(handlers, "_COMMENTS_INLINE", 5)
-    monkeypatch.setattr(handlers.trio.to_thread, "run_sync", counted)
+    monkeypatch.setattr(trio.to_thread, "run_sync", counted)
     return made
 
 
