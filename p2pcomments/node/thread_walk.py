@@ -90,7 +90,8 @@ class ThreadWalk(Ingest):
     @contextlib.asynccontextmanager
     async def loading(self, thread_ids: Sequence[bytes]) -> AsyncIterator[None]:
         """While the block runs, the threads of ``thread_ids`` held here are in memory: those
-        that were not are read, checked and built in worker threads first (rule 4). Threads not
+        that were not are read, checked and built in worker threads first (rule 4), and a big
+        one's view and verdicts made there too unless kept as it stands (rule 5). Threads not
         held are skipped (showing them raises `NotFound` as before)."""
         async with self._threads_loaded(thread_ids) as states:
             for state in states:
