@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_store import make_ops, prose_bodies
 
 from p2pcomments.api.app import build_app
-from p2pcomments.api.rendered import RenderedJSON
+from p2pcomments.api.rendered import Rendered
 from p2pcomments.core.ops import (
     CommentPayload,
     ThreadMode,
@@ -370,7 +370,7 @@ async def run_popular_thread(
                 else:
                     thread = format_id(TextKind.THREAD, post.id)
                     document = await handlers.thread(node, thread=thread)
-                if isinstance(document, RenderedJSON):  # a big one comes rendered
+                if isinstance(document, Rendered):  # a big one comes rendered
                     pages.append(document.body)
                 else:
                     shown["comments"] = len(document["comments"])

@@ -5,9 +5,10 @@ A data dir holding one page thread of ``--comments`` comments (bodies cut from r
 ``p2pc daemon`` in its own process on 127.0.0.1. Timed: the first reader (cold), then,
 ``--rounds`` times, a comment submitted through the API and one reader, another comment and
 ``--readers`` readers reloading the page at once, each on its own connection, asking for gzip
-as browsers do. Printed: the wall time, the daemon's CPU time (from /proc, so the readers' own
-CPU is not counted) and the bytes sent; the reference beside the readers is the CPU of the one
-reader after a comment times their number (what they would cost if nothing were shared).
+as browsers do; then as many rounds of the thread's HTML page (``/t/{id}``). Printed: the wall
+time, the daemon's CPU time (from /proc, so the readers' own CPU is not counted) and the bytes
+sent; the reference beside the readers is the CPU of the one reader after a comment times
+their number (what they would cost if nothing were shared).
 
 Usage: .venv/bin/python scripts/bench_readers.py [--comments 10000] [--readers 20] [--rounds 2]
 """
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_store import prose_bodies
 
 from p2pcomments.core.ops import CommentPayload, Operation, make_operation, page_thread
+from p2pcomments.core.textform import TextKind, format_id
 from p2pcomments.node import open_node
 
 P2PC = Path(sys.executable).parent / "p2pc"
@@ -120,28 +122,30 @@ async def measure(
             f"first reader (cold): {time.perf_counter() - started:.2f} s,"
             f" daemon CPU {_cpu_seconds(pid) - cpu:.2f} s"
         )
-        for number in range(rounds):
+        html = f"/t/{format_id(TextKind.THREAD, post.id)}"
+        for number in range(2 * rounds):
+            path, params = ("/api/page", query) if number < rounds else (html, {})
             await comment(2 * number)
             cpu, started = _cpu_seconds(pid), time.perf_counter()
-            response = await client.get("/api/page", params=query)
+            response = await client.get(path, params=params)
             response.raise_for_status()
             alone = _cpu_seconds(pid) - cpu
             print(
-                f"one reader after a comment: {time.perf_counter() - started:.2f} s, daemon CPU"
-                f" {alone:.2f} s, {len(response.content) / 1e6:.1f} MB of JSON"
+                f"{path}, one reader after a comment: {time.perf_counter() - started:.2f} s,"
+                f" daemon CPU {alone:.2f} s, {len(response.content) / 1e6:.1f} MB"
             )
             await comment(2 * number + 1)
-            await _readers_at_once(pid, api["url"], query, readers, alone)
+            await _readers_at_once(pid, api["url"], path, params, readers, alone)
 
 
 async def _readers_at_once(
-    pid: int, base_url: str, query: dict[str, str], readers: int, alone: float
+    pid: int, base_url: str, path: str, query: dict[str, str], readers: int, alone: float
 ) -> None:
     sent: list[int] = []
 
     async def reload() -> None:
         async with httpx.AsyncClient(base_url=base_url, timeout=120) as own:  # own connection
-            response = await own.get("/api/page", params=query)
+            response = await own.get(path, params=query)
             response.raise_for_status()
             sent.append(int(response.headers.get("content-length", len(response.content))))
 
@@ -151,7 +155,7 @@ async def _readers_at_once(
             nursery.start_soon(reload)
     used = _cpu_seconds(pid) - cpu
     print(
-        f"{readers} readers at once after a comment: {time.perf_counter() - started:.2f} s,"
+        f"{path}, {readers} readers at once after a comment: {time.perf_counter() - started:.2f} s,"
         f" daemon CPU {used:.2f} s (reference, one reader's x {readers}: {alone * readers:.2f} s),"
         f" {sum(sent) / 1e6:.1f} MB sent"
     )

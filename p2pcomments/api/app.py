@@ -21,6 +21,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 from collections.abc import AsyncIterator
@@ -50,7 +51,14 @@ from p2pcomments.api.gateway import GatewayGuard, GatewayLimits
 from p2pcomments.api.ids import read_id
 from p2pcomments.api.inbox_routes import feed_routes, inbox_routes
 from p2pcomments.api.openapi import openapi_document
-from p2pcomments.api.rendered import RenderedJSON, accepts_gzip, render_json
+from p2pcomments.api.rendered import (
+    Rendered,
+    accepts_gzip,
+    documents_of,
+    encode_html,
+    ready_or_version,
+    render_json,
+)
 from p2pcomments.api.representations import change_json
 from p2pcomments.api.request_body import parse_fields, parse_query
 from p2pcomments.api.web_routes import web_routes
@@ -82,7 +90,7 @@ def _long(document: dict[str, Any] | list[Any]) -> bool:
     return any(isinstance(value, list) and len(value) > _LONG_LIST for value in values)
 
 
-def _rendered_response(request: Request, rendered: RenderedJSON, status: int) -> Response:
+def _rendered_response(request: Request, rendered: Rendered, status: int) -> Response:
     """A document of `api.rendered`: 304 to a reader holding it as it stands, else gzipped to
     one whose Accept-Encoding takes it (its rules 5-6)."""
     headers = {"ETag": rendered.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
@@ -93,7 +101,7 @@ def _rendered_response(request: Request, rendered: RenderedJSON, status: int) ->
         body = rendered.gzipped
     else:
         body = rendered.body
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
+    return Response(body, status_code=status, media_type=rendered.media_type, headers=headers)
 
 
 def _error_response(
@@ -282,7 +290,7 @@ def build_app(
                 # Streamed (GET /api/export, /api/export/wxr): a failure midway ends the response
                 # without its last chunk, which a client reads as an incomplete body.
                 return StreamingResponse(result, status_code=action.status, media_type=media_type)
-            if isinstance(result, RenderedJSON):  # a big page, rendered once for every reader
+            if isinstance(result, Rendered):  # a big page, rendered once for every reader
                 return _rendered_response(request, result, action.status)
             if not isinstance(result, dict | list):  # streamed JSON (GET /api/export/json)
                 return StreamingResponse(
@@ -338,15 +346,32 @@ def build_app(
     async def thread_page(request: Request) -> Response:
         try:
             thread_id = await read_id(node, request.path_params["thread"], TextKind.THREAD)
+            key = ("thread page", thread_id)
             async with node.loading([thread_id]):  # a cold thread is read off the loop
+                completeness = node.thread_completeness(thread_id)  # NotFound if not held
+                # A popular post's page, rendered once for all its readers (api.rendered), like
+                # its JSON: made of the view (the names, its operations, which its completeness
+                # counts) and the completeness alone.
+                big = len(node.replica.thread(thread_id)) > _LONG_LIST
+                if big:
+                    ready, version = await ready_or_version(
+                        node,
+                        key,
+                        lambda: (node.replica.names_version, node.thread_completeness(thread_id)),
+                    )
+                    if ready is not None:
+                        return _rendered_response(request, ready, 200)
+                    completeness = node.thread_completeness(thread_id)  # as `version` read it
                 view = node.thread_view(thread_id)
-                completeness = node.thread_completeness(thread_id)
         except P2PCommentsError as error:
             return HTMLResponse(pages.error_page(error.message), status_code=error.http_status)
-        if len(view.comments) <= _LONG_LIST:
+        if not big or len(view.comments) <= _LONG_LIST:
             return HTMLResponse(pages.thread_page(view, completeness))
-        # Made of the view alone (as the thread's JSON: api.handlers.thread): off the loop.
-        return HTMLResponse(await trio.to_thread.run_sync(pages.thread_page, view, completeness))
+        make = functools.partial(pages.thread_page, view, completeness)
+        rendered = await documents_of(node).render(
+            key, version, make, encode=encode_html, media_type="text/html"
+        )
+        return _rendered_response(request, rendered, 200)
 
     if gateway is not None:
         public: list[BaseRoute] = [

@@ -8,8 +8,7 @@ only translate: ids from text, results to JSON. What is allowed is for the Node 
 from __future__ import annotations
 
 import functools
-import weakref
-from collections.abc import AsyncIterator, Callable, Hashable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Final
 
 import trio
@@ -19,7 +18,7 @@ from p2pcomments.api.errors import BadRequest, UnprocessableRequest
 from p2pcomments.api.ids import read_id
 from p2pcomments.api.inbox_handlers import inbox as inbox
 from p2pcomments.api.inbox_handlers import inbox_mark_read as inbox_mark_read
-from p2pcomments.api.rendered import RenderedDocuments, RenderedJSON
+from p2pcomments.api.rendered import Rendered, documents_of, ready_or_version
 from p2pcomments.api.representations import (
     JSONObject,
     comment_json,
@@ -51,7 +50,6 @@ if TYPE_CHECKING:
     from p2pcomments.node import Node
 
 _KEY: Final = frozenset({TextKind.KEY})
-_RENDERED: weakref.WeakKeyDictionary[Node, RenderedDocuments] = weakref.WeakKeyDictionary()
 _COMMENTS_INLINE: Final = 500  # a thread or page of more is made and rendered off the loop, once
 
 
@@ -104,7 +102,7 @@ async def threads(
     return {"threads": [thread_summary_json(summary) for summary in shown], "next": cursor}
 
 
-async def thread(node: Node, *, thread: str) -> JSONObject | RenderedJSON:
+async def thread(node: Node, *, thread: str) -> JSONObject | Rendered:
     thread_id = await _thread(node, thread)
     key = ("thread", thread_id)
     async with node.loading([thread_id]):  # a cold thread is read off the loop
@@ -112,7 +110,9 @@ async def thread(node: Node, *, thread: str) -> JSONObject | RenderedJSON:
         # Fewer operations than `_COMMENTS_INLINE` hold fewer comments: never rendered here.
         big = len(node.replica.thread(thread_id)) > _COMMENTS_INLINE
         if big:
-            ready, version = await _ready(node, key, lambda: _thread_version(node, thread_id))
+            ready, version = await ready_or_version(
+                node, key, lambda: _thread_version(node, thread_id)
+            )
             if ready is not None:
                 return ready
             completeness = node.thread_completeness(thread_id)  # as `version` read it
@@ -123,7 +123,7 @@ async def thread(node: Node, *, thread: str) -> JSONObject | RenderedJSON:
     made = functools.partial(_thread_document, view, completeness, deps, rules, verdicts)
     if not big or len(view.comments) <= _COMMENTS_INLINE:
         return made()
-    return await _rendered(node).render(key, version, made)
+    return await documents_of(node).render(key, version, made)
 
 
 def _thread_version(node: Node, thread_id: bytes) -> object:
@@ -134,19 +134,6 @@ def _thread_version(node: Node, thread_id: bytes) -> object:
         node.thread_rules(thread_id),
         node.thread_completeness(thread_id),
     )
-
-
-def _rendered(node: Node) -> RenderedDocuments:
-    return _RENDERED.setdefault(node, RenderedDocuments())
-
-
-async def _ready(
-    node: Node, key: Hashable, version_of: Callable[[], object]
-) -> tuple[RenderedJSON | None, object]:
-    """The document kept for ``key`` as things stand (`RenderedDocuments.ready`), or None and
-    the version to render it at: read again, as waiting for a render lets changes in."""
-    ready = await _rendered(node).ready(key, version_of())
-    return ready, None if ready is not None else version_of()
 
 
 def _thread_document(
@@ -175,7 +162,7 @@ def page_threads(*, url: str, owner: str, alias: list[str]) -> frozenset[bytes]:
     return frozenset(page_thread(owner_key, page_url).id for page_url in (url, *alias))
 
 
-async def page(node: Node, *, url: str, owner: str, alias: list[str]) -> JSONObject | RenderedJSON:
+async def page(node: Node, *, url: str, owner: str, alias: list[str]) -> JSONObject | Rendered:
     threads = page_threads(url=url, owner=owner, alias=alias)
     # Every widget on a popular post reloads it after each comment: one render for them all,
     # found before anything is made of the page.
@@ -185,7 +172,7 @@ async def page(node: Node, *, url: str, owner: str, alias: list[str]) -> JSONObj
         # Fewer operations than `_COMMENTS_INLINE` hold fewer comments: never rendered here.
         big = sum(len(node.replica.thread(thread_id)) for thread_id in held) > _COMMENTS_INLINE
         if big:
-            ready, version = await _ready(node, key, lambda: _page_version(node, held))
+            ready, version = await ready_or_version(node, key, lambda: _page_version(node, held))
             if ready is not None:
                 return ready
         view = node.page_view(url, _key(owner), aliases=alias)
@@ -196,7 +183,7 @@ async def page(node: Node, *, url: str, owner: str, alias: list[str]) -> JSONObj
     make = functools.partial(_page_document, view, deps, rules, verdicts)
     if not big or len(view.comments) <= _COMMENTS_INLINE:
         return make()
-    return await _rendered(node).render(key, version, make)
+    return await documents_of(node).render(key, version, make)
 
 
 def _page_version(node: Node, held: list[bytes]) -> object:
@@ -318,7 +305,7 @@ async def retitle(node: Node, *, thread: str, title: str) -> JSONObject:
     return operation_json(await node.retitle(await _thread(node, thread), title))
 
 
-async def ensure_page_thread(node: Node, *, url: str, owner: str) -> JSONObject | RenderedJSON:
+async def ensure_page_thread(node: Node, *, url: str, owner: str) -> JSONObject | Rendered:
     owner_key = _key(owner)
     await node.ensure_page_thread(url, owner_key)
     return await page(node, url=url, owner=owner, alias=[])

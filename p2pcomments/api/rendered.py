@@ -31,14 +31,27 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
-__all__ = ["MAX_BYTES", "RenderedDocuments", "RenderedJSON", "accepts_gzip", "render_json"]
+if TYPE_CHECKING:
+    from p2pcomments.node import Node
+
+__all__ = [
+    "MAX_BYTES",
+    "Rendered",
+    "RenderedDocuments",
+    "accepts_gzip",
+    "documents_of",
+    "encode_html",
+    "ready_or_version",
+    "render_json",
+]
 
 MAX_BYTES: Final = 64 * 1024 * 1024  # ~10 pages of 10,000 comments
 _SLICE: Final = 256  # list items rendered in one call of the C encoder (rule 4)
@@ -46,13 +59,14 @@ _GZIP_LEVEL: Final = 1  # rule 5: half the time of 5, 12% more bytes (7.5 MB of 
 
 
 @dataclass(frozen=True, slots=True)
-class RenderedJSON:
-    """A JSON document as a response carries it, and gzipped (rule 5): the API app sends one
-    or the other as they are."""
+class Rendered:
+    """A document as a response carries it, and gzipped (rule 5): the API app sends one or the
+    other as they are."""
 
     body: bytes
     gzipped: bytes
     etag: str  # weak (rule 6): the same for both encodings
+    media_type: str
 
     @property
     def size(self) -> int:
@@ -94,10 +108,16 @@ def _dumps(value: object) -> str:  # `JSONResponse.render`'s settings
     )
 
 
-def _render(make: Callable[[], Any]) -> RenderedJSON:
-    body = render_json(make())
+def _render(make: Callable[[], Any], encode: Callable[[Any], bytes], media_type: str) -> Rendered:
+    body = encode(make())
     gzipped = gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0)
-    return RenderedJSON(body, gzipped, f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"')
+    etag = f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+    return Rendered(body, gzipped, etag, media_type)
+
+
+def encode_html(page: str) -> bytes:
+    """An HTML page as `HTMLResponse` sends it."""
+    return page.encode("utf-8")
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -126,10 +146,10 @@ class RenderedDocuments:
     def __init__(self, max_bytes: int = MAX_BYTES) -> None:
         self._max_bytes = max_bytes
         self._bytes = 0
-        self._kept: OrderedDict[Hashable, tuple[object, RenderedJSON]] = OrderedDict()
+        self._kept: OrderedDict[Hashable, tuple[object, Rendered]] = OrderedDict()
         self._rendering: dict[Hashable, tuple[object, trio.Event]] = {}
 
-    async def ready(self, key: Hashable, version: object) -> RenderedJSON | None:
+    async def ready(self, key: Hashable, version: object) -> Rendered | None:
         """The document kept for ``key`` at an equal ``version``, once rendered if it is being
         rendered (rule 2); None if there is none (then `render` it: no checkpoint was taken)."""
         while True:
@@ -142,16 +162,25 @@ class RenderedDocuments:
                 return None
             await rendering[1].wait()  # then it is kept, or it failed and the caller renders
 
-    async def render(self, key: Hashable, version: object, make: Callable[[], Any]) -> RenderedJSON:
+    async def render(
+        self,
+        key: Hashable,
+        version: object,
+        make: Callable[[], Any],
+        *,
+        encode: Callable[[Any], bytes] = render_json,
+        media_type: str = "application/json",
+    ) -> Rendered:
         """The document ``make()`` (a pure function of what was read with ``version``: it runs
-        in a worker thread) rendered, or the one kept for ``key`` at an equal ``version``."""
+        in a worker thread) rendered by ``encode``, or the one kept for ``key`` at an equal
+        ``version``."""
         ready = await self.ready(key, version)
         if ready is not None:
             return ready
         done = trio.Event()
         self._rendering[key] = (version, done)
         try:
-            rendered = await trio.to_thread.run_sync(_render, make)
+            rendered = await trio.to_thread.run_sync(_render, make, encode, media_type)
             self._keep(key, version, rendered)
             return rendered
         finally:
@@ -159,7 +188,7 @@ class RenderedDocuments:
                 del self._rendering[key]
             done.set()
 
-    def _keep(self, key: Hashable, version: object, rendered: RenderedJSON) -> None:
+    def _keep(self, key: Hashable, version: object, rendered: Rendered) -> None:
         old = self._kept.pop(key, None)
         if old is not None:
             self._bytes -= old[1].size
@@ -170,3 +199,20 @@ class RenderedDocuments:
         while self._bytes > self._max_bytes:
             _, (_, dropped) = self._kept.popitem(last=False)
             self._bytes -= dropped.size
+
+
+_DOCUMENTS: weakref.WeakKeyDictionary[Node, RenderedDocuments] = weakref.WeakKeyDictionary()
+
+
+def documents_of(node: Node) -> RenderedDocuments:
+    """The documents rendered for ``node``'s readers (its API and its gateway share them)."""
+    return _DOCUMENTS.setdefault(node, RenderedDocuments())
+
+
+async def ready_or_version(
+    node: Node, key: Hashable, version_of: Callable[[], object]
+) -> tuple[Rendered | None, object]:
+    """The document kept for ``key`` as things stand (`RenderedDocuments.ready`), or None and
+    the version to render it at: read again, as waiting for a render lets changes in."""
+    ready = await documents_of(node).ready(key, version_of())
+    return ready, None if ready is not None else version_of()

@@ -17,7 +17,7 @@ import trio.testing
 from nacl.signing import SigningKey
 
 from p2pcomments.api import handlers, rendered
-from p2pcomments.api.rendered import RenderedJSON
+from p2pcomments.api.rendered import Rendered
 from p2pcomments.core import thread_state
 from p2pcomments.core.ops import CommentPayload, ProfilePayload, ThreadMode, make_operation
 from p2pcomments.core.textform import TextKind, format_id
@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 def _json(document: object) -> object:
     """A handler's document: a big thread or page comes rendered (`api.rendered`)."""
-    return json.loads(document.body) if isinstance(document, RenderedJSON) else document
+    return json.loads(document.body) if isinstance(document, Rendered) else document
 
 
 def _made_in_workers(monkeypatch: pytest.MonkeyPatch) -> list[object]:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from nacl.signing import SigningKey
 from starlette.responses import JSONResponse
 
+from p2pcomments.api import app as app_module
 from p2pcomments.api import handlers
 from p2pcomments.api.app import build_app
 from p2pcomments.api.rendered import RenderedDocuments, accepts_gzip, render_json
@@ -295,3 +296,23 @@ async def test_a_big_threads_document_changes_with_what_waits_for_it(
     assert second["completeness"]["pending"] == 1
     assert len(second["comments"]) == 8
     assert third["comments"][-1]["body"] == "one more"
+
+
+@pytest.mark.trio
+async def test_a_big_threads_html_page_is_rendered_once_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app_module, "_LONG_LIST", 5)
+    async with _big_page(tmp_path, monkeypatch) as (node, page_id, client, _):
+        path = f"/t/{format_id(TextKind.THREAD, page_id)}"
+        first = await client.get(path, headers={"accept-encoding": "gzip"})
+        assert first.headers["content-type"] == "text/html; charset=utf-8"
+        assert first.headers["content-encoding"] == "gzip"
+        assert first.text.count("comment ") >= 8
+        again = await client.get(path, headers={"if-none-match": first.headers["etag"]})
+        assert again.status_code == 304
+        await node.comment(page_id, "one more")
+        changed = await client.get(path, headers={"if-none-match": first.headers["etag"]})
+    assert changed.status_code == 200
+    assert "one more" in changed.text
+    assert "one more" not in first.text
