@@ -4,7 +4,8 @@ the same (issue 14: a popular post).
 Rules:
 
 1. Every widget open on a page reloads it after each change (`GET /api/page`; readers of the
-   thread itself, `GET /api/threads/{id}`, share its document the same way): for a post of
+   thread itself, `GET /api/threads/{id}` and its HTML page `/t/{id}`, share theirs the same
+   way): for a post of
    10,000 comments, 20 readers reloading at once after one new comment cost a daemon 3.4-3.5 s
    of CPU, now 0.32-0.35 s (scripts/bench_readers.py). A document is rendered here
    (in a worker thread) once per ``version``: whatever the caller reads on the loop, in the same
