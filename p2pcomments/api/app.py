@@ -361,7 +361,7 @@ def build_app(
                     )
                     if ready is not None:
                         return _rendered_response(request, ready, 200)
-                    completeness = node.thread_completeness(thread_id)  # as `version` read it
+                    completeness = version[1]  # as the version read it
                 view = node.thread_view(thread_id)
         except P2PCommentsError as error:
             return HTMLResponse(pages.error_page(error.message), status_code=error.http_status)

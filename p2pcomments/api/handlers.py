@@ -115,7 +115,7 @@ async def thread(node: Node, *, thread: str) -> JSONObject | Rendered:
             )
             if ready is not None:
                 return ready
-            completeness = node.thread_completeness(thread_id)  # as `version` read it
+            completeness = version[2]  # as the version read it
         view = node.thread_view(thread_id)
         deps = _deps(node, node.replica.thread(thread_id).causal_deps())
         rules = node.thread_rules(thread_id)
@@ -126,7 +126,7 @@ async def thread(node: Node, *, thread: str) -> JSONObject | Rendered:
     return await documents_of(node).render(key, version, made)
 
 
-def _thread_version(node: Node, thread_id: bytes) -> object:
+def _thread_version(node: Node, thread_id: bytes) -> tuple[int, ThreadRules, ThreadCompleteness]:
     """What a thread's document is made of (api.rendered rule 1): the names, its rules and its
     completeness (its operations counted, those waiting, rejections)."""
     return (

@@ -36,7 +36,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import trio
 
@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 MAX_BYTES: Final = 64 * 1024 * 1024  # ~10 pages of 10,000 comments
+V = TypeVar("V")
 _SLICE: Final = 256  # list items rendered in one call of the C encoder (rule 4)
 _GZIP_LEVEL: Final = 1  # rule 5: half the time of 5, 12% more bytes (7.5 MB of prose: 1.08 MB)
 
@@ -153,15 +154,30 @@ class RenderedDocuments:
     async def ready(self, key: Hashable, version: object) -> Rendered | None:
         """The document kept for ``key`` at an equal ``version``, once rendered if it is being
         rendered (rule 2); None if there is none (then `render` it: no checkpoint was taken)."""
-        while True:
-            kept = self._kept.get(key)
-            if kept is not None and kept[0] == version:
-                self._kept.move_to_end(key)
-                return kept[1]
-            rendering = self._rendering.get(key)
-            if rendering is None or rendering[0] != version:
-                return None
-            await rendering[1].wait()  # then it is kept, or it failed and the caller renders
+        while isinstance(found := self._found(key, version), trio.Event):
+            await found.wait()  # then it is kept, or it failed and the caller renders
+        return found
+
+    async def ready_at(
+        self, key: Hashable, version_of: Callable[[], V]
+    ) -> tuple[Rendered | None, V]:
+        """`ready` at the version ``version_of()`` reads, read again after each wait (waiting
+        lets changes in), and that version, to render at if there is nothing ready."""
+        version = version_of()
+        while isinstance(found := self._found(key, version), trio.Event):
+            await found.wait()
+            version = version_of()
+        return found, version
+
+    def _found(self, key: Hashable, version: object) -> Rendered | trio.Event | None:
+        """The document kept for ``key`` at ``version``, else the event its render at that
+        version sets when done, else None."""
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] == version:
+            self._kept.move_to_end(key)
+            return kept[1]
+        rendering = self._rendering.get(key)
+        return rendering[1] if rendering is not None and rendering[0] == version else None
 
     async def render(
         self,
@@ -211,9 +227,7 @@ def documents_of(node: Node) -> RenderedDocuments:
 
 
 async def ready_or_version(
-    node: Node, key: Hashable, version_of: Callable[[], object]
-) -> tuple[Rendered | None, object]:
-    """The document kept for ``key`` as things stand (`RenderedDocuments.ready`), or None and
-    the version to render it at: read again, as waiting for a render lets changes in."""
-    ready = await documents_of(node).ready(key, version_of())
-    return ready, None if ready is not None else version_of()
+    node: Node, key: Hashable, version_of: Callable[[], V]
+) -> tuple[Rendered | None, V]:
+    """`RenderedDocuments.ready_at` of the documents rendered for ``node``'s readers."""
+    return await documents_of(node).ready_at(key, version_of)
