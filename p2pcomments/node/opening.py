@@ -149,10 +149,10 @@ def _load(store: OpStore, cache_operations: int, decode_threads: int) -> Loaded:
         stored_operations=store.applied_in_threads(),
         cache_operations=cache_operations,
     )
-    profiles, unloadable = decode_stored(store, list(store.profile_raw()), threads=decode_threads)
+    profiles, unloadable = decode_stored(store, store.profile_rows(), threads=decode_threads)
     for op in profiles:
         replica.apply(op, admit=False)
-    pending, damaged = decode_stored(store, list(store.pending_raw()), threads=decode_threads)
+    pending, damaged = decode_stored(store, store.pending_rows(), threads=decode_threads)
     unloadable += damaged
     stored_pending: list[bytes] = []
     for op in pending:

@@ -115,6 +115,11 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         ) WITHOUT ROWID
         """,
     ),
+    # 3 → 4: each row's CRC-32 of ``raw``, written with the row (whose signature was checked
+    # before it was stored), so a thread loaded again checks its bytes are those stored instead
+    # of every signature (node.thread_source rule 1). Rows from before stay NULL until a load has
+    # checked their signatures and seals them (`OpStore.seal`).
+    ("ALTER TABLE ops ADD COLUMN checksum INTEGER",),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -18,6 +18,7 @@ from p2pcomments.core.ops import (
     Operation,
     ProfilePayload,
     ThreadPayload,
+    claimed_id,
     load_stored_operation,
     make_operation,
 )
@@ -25,6 +26,7 @@ from p2pcomments.core.replica import Applied, Duplicate, Replica
 from p2pcomments.identity import create_identity
 from p2pcomments.node import open_node, thread_source
 from p2pcomments.store.data_dir import database_path
+from p2pcomments.store.op_store import SoundRow
 from p2pcomments.store.schema import APPLICATION_ID, MIGRATIONS
 
 from .conftest import FakeClock, count_loads
@@ -157,7 +159,9 @@ async def test_many_profiles_checked_in_parts_at_open_keep_their_order_and_lose_
         assert node.statistics().unloadable == 2
         kept = [op for op in profiles if op not in victims]
         assert node.replica.names() == {op.author: op.payload.name for op in kept}  # type: ignore[union-attr]
-        ops, damaged = thread_source.decode_stored(node.store, rows, threads=3)
+        # Every row unsealed, so every signature is checked, in three parts.
+        unsealed = [SoundRow(claimed_id(raw) or b"", raw, sealed=False) for raw in rows]
+        ops, damaged = thread_source.decode_stored(node.store, unsealed, threads=3)
     assert damaged == 2
     assert [op.encoded for op in ops] == [raw for raw in rows if raw not in damaged_bytes]
 
@@ -203,9 +207,10 @@ def _signature_flipped(encoded: bytes) -> bytes:
 async def test_a_dropped_thread_damaged_while_the_node_runs_is_caught_as_it_reloads(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A thread dropped from the cache reloads without its signatures checked again only while
-    its bytes are exactly those verified (`encoded_digest`); one flipped signature bit and every
-    signature of it is checked, so the damage is caught as on open."""
+    """A thread dropped from the cache reloads without its signatures checked again while its
+    bytes are those verified (sealed rows, `encoded_digest`); one flipped signature bit and that
+    row's checksum no longer matches, so its signature is checked and the damage is caught as
+    on open."""
     first = _thread_with_comments("a", 3, 1)
     second = _thread_with_comments("b", 3, 1_000)
     checks: list[bytes] = []
@@ -228,10 +233,51 @@ async def test_a_dropped_thread_damaged_while_the_node_runs_is_caught_as_it_relo
         with sqlite3.connect(database_path(data_dir)) as connection:
             connection.execute("UPDATE ops SET raw = ? WHERE id = ?", (bytes(flipped), victim.id))
         view = node.thread_view(first[0].id)
-        assert sorted(checks) == sorted(op.id for op in first)
+        assert checks == [victim.id]
         assert [c.id for c in view.comments] == [op.id for op in first[1:3]]
         assert node.get_operation(victim.id) is None
         assert node.statistics().unloadable == 1
+
+
+@pytest.mark.trio
+async def test_unsealed_rows_have_their_signatures_checked_once_then_are_sealed(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows without a checksum (stored before schema 4) or with one that no longer matches are
+    checked as they load; the authentic ones are sealed (`OpStore.seal`), so the next load
+    checks none of them, and a forged one is never sealed nor loaded."""
+    ops = _thread_with_comments("old rows", 4, 1)
+    checks: list[bytes] = []
+    real_check = thread_source.authentic_all
+
+    def counting_check(found: Sequence[Operation]) -> list[bool]:
+        checks.extend(op.id for op in found)
+        return real_check(found)
+
+    monkeypatch.setattr(thread_source, "authentic_all", counting_check)
+    async with open_node(data_dir, create_identity=True) as node:
+        await node.ingest([op.encoded for op in ops])
+    victim = ops[-1]
+    flipped = bytearray(victim.encoded)
+    flipped[-5] ^= 0x01  # in the signature
+    with sqlite3.connect(database_path(data_dir)) as connection:
+        connection.execute("UPDATE ops SET checksum = NULL")
+        connection.execute("UPDATE ops SET raw = ? WHERE id = ?", (bytes(flipped), victim.id))
+    async with open_node(data_dir) as node:
+        view = node.thread_view(ops[0].id)
+        assert [c.id for c in view.comments] == [op.id for op in ops[1:-1]]
+    assert sorted(checks) == sorted(op.id for op in ops)  # every row, once
+    with sqlite3.connect(database_path(data_dir)) as connection:
+        unsealed = {
+            row[0] for row in connection.execute("SELECT id FROM ops WHERE checksum IS NULL")
+        }
+    assert unsealed == {victim.id}  # the forged row is never sealed; every other one is
+    checks.clear()
+    async with open_node(data_dir) as node:
+        view = node.thread_view(ops[0].id)
+        assert [c.id for c in view.comments] == [op.id for op in ops[1:-1]]
+        assert node.statistics().unloadable == 1
+    assert checks == [victim.id]  # the sealed ones are not checked again
 
 
 @pytest.mark.trio

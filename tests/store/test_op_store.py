@@ -488,3 +488,33 @@ def test_a_listing_is_read_back_as_written_while_it_is_current(
         store.rebuild_views()
         assert store.thread_listings() == {}
         assert store.integrity_check() == []
+
+
+def test_rows_are_sealed_as_written_and_seal_stamps_only_the_bytes_checked(
+    db_path: Path, open_store: Callable[[], OpStore]
+) -> None:
+    """Rule 6: a written row holds the CRC-32 of its bytes and reads as sealed; a row whose
+    checksum is gone (stored before schema 4) or no longer matches reads as unsealed until
+    `seal` stamps it, and `seal` stamps nothing where the row holds other bytes."""
+    ops = thread_with_comments(3)
+    store = open_store()
+    store.write_blocking(_applied(ops))
+    rows = store.thread_rows(ops[0].id)
+    assert [(row.id, row.raw, row.sealed) for row in rows] == [
+        (op.id, op.encoded, True) for op in ops
+    ]
+    with sqlite3.connect(db_path) as connection:
+        stored = connection.execute("SELECT raw, checksum FROM ops ORDER BY seq").fetchall()
+        assert [checksum for _, checksum in stored] == [
+            op_store.raw_checksum(raw) for raw, _ in stored
+        ]
+        connection.execute("UPDATE ops SET checksum = NULL WHERE id = ?", (ops[1].id,))
+        connection.execute("UPDATE ops SET checksum = checksum + 1 WHERE id = ?", (ops[2].id,))
+    assert [row.sealed for row in store.thread_rows(ops[0].id)] == [True, False, False, True]
+    other = bytearray(ops[2].encoded)
+    other[-5] ^= 0x01  # not the bytes stored: nothing is stamped
+    store.seal([(ops[1].id, ops[1].encoded), (ops[2].id, bytes(other))])
+    store.write_blocking(WriteBatch())  # a barrier: the seal is committed before it
+    assert [row.sealed for row in store.thread_rows(ops[0].id)] == [True, True, False, True]
+    store.close()
+    store.seal([(ops[2].id, ops[2].encoded)])  # closed: best effort, no error
