@@ -203,6 +203,19 @@ def _signature_flipped(encoded: bytes) -> bytes:
     return bytes(flipped)
 
 
+def _count_signature_checks(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The ids of the stored operations whose signatures thread loads check from now on."""
+    checks: list[bytes] = []
+    real_check = thread_source.authentic_all
+
+    def counting_check(found: Sequence[Operation]) -> list[bool]:
+        checks.extend(op.id for op in found)
+        return real_check(found)
+
+    monkeypatch.setattr(thread_source, "authentic_all", counting_check)
+    return checks
+
+
 @pytest.mark.trio
 async def test_a_dropped_thread_damaged_while_the_node_runs_is_caught_as_it_reloads(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
@@ -213,14 +226,7 @@ async def test_a_dropped_thread_damaged_while_the_node_runs_is_caught_as_it_relo
     on open."""
     first = _thread_with_comments("a", 3, 1)
     second = _thread_with_comments("b", 3, 1_000)
-    checks: list[bytes] = []
-    real_check = thread_source.authentic_all
-
-    def counting_check(ops: Sequence[Operation]) -> list[bool]:
-        checks.extend(op.id for op in ops)
-        return real_check(ops)
-
-    monkeypatch.setattr(thread_source, "authentic_all", counting_check)
+    checks = _count_signature_checks(monkeypatch)
     async with open_node(data_dir, create_identity=True, cache_operations=1) as node:
         await node.ingest([op.encoded for op in first + second])
         assert first[0].id not in node.replica._cache  # dropped for the second thread
@@ -247,14 +253,7 @@ async def test_unsealed_rows_have_their_signatures_checked_once_then_are_sealed(
     checked as they load; the authentic ones are sealed (`OpStore.seal`), so the next load
     checks none of them, and a forged one is never sealed nor loaded."""
     ops = _thread_with_comments("old rows", 4, 1)
-    checks: list[bytes] = []
-    real_check = thread_source.authentic_all
-
-    def counting_check(found: Sequence[Operation]) -> list[bool]:
-        checks.extend(op.id for op in found)
-        return real_check(found)
-
-    monkeypatch.setattr(thread_source, "authentic_all", counting_check)
+    checks = _count_signature_checks(monkeypatch)
     async with open_node(data_dir, create_identity=True) as node:
         await node.ingest([op.encoded for op in ops])
     victim = ops[-1]
