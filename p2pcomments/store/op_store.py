@@ -611,7 +611,7 @@ class OpStore:
                 # id are not what was verified and stored, so they are never served.
                 _log.warning("%s: skipping a damaged row (seq %s)", self.path, seq)
                 continue
-            sound.append(SoundRow(op_id, raw, checksum is not None and checksum == zlib.crc32(raw)))
+            sound.append(SoundRow(op_id, raw, checksum == raw_checksum(raw)))
         return sound
 
     def iter_applied_keys(
@@ -884,7 +884,7 @@ def _apply_batch(
         )
         # Plain integers for the enums: sqlite3 binds an int subclass only after looking for an
         # adapter, and `.value` is a descriptor call; both cost more than the dict lookups.
-        kinds, states, crc32 = _KIND_VALUES, _STATE_VALUES, zlib.crc32
+        kinds, states = _KIND_VALUES, _STATE_VALUES
         rows = [
             (
                 op.id,
@@ -894,7 +894,7 @@ def _apply_batch(
                 author_keys[op.author],
                 op.timestamp_ms,
                 states[state],
-                crc32(op.encoded),  # rule 6: what core accepted, sealed as it is stored
+                raw_checksum(op.encoded),  # rule 6: what core accepted, sealed as stored
             )
             for (op, state), thread in zip(batch.insert, threads, strict=True)
         ]
