@@ -41,7 +41,7 @@ from nacl.signing import SigningKey
 from p2pcomments.core.page_url import normalise_page_url, page_site
 from p2pcomments.errors import DecodeError, InvalidOperation, PageUrlError
 
-_open_all: Callable[[int, bytes, int, bytes], bytes] | None
+_open_all: Callable[[int, int, bytes, int, bytes, int], bytes] | None
 try:  # the optional C helper (pyproject.toml); without it, signatures are checked one by one
     from p2pcomments.core._signatures import open_all as _open_all
 except ImportError:  # pragma: no cover - where it did not build
@@ -957,7 +957,11 @@ def authentic_all(ops: Sequence[Operation]) -> list[bool]:
         b"".join((ops[index].signature, OP_SIGNING_DOMAIN, ops[index].id)) for index in signed
     )
     keys = b"".join(ops[index].author for index in signed)
-    checked = iter(_open_all(_SIGN_OPEN_ADDRESS, messages, _SIGNED_BYTES, keys))
+    checked = iter(
+        _open_all(
+            _SIGN_OPEN_ADDRESS, _SHA512_ADDRESS, messages, _SIGNED_BYTES, keys, _TABLE_MIN_USES
+        )
+    )
     return [next(checked) == 1 if verdict is None else verdict for verdict in verdicts]
 
 
@@ -1056,5 +1060,13 @@ _NULL = _sodium_ffi.NULL
 _SIGN_OPEN_ADDRESS: Final = int(
     _sodium_ffi.cast("uintptr_t", _sodium_ffi.addressof(_sodium_lib, "crypto_sign_open"))
 )
+# libsodium's SHA-512, which the helper's key tables hash with (as crypto_sign_open does).
+_SHA512_ADDRESS: Final = int(
+    _sodium_ffi.cast("uintptr_t", _sodium_ffi.addressof(_sodium_lib, "crypto_hash_sha512"))
+)
+# A key signing at least this many of a call's operations has them checked against a table of
+# its multiples first (_ed25519.c): making one costs about two signature checks, and each check
+# through it about half of one (scripts/bench_core.py --signatures).
+_TABLE_MIN_USES: Final = 4
 _SIGNED_BYTES: Final = 64 + len(OP_SIGNING_DOMAIN) + 32  # signature, domain, operation id
 _BAD_SIGNATURE: Final = "signature does not match the author's key"

@@ -289,10 +289,17 @@ def test_the_signature_helper_is_built_and_refuses_what_it_cannot_split() -> Non
 
     assert ops_module._open_all is _signatures.open_all, "p2pcomments/core/_signatures.c not built"
     address = ops_module._SIGN_OPEN_ADDRESS
+    sha512 = ops_module._SHA512_ADDRESS
     size = ops_module._SIGNED_BYTES
-    assert _signatures.open_all(address, b"", size, b"") == b""
+
+    def open_all(signed: bytes, keys: bytes, min_uses: int = 1) -> bytes:
+        return _signatures.open_all(address, sha512, signed, size, keys, min_uses)
+
+    assert open_all(b"", b"") == b""
     with pytest.raises(ValueError, match="whole multiples"):
-        _signatures.open_all(address, bytes(size + 1), size, bytes(32))
+        open_all(bytes(size + 1), bytes(32))
     with pytest.raises(ValueError, match="one key each"):
-        _signatures.open_all(address, bytes(2 * size), size, bytes(32))
-    assert _signatures.open_all(address, bytes(2 * size), size, bytes(64)) == b"\x00\x00"
+        open_all(bytes(2 * size), bytes(32))
+    for min_uses in (0, 1, 4):
+        assert open_all(bytes(2 * size), bytes(64), min_uses) == b"\x00\x00"
+    assert _signatures.table_accepts(sha512, bytes(2 * size), size, bytes(64)) == b"\x00\x00"

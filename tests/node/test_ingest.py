@@ -456,10 +456,12 @@ async def test_held_bytes_are_duplicates_without_a_second_signature_check(
         monkeypatch.setattr(ops_module, "_crypto_sign_open", counting_open)
         real_open_all = ops_module._open_all  # or a whole chunk's, in one call
 
-        def counting_open_all(address: int, signed: bytes, size: int, keys: bytes) -> bytes:
+        def counting_open_all(
+            address: int, sha512: int, signed: bytes, size: int, keys: bytes, min_uses: int
+        ) -> bytes:
             checked.extend(signed[end - 32 : end] for end in range(size, len(signed) + 1, size))
             assert real_open_all is not None
-            return real_open_all(address, signed, size, keys)
+            return real_open_all(address, sha512, signed, size, keys, min_uses)
 
         monkeypatch.setattr(ops_module, "_open_all", counting_open_all)
         await node.ingest([op.encoded for op in ops])
