@@ -557,10 +557,10 @@ int ed25519_accepts(const ed25519_table *table, const unsigned char signature[64
 /* -- the tables of recent keys ---------------------------------------------------------------- */
 
 /* A sync or an import brings many calls in a row by the same authors: their tables are kept
- * (CACHE_SLOTS of them, 80 KB each), the least recently used one not in use making way. Callers
- * run without the GIL in several threads at once, hence the lock; a table in use (refs) is
- * never freed. */
-#define CACHE_SLOTS 64
+ * (CACHE_SLOTS of them, 80 KB each: 10 MB at most), the least recently used one not in use
+ * making way. Callers run without the GIL in several threads at once, hence the lock; a table
+ * in use (refs) is never freed. */
+#define CACHE_SLOTS 128
 
 typedef struct {
     unsigned char key[32];

@@ -1065,8 +1065,9 @@ _SHA512_ADDRESS: Final = int(
     _sodium_ffi.cast("uintptr_t", _sodium_ffi.addressof(_sodium_lib, "crypto_hash_sha512"))
 )
 # A key signing at least this many of a call's operations has them checked against a table of
-# its multiples first (_ed25519.c): making one costs about two signature checks, and each check
-# through it about half of one (scripts/bench_core.py --signatures).
+# its multiples first (_ed25519.c), kept for the next calls: making one costs about one and a
+# half signature checks, and each check through it less than half of one
+# (scripts/bench_signatures.py).
 _TABLE_MIN_USES: Final = 4
 _SIGNED_BYTES: Final = 64 + len(OP_SIGNING_DOMAIN) + 32  # signature, domain, operation id
 _BAD_SIGNATURE: Final = "signature does not match the author's key"
