@@ -3,8 +3,9 @@
  * Why: a bulk ingest checks many signatures by the same few authors, and libsodium's check
  * spends most of its time on h*A, a double-and-add over the author's key A redone for every
  * signature. Here a key's multiples (d * 16^i * A for digits d = 1..8 and positions i = 0..63)
- * are computed once per call for a key that signs several of its messages, and B's once for all:
- * sB - hA is then 128 point additions, no doublings.
+ * are computed once for a key that signs several of a call's messages, and kept for the calls
+ * after (the tables of recent keys, below), and B's once for all: sB - hA is then 128 point
+ * additions, no doublings.
  *
  * Exactness: `ed25519_accepts` returns 1 only where libsodium's crypto_sign_open (1.0.18-1.0.20,
  * crypto_sign/ed25519/ref10/open.c) accepts, and the caller asks libsodium about everything
@@ -15,7 +16,7 @@
  * the same: a key is used only if its y re-encodes to its own bytes, it decodes and 8A is not the
  * identity (a canonical y of a small-order point is exactly what its list of encodings holds);
  * s < L is compared; R is accepted only as the encoding computed, whose point must not vanish
- * when multiplied by 8. tests/core/test_fast_signatures.py checks these against libsodium,
+ * when multiplied by 8. tests/core/test_signature_tables.py checks these against libsodium,
  * torsion and non-canonical encodings included.
  *
  * Field elements: five 51-bit limbs (unsigned __int128 products). Points: extended twisted

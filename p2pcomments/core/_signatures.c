@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #include "_ed25519.h"
 
 typedef int (*sign_open_fn)(unsigned char *, unsigned long long *, const unsigned char *,

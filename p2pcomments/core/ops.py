@@ -944,10 +944,11 @@ def _unsigned_verdict(op: Operation) -> bool | None:
 def authentic_all(ops: Sequence[Operation]) -> list[bool]:
     """Whether each of ``ops`` is authentic (rule 7; `verify_operation` for many, decoded with
     ``verify=False`` or from storage): the signatures checked in one call that lets go of the
-    GIL once (`_signatures.open_all`, the same libsodium function), where that helper is built
-    and more than one needs checking; else one by one. Checking one at a time, a worker thread
-    takes the GIL back after every check and waits there behind every other thread that wants
-    it (scripts/bench_scale.py: loading threads for an export)."""
+    GIL once (`_signatures.open_all`: libsodium's verdicts, the keys signing at least
+    `_TABLE_MIN_USES` of them checked through tables of their multiples first), where that helper
+    is built and more than one needs checking; else one by one. Checking one at a time, a worker
+    thread takes the GIL back after every check and waits there behind every other thread that
+    wants it (scripts/bench_scale.py: loading threads for an export)."""
     verdicts = [_unsigned_verdict(op) for op in ops]
     signed = [index for index, verdict in enumerate(verdicts) if verdict is None]
     if _open_all is None or len(signed) < 2:
