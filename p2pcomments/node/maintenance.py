@@ -6,9 +6,10 @@ Rules:
    it locks the data dir and opens the store alone (as `p2pcomments.store.open_store` does), so
    it fails with `ConflictError` (``data-dir-locked``) while a Node (a daemon) has the data dir.
 2. Every stored row is checked as if it had just arrived: its bytes must hash to its id, decode
-   and carry a good signature (`decode_operation` with verification: opening a node skips the
-   signature, so damage inside its 64 bytes, which the id does not cover, is found only here),
-   and the rows, replayed in the order they were stored, must be accepted by a `Replica`.
+   and carry a good signature (`decode_operations` with verification, 500 rows a call: opening
+   a node skips the signature, so damage inside its 64 bytes, which the id does not cover, is
+   found only here), and the rows, replayed in the order they were stored, must be accepted by
+   a `Replica`.
 3. Nothing is deleted unsaved: a row that fails rule 2 is first written to a quarantine bundle
    in the data dir (``quarantine-<UTC time>.jsonl``, the format ``p2pc import`` reads, which
    verifies everything again), then removed from the store. Its good copy, if a peer has one,
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from p2pcomments import identity
-from p2pcomments.core.ops import Operation, claimed_id, decode_operation
+from p2pcomments.core.ops import Operation, claimed_id, decode_operations
 from p2pcomments.core.replica import Rejected, Replica
 from p2pcomments.core.textform import TextKind, format_id
 from p2pcomments.errors import IdentityMissing, InvalidOperation, P2PCommentsError, StoreError
@@ -228,6 +229,31 @@ def _salvage(data_dir: Path, scan: _Scan) -> Path:
     return aside
 
 
+_SCAN_CHUNK = 500  # rows decoded, and their signatures checked, in one call
+
+
+def _decode_rows(rows: list[StoredRow]) -> list[Operation | InvalidOperation | str]:
+    """Each row decoded and its signature checked (`decode_operations`: a chunk's signatures in
+    one call, key tables included), or why it is no operation at all."""
+    raws: list[bytes] = []
+    ids: list[bytes] = []
+    verdicts: list[Operation | InvalidOperation | str | None] = []
+    for row in rows:
+        raw = row.raw
+        if row.state not in (OpState.APPLIED, OpState.PENDING):
+            verdicts.append("with no valid state")
+        elif type(raw) is not bytes or type(row.id) is not bytes:
+            verdicts.append("whose bytes are not a blob")
+        elif claimed_id(raw) != row.id:
+            verdicts.append("with bytes that no longer hash to their id")
+        else:
+            raws.append(raw)
+            ids.append(row.id)
+            verdicts.append(None)
+    decoded = iter(decode_operations(raws, ids))
+    return [next(decoded) if verdict is None else verdict for verdict in verdicts]
+
+
 def _scan(store: OpStore) -> _Scan:
     """Rule 2: every row checked and replayed, in the order it was stored."""
     scan = _Scan()
@@ -241,35 +267,28 @@ def _scan(store: OpStore) -> _Scan:
         with contextlib.suppress(StoreError):  # what reads before the damage
             for row in store.iter_rows():
                 rows.append(row)
-    for row in rows:
-        scan.rows += 1
-        raw = row.raw
-        if row.state not in (OpState.APPLIED, OpState.PENDING):
-            scan.undecodable.append((row, "with no valid state"))
-            continue
-        if type(raw) is not bytes or type(row.id) is not bytes:
-            scan.undecodable.append((row, "whose bytes are not a blob"))
-            continue
-        if claimed_id(raw) != row.id:
-            scan.undecodable.append((row, "with bytes that no longer hash to their id"))
-            continue
-        try:
-            op = decode_operation(raw)
-        except InvalidOperation as error:
-            if error.reason == "bad-signature":
-                scan.bad_signature.append(row)
+    for start in range(0, len(rows), _SCAN_CHUNK):
+        part = rows[start : start + _SCAN_CHUNK]
+        scan.rows += len(part)
+        for row, decoded in zip(part, _decode_rows(part), strict=True):
+            if isinstance(decoded, str):
+                scan.undecodable.append((row, decoded))
+                continue
+            if isinstance(decoded, InvalidOperation):
+                if decoded.reason == "bad-signature":
+                    scan.bad_signature.append(row)
+                else:
+                    scan.undecodable.append((row, f"refused by the decoder as {decoded.reason}"))
+                continue
+            outcome = replica.apply(decoded, admit=False).outcome  # admitted when it arrived
+            if isinstance(outcome, Rejected):
+                scan.rejected.append((row, outcome.reason))
+                continue
+            scan.good.append(decoded)
+            if row.state == OpState.PENDING:
+                stored_pending.append((row, decoded))
             else:
-                scan.undecodable.append((row, f"refused by the decoder as {error.reason}"))
-            continue
-        outcome = replica.apply(op, admit=False).outcome  # admitted when it arrived
-        if isinstance(outcome, Rejected):
-            scan.rejected.append((row, outcome.reason))
-            continue
-        scan.good.append(op)
-        if row.state == OpState.PENDING:
-            stored_pending.append((row, op))
-        else:
-            stored_applied.append(op)
+                stored_applied.append(decoded)
     # `in` is applied (`Replica.get` also finds the pending).
     scan.released = [op for _, op in stored_pending if op.id in replica]
     scan.waiting = sum(1 for op in stored_applied if op.id not in replica)
