@@ -17,8 +17,10 @@ node could reach.
 from __future__ import annotations
 
 import argparse
+import collections
 import concurrent.futures
 import html
+import itertools
 import os
 import random
 import re
@@ -86,11 +88,24 @@ def prose_bodies() -> list[str]:
     return [cut for cut in cuts if sum(c.isdigit() for c in cut) < 4]  # not its lists of ids
 
 
-def make_ops(n: int, threads: int, body_bytes: int, seed: int = 7) -> tuple[list[Operation], bytes]:
-    """``n`` signed operations in causal order; returns them and the id of a thread holding
+def make_ops(
+    n: int,
+    threads: int,
+    body_bytes: int,
+    seed: int = 7,
+    authors_count: int = 20,
+    zipf: float = 0.0,
+) -> tuple[list[Operation], bytes]:
+    """``n`` signed operations in causal order by ``authors_count`` authors picked at random
+    (evenly, or with ``zipf`` > 0 the author of rank r with weight 1 / r ** zipf: a few regulars
+    and a long tail, as comment sections have); returns them and the id of a thread holding
     `RENDER_THREAD_COMMENTS` comments (or all it could get when ``n`` is small)."""
     rng = random.Random(seed)
-    authors = [nacl.signing.SigningKey(bytes([i + 1]) * 32) for i in range(20)]
+    weights = list(itertools.accumulate(1 / rank**zipf for rank in range(1, authors_count + 1)))
+    authors = [
+        nacl.signing.SigningKey(index.to_bytes(4, "big") * 8)
+        for index in range(1, authors_count + 1)
+    ]
     clock = 1_700_000_000_000
     ops: list[Operation] = []
     thread_count = max(1, min(threads, n // 10))
@@ -120,7 +135,9 @@ def make_ops(n: int, threads: int, body_bytes: int, seed: int = 7) -> tuple[list
         previous = heads[slot]
         clock += 1
         op = make_operation(
-            authors[rng.randrange(len(authors))],
+            authors[rng.randrange(len(authors))]
+            if zipf <= 0
+            else rng.choices(authors, cum_weights=weights)[0],
             CommentPayload(body=make_body(rng, body_bytes)),
             timestamp_ms=clock,
             thread=thread.id,
@@ -262,6 +279,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=100, help="threads to spread them over")
     parser.add_argument("--body-bytes", type=int, default=300)
     parser.add_argument(
+        "--authors",
+        type=int,
+        default=20,
+        help="authors signing them, picked at random (default 20; as many as --n: a key each)",
+    )
+    parser.add_argument(
+        "--zipf",
+        type=float,
+        default=0.0,
+        help="pick the author of rank r with weight 1 / r ** ZIPF (default 0: evenly)",
+    )
+    parser.add_argument(
         "--callers", type=int, default=1, help="ingest calls in flight at once (default 1)"
     )
     parser.add_argument(
@@ -283,7 +312,9 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"making {args.n:,} signed operations (not timed)...", flush=True)
-    ops, render_thread = make_ops(args.n, args.threads, args.body_bytes)
+    ops, render_thread = make_ops(
+        args.n, args.threads, args.body_bytes, authors_count=args.authors, zipf=args.zipf
+    )
     blobs = [op.encoded for op in ops]
     # The daemon's GC settings (what ingests in practice); they also freeze the workload, which
     # is the harness's, out of the collector. `--default-gc` measures without them.
@@ -291,6 +322,12 @@ def main() -> None:
         tune_gc()
     print(f"  GC: {'defaults' if args.default_gc else 'the daemon settings (daemon.tune_gc)'}")
     print(f"  mean operation size {sum(map(len, blobs)) / len(blobs):.0f} bytes")
+    per_author = collections.Counter(op.author for op in ops)
+    top = sum(count for _, count in per_author.most_common(max(1, len(per_author) // 10)))
+    print(
+        f"  {len(per_author):,} authors; the top tenth signed {top / len(ops):.0%},"
+        f" {sum(count == 1 for count in per_author.values()):,} signed once"
+    )
 
     if args.writer:
         print_writer(ops, args.batch)

@@ -12,14 +12,15 @@ import pytest
 import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from nacl.signing import SigningKey
 
-from p2pcomments.core.ops import Operation
+from p2pcomments.core.ops import CommentPayload, Operation, ThreadPayload, make_operation
 from p2pcomments.core.thread_state import ThreadListing
 from p2pcomments.errors import DiskFull, StoreError
 from p2pcomments.store import op_store
 from p2pcomments.store.op_store import OpState, OpStore, ThreadActivity, WriteBatch
 
-from .conftest import thread_with_comments
+from .conftest import AUTHOR, thread_with_comments
 
 
 def _applied(ops: list[Operation]) -> WriteBatch:
@@ -308,6 +309,38 @@ def test_keys_a_rolled_back_job_added_are_not_used_by_the_next(
     assert [type(result) for result in results] == [StoreError, StoreError]
     assert store.thread_raw(ops[0].id) == [op.encoded for op in ops]
     assert store.threads_with_author(ops[1].author) == [ops[0].id]
+    assert store.integrity_check() == []
+
+
+def test_many_new_authors_in_one_job_each_get_their_own_key(
+    open_store: Callable[[], OpStore],
+) -> None:
+    # A sync from a blog of many commenters: most operations of a job bring an author the
+    # store has not met; their keys are added in parts (more of them than one statement takes),
+    # beside authors it holds already and, after a reopen, authors it holds but has not cached.
+    threads = [
+        make_operation(AUTHOR, ThreadPayload(title=f"T{index}"), timestamp_ms=1_000 + index)
+        for index in range(2)
+    ]
+    authors = [SigningKey(index.to_bytes(4, "big") * 8) for index in range(1, 1_202)]
+
+    def comment(author: SigningKey, thread: Operation) -> Operation:
+        return make_operation(
+            author,
+            CommentPayload(body="hi"),
+            timestamp_ms=2_000,
+            thread=thread.id,
+            refs=(thread.id,),
+        )
+
+    store = open_store()
+    store.write_blocking(_applied([*threads, *(comment(key, threads[0]) for key in authors)]))
+    store.close()
+    store = open_store()
+    store.write_blocking(_applied([comment(key, threads[1]) for key in authors[::3]]))
+    for index, key in enumerate(authors):
+        wanted = {threads[0].id, threads[1].id} if index % 3 == 0 else {threads[0].id}
+        assert set(store.threads_with_author(bytes(key.verify_key))) == wanted
     assert store.integrity_check() == []
 
 
