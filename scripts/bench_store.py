@@ -2,12 +2,12 @@
 open, rendering a 1,000-comment thread, and bytes on disk per operation.
 
 Usage: .venv/bin/python scripts/bench_store.py [--n 100000] [--batch 1000] [--threads 100]
-       [--cores-only [--repeat 3]] [--writer]
+       [--cores-only [--repeat 3]] [--writer] [--authors 20 [--zipf 0]]
 
-Operations (~300-byte bodies, ~100 threads, 20 authors, replies and causal deps like real
-traffic) are made and signed before timing starts. Ingest feeds them to `Node.ingest` in batches,
-in causal order, into a fresh data dir, twice: as a stream (each batch started with
-``nursery.start``, so one applies while the last commits) and by
+Operations (~300-byte bodies, ~100 threads, 20 authors unless --authors / --zipf say otherwise,
+replies and causal deps like real traffic) are made and signed before timing starts. Ingest
+feeds them to `Node.ingest` in batches, in causal order, into a fresh data dir, twice: as a
+stream (each batch started with ``nursery.start``, so one applies while the last commits) and by
 callers that await each batch; each figure runs until every operation is durable and includes
 decoding, signature checks, applying to the replica and the group commit. "Raw verify" is PyNaCl
 alone on the same operations in the same run, single-threaded: the ceiling a single-threaded
@@ -101,11 +101,9 @@ def make_ops(
     and a long tail, as comment sections have); returns them and the id of a thread holding
     `RENDER_THREAD_COMMENTS` comments (or all it could get when ``n`` is small)."""
     rng = random.Random(seed)
-    weights = list(itertools.accumulate(1 / rank**zipf for rank in range(1, authors_count + 1)))
-    authors = [
-        nacl.signing.SigningKey(index.to_bytes(4, "big") * 8)
-        for index in range(1, authors_count + 1)
-    ]
+    ranks = range(1, authors_count + 1)
+    weights = list(itertools.accumulate(1 / rank**zipf for rank in ranks)) if zipf > 0 else []
+    authors = [nacl.signing.SigningKey(index.to_bytes(4, "big") * 8) for index in ranks]
     clock = 1_700_000_000_000
     ops: list[Operation] = []
     thread_count = max(1, min(threads, n // 10))
