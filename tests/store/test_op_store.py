@@ -316,9 +316,9 @@ def test_many_new_authors_in_one_job_each_get_their_own_key(
     open_store: Callable[[], OpStore],
 ) -> None:
     # A sync from a blog of many commenters: most operations of a job bring an author the
-    # store has not met; their keys are added in parts (more of them than one part holds:
-    # `op_store._FETCH_CHUNK`),
-    # beside authors it holds already and, after a reopen, authors it holds but has not cached.
+    # store has not met; their keys are added in parts (more of them than one part holds,
+    # `op_store._FETCH_CHUNK`), beside authors it holds already and, after a reopen, authors it
+    # holds but has not cached.
     threads = [
         make_operation(AUTHOR, ThreadPayload(title=f"T{index}"), timestamp_ms=1_000 + index)
         for index in range(2)
